@@ -1,0 +1,94 @@
+# grpcwatch - passive sensor for cleartext gRPC.
+#
+#   make            build build/grpcwatch
+#   make check      unit tests + capture tests      (installs missing Debian packages when root)
+#   make check SANITIZE=1   the same under ASan+UBSan (objects in build-san/)
+#   make demo       build and run on a bundled capture
+#   make deps       install the Debian packages grpcwatch needs (apt-get, root)
+#   make bench      throughput and memory benchmark
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SHARED  ?= $(abspath ../shared)
+
+CC      ?= cc
+PKGS    := libpcap libnghttp2 yaml-0.1 libcrypto
+CSTD    := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
+WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes -Wvla
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+ifeq ($(SANITIZE),1)
+BUILD   := build-san
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDSAN   := -fsanitize=address,undefined
+else
+BUILD   := build
+OPT     := -O2 -g
+LDSAN   :=
+endif
+
+CFLAGS  += $(CSTD) $(WARN) $(OPT) -Iinclude $(PKG_CFLAGS) -MMD -MP
+LDFLAGS += $(LDSAN)
+
+SRCS      := $(wildcard src/*.c)
+LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+BIN       := $(BUILD)/grpcwatch
+
+.PHONY: all check demo deps ensure-deps install clean bench fuzz unit pcaptest
+all: $(BIN)
+
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/test_%.o: tests/unit/test_%.c | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libgrpcwatch.a: $(LIB_OBJS)
+	rm -f $@; ar rcs $@ $^
+
+$(BIN): $(BUILD)/obj/main.o $(BUILD)/libgrpcwatch.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/%.o $(BUILD)/libgrpcwatch.a | $(BUILD)/tests
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+# Installs what is missing when run as root; otherwise says what to install.
+ensure-deps:
+	@tests/deps.sh ensure
+
+deps:
+	@tests/deps.sh install
+
+unit: $(UNIT_BINS)
+
+check: ensure-deps
+	@$(MAKE) --no-print-directory all unit SANITIZE=$(SANITIZE)
+	@BUILD=$(BUILD) SHARED=$(SHARED) tests/run-suite.sh $(UNIT_BINS)
+
+demo: ensure-deps
+	@$(MAKE) --no-print-directory all
+	$(BIN) -r pcaps/python-unary-metadata.pcap
+
+bench: all
+	@BUILD=$(BUILD) tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/etc/grpcwatch
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/grpcwatch
+	install -m 0644 man/grpcwatch.8 $(DESTDIR)$(PREFIX)/share/man/man8/grpcwatch.8
+	install -m 0644 conf/grpcwatch.yaml $(DESTDIR)$(PREFIX)/etc/grpcwatch/grpcwatch.yaml
+
+clean:
+	rm -rf build build-san
+
+-include $(wildcard build/obj/*.d build-san/obj/*.d)

@@ -1,0 +1,40 @@
+/*
+ * capture.h - packets from libpcap: a pcap or pcapng file ("-" = stdin) or a
+ * live interface, with an optional BPF filter.
+ */
+#ifndef GRPCWATCH_CAPTURE_H
+#define GRPCWATCH_CAPTURE_H
+
+#include "grpcwatch/common.h"
+#include "grpcwatch/decode.h"
+
+struct gw_capture;
+
+struct gw_capture_stats {
+    uint64_t packets;
+    uint64_t kernel_received, kernel_dropped, if_dropped; /* live only */
+};
+
+/* Opens a capture file. NULL on failure with a one-line reason in err. */
+struct gw_capture *gw_capture_open_file(const char *path, char *err, size_t errlen);
+/* Opens a live interface (promiscuous, snaplen 262144, buffer_mb MiB). */
+struct gw_capture *gw_capture_open_live(const char *iface, int buffer_mb, char *err, size_t errlen);
+void gw_capture_close(struct gw_capture *c);
+
+/* Compiles and installs a BPF filter. GW_OK or GW_ERR_ARG with reason. */
+int gw_capture_set_filter(struct gw_capture *c, const char *bpf, char *err, size_t errlen);
+
+/* Reads the next packet into *pkt (data valid until the next call).
+ * Returns 1 for a packet, 0 for a live timeout (no packet), GW_ERR_TRUNCATED
+ * at the normal end of a file is NOT returned: -1 means end of input,
+ * GW_ERR_IO with err filled means the file is corrupt or truncated. */
+#define GW_CAPTURE_PACKET 1
+#define GW_CAPTURE_TIMEOUT 0
+#define GW_CAPTURE_END (-100)
+int gw_capture_next(struct gw_capture *c, struct gw_packet *pkt, char *err, size_t errlen);
+
+/* Stops a blocking live read from a signal handler. */
+void gw_capture_break(struct gw_capture *c);
+void gw_capture_stats(struct gw_capture *c, struct gw_capture_stats *st);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * cursor.h - bounds-checked reads over a byte buffer.
+ *
+ * A cursor never reads past its end. A read that does not fit sets `err`
+ * (sticky), leaves the position unchanged and returns 0, so a parser can do a
+ * run of reads and check `err` once. Inline: it sits on the per-packet path.
+ */
+#ifndef GRPCWATCH_CURSOR_H
+#define GRPCWATCH_CURSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct gw_cursor {
+    const uint8_t *p;
+    size_t n;    /* total bytes */
+    size_t off;  /* bytes consumed */
+    bool err;    /* a read or skip went past the end */
+};
+
+static inline struct gw_cursor gw_cursor_make(const uint8_t *p, size_t n)
+{
+    struct gw_cursor c = { p, n, 0, false };
+    return c;
+}
+
+static inline size_t gw_cursor_left(const struct gw_cursor *c) { return c->n - c->off; }
+static inline const uint8_t *gw_cursor_ptr(const struct gw_cursor *c) { return c->p + c->off; }
+
+static inline bool gw_cursor_need(struct gw_cursor *c, size_t k)
+{
+    if (c->err || gw_cursor_left(c) < k) {
+        c->err = true;
+        return false;
+    }
+    return true;
+}
+
+static inline uint8_t gw_get_u8(struct gw_cursor *c)
+{
+    if (!gw_cursor_need(c, 1)) return 0;
+    return c->p[c->off++];
+}
+
+static inline uint16_t gw_get_be16(struct gw_cursor *c)
+{
+    if (!gw_cursor_need(c, 2)) return 0;
+    const uint8_t *q = c->p + c->off;
+    c->off += 2;
+    return (uint16_t)((q[0] << 8) | q[1]);
+}
+
+static inline uint32_t gw_get_be24(struct gw_cursor *c)
+{
+    if (!gw_cursor_need(c, 3)) return 0;
+    const uint8_t *q = c->p + c->off;
+    c->off += 3;
+    return ((uint32_t)q[0] << 16) | ((uint32_t)q[1] << 8) | q[2];
+}
+
+static inline uint32_t gw_get_be32(struct gw_cursor *c)
+{
+    if (!gw_cursor_need(c, 4)) return 0;
+    const uint8_t *q = c->p + c->off;
+    c->off += 4;
+    return ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) | ((uint32_t)q[2] << 8) | q[3];
+}
+
+static inline uint32_t gw_get_le32(struct gw_cursor *c)
+{
+    if (!gw_cursor_need(c, 4)) return 0;
+    const uint8_t *q = c->p + c->off;
+    c->off += 4;
+    return ((uint32_t)q[3] << 24) | ((uint32_t)q[2] << 16) | ((uint32_t)q[1] << 8) | q[0];
+}
+
+/* Returns a pointer to the next k bytes and consumes them, or NULL. */
+static inline const uint8_t *gw_get_bytes(struct gw_cursor *c, size_t k)
+{
+    if (!gw_cursor_need(c, k)) return NULL;
+    const uint8_t *q = c->p + c->off;
+    c->off += k;
+    return q;
+}
+
+static inline bool gw_skip(struct gw_cursor *c, size_t k)
+{
+    if (!gw_cursor_need(c, k)) return false;
+    c->off += k;
+    return true;
+}
+
+/* A sub-cursor over the next k bytes (consumed from c). err set if short. */
+static inline struct gw_cursor gw_cursor_sub(struct gw_cursor *c, size_t k)
+{
+    const uint8_t *q = gw_get_bytes(c, k);
+    struct gw_cursor s = { q, q ? k : 0, 0, q == NULL };
+    return s;
+}
+
+#endif

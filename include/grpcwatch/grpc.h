@@ -1,0 +1,88 @@
+/*
+ * grpc.h - gRPC calls assembled from HTTP/2 streams.
+ *
+ * A gw_grpc_session consumes the events of one gw_h2_conn (it provides the
+ * gw_h2_callbacks) and hands every finished gRPC call to on_call. A request
+ * whose content-type starts with "application/grpc" is a gRPC call; other
+ * streams are counted and dropped.
+ *
+ * Messages are counted from the 5-byte gRPC framing (1 flag byte, 4-byte
+ * big-endian length) across DATA frames: a message may span frames and a
+ * frame may hold several; a message counts when its 5-byte prefix is
+ * complete. The framing state per stream and direction is a few bytes; the
+ * payload is never copied.
+ *
+ * Every string in a call is a fixed-size, NUL-terminated copy, truncated
+ * (and flagged) when longer, so a call has a known size. Header values are
+ * kept only for the fields named below; metadata keeps names only, never
+ * values.
+ */
+#ifndef GRPCWATCH_GRPC_H
+#define GRPCWATCH_GRPC_H
+
+#include "grpcwatch/common.h"
+#include "grpcwatch/h2.h"
+
+#define GW_GRPC_PATH_MAX 512
+#define GW_GRPC_FIELD_MAX 256
+#define GW_GRPC_MAX_KEYS 32
+#define GW_GRPC_KEY_MAX 64
+
+struct gw_grpc_str {
+    char s[GW_GRPC_FIELD_MAX];
+    uint8_t present, truncated;
+};
+
+struct gw_grpc_call {
+    uint32_t stream_id;
+    gw_time_us start_ts, end_ts;
+    char path[GW_GRPC_PATH_MAX];
+    uint8_t path_present, path_truncated;
+    /* split from "/service/method"; empty when the path has another shape */
+    char service[GW_GRPC_PATH_MAX];
+    char method[GW_GRPC_PATH_MAX];
+    struct gw_grpc_str authority, content_type, user_agent, grpc_message, grpc_encoding;
+    /* metadata names, lowercase, deduplicated, in order of first appearance */
+    char metadata_keys[GW_GRPC_MAX_KEYS][GW_GRPC_KEY_MAX];
+    uint8_t n_metadata_keys;
+    uint8_t metadata_keys_truncated;  /* more keys than fit, or a key too long */
+    uint32_t credential_mask;         /* bit i: metadata_keys[i] carries credentials (set by policy) */
+    int32_t http_status;              /* :status, -1 if none */
+    int32_t grpc_status;              /* -1 if none */
+    uint64_t request_messages, response_messages;
+    uint64_t request_bytes, response_bytes; /* DATA payload bytes */
+    uint8_t request_end, response_end;      /* END_STREAM seen */
+    uint8_t ended_by;                 /* enum gw_h2_stream_end */
+    uint8_t midstream;                /* picked up without the connection start */
+};
+
+typedef void (*gw_grpc_call_fn)(void *user, struct gw_grpc_call *call);
+
+struct gw_grpc_stats {
+    uint64_t calls, non_grpc_streams, messages[2];
+};
+
+struct gw_grpc_session;
+
+/* on_call receives each finished gRPC call; the call is valid during the call only. */
+struct gw_grpc_session *gw_grpc_session_create(gw_grpc_call_fn on_call, void *user);
+void gw_grpc_session_destroy(struct gw_grpc_session *s);
+
+/* Callbacks to pass to gw_h2_conn_create with the session as user. */
+const struct gw_h2_callbacks *gw_grpc_h2_callbacks(void);
+
+/* Marks calls begun from now on as picked up mid-stream (or not). */
+void gw_grpc_session_set_midstream(struct gw_grpc_session *s, bool midstream);
+
+const struct gw_grpc_stats *gw_grpc_session_stats(const struct gw_grpc_session *s);
+
+/* True if a metadata key is reported in metadata_keys (not a pseudo-header
+ * and not one of content-type, te, user-agent, grpc-timeout, grpc-encoding,
+ * grpc-accept-encoding). name is lowercase. */
+bool gw_grpc_is_metadata_key(const char *name, size_t len);
+
+/* Splits "/a.b.Service/Method" into service and method. Returns false for
+ * any other shape (outputs then empty). Buffers are GW_GRPC_PATH_MAX. */
+bool gw_grpc_split_path(const char *path, char *service, char *method);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * record.h - EVE-style JSON lines: the JSON writer, Community ID v1 and the
+ * record builders. Field order is fixed (see DESIGN.md); keys are added,
+ * never renamed.
+ *
+ * The writer appends into a caller-owned buffer of fixed capacity (no
+ * allocation); it escapes every string so the output is valid JSON whatever
+ * bytes arrive: '"', '\\' and control bytes are escaped, bytes that are not
+ * valid UTF-8 become U+FFFD. If a record would not fit, `overflow` is set and
+ * the record must be dropped (and counted) by the caller.
+ */
+#ifndef GRPCWATCH_RECORD_H
+#define GRPCWATCH_RECORD_H
+
+#include "grpcwatch/common.h"
+#include "grpcwatch/decode.h"
+
+struct gw_json {
+    char *buf;
+    size_t len, cap;
+    uint8_t overflow;
+    uint8_t depth;
+    uint8_t need_comma[16];  /* per nesting level */
+};
+
+void gw_json_init(struct gw_json *j, char *buf, size_t cap);
+void gw_json_reset(struct gw_json *j);
+void gw_json_object_begin(struct gw_json *j);   /* '{' */
+void gw_json_object_end(struct gw_json *j);     /* '}' */
+void gw_json_array_begin(struct gw_json *j);
+void gw_json_array_end(struct gw_json *j);
+void gw_json_key(struct gw_json *j, const char *key);          /* "key": */
+void gw_json_string(struct gw_json *j, const char *s, size_t n);/* escaped */
+void gw_json_cstring(struct gw_json *j, const char *s);         /* NULL -> null */
+void gw_json_int(struct gw_json *j, int64_t v);
+void gw_json_uint(struct gw_json *j, uint64_t v);
+void gw_json_bool(struct gw_json *j, bool v);
+void gw_json_null(struct gw_json *j);
+/* Ends the line with '\n'. Returns false on overflow. */
+bool gw_json_finish(struct gw_json *j);
+
+/* RFC 3339 UTC with microseconds: "2026-11-22T10:00:00.123456Z" into buf (>= 28). */
+const char *gw_format_timestamp(gw_time_us ts, char *buf, size_t buflen);
+
+/* Community ID v1 (https://github.com/corelight/community-id-spec) into out
+ * ("1:" + base64 SHA-1, 31 chars + NUL; outlen >= 32). proto is the IP
+ * protocol number (6 for TCP). */
+void gw_community_id(uint16_t seed, const struct gw_addr *src, uint16_t sport,
+                     const struct gw_addr *dst, uint16_t dport, uint8_t proto,
+                     char *out, size_t outlen);
+
+/* The common head of every flow record, src = client, dest = server. */
+struct gw_record_head {
+    gw_time_us ts;
+    const char *event_type;  /* "grpc", "alert", "tls", "anomaly" */
+    uint64_t flow_id;
+    const char *community_id;
+    const struct gw_addr *src, *dst;
+    uint16_t sport, dport;
+    const char *app_proto;   /* "grpc", "http2", "tls", NULL -> omitted */
+    const struct gw_tunnel *tunnel; /* NULL or type NONE -> omitted */
+};
+
+/* Opens the record object and writes the head fields; the caller adds its
+ * own object(s) and calls gw_json_object_end + gw_json_finish. */
+void gw_record_begin(struct gw_json *j, const struct gw_record_head *h);
+
+struct gw_grpc_call;
+struct gw_alert;
+struct gw_tls_info;
+
+/* "grpc": {...} */
+void gw_record_grpc_object(struct gw_json *j, const struct gw_grpc_call *c);
+/* "alert": {...} */
+void gw_record_alert_object(struct gw_json *j, const struct gw_alert *a);
+/* "tls": {...} */
+void gw_record_tls_object(struct gw_json *j, const struct gw_tls_info *t);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * sensor.h - the pipeline: packets in, records out.
+ *
+ * The sensor owns one instance of every stage (decoder, flow table, policy)
+ * and wires them in the order the design draws: decode -> flow -> reasm ->
+ * classify -> h2/tls -> grpc -> policy -> record -> output. It is the only
+ * module that knows all stages; each stage knows only its own inputs.
+ *
+ * Classification, per connection, from the first bytes of each direction:
+ *  - the 24-byte HTTP/2 client preface -> HTTP/2 (its sender is the client);
+ *  - a TLS handshake record carrying a ClientHello -> TLS (its sender is the
+ *    client); the ClientHello and ServerHello are parsed, a tls record is
+ *    written, and the flow stops being reassembled;
+ *  - anything else -> not HTTP/2: the flow stops being reassembled.
+ * Server bytes that arrive before the client's (HTTP/2 servers may send
+ * SETTINGS first) are held, up to a small cap, until the client decides.
+ */
+#ifndef GRPCWATCH_SENSOR_H
+#define GRPCWATCH_SENSOR_H
+
+#include "grpcwatch/common.h"
+#include "grpcwatch/config.h"
+#include "grpcwatch/decode.h"
+#include "grpcwatch/output.h"
+
+struct gw_sensor;
+
+/* cfg is copied; out is borrowed and must outlive the sensor. */
+struct gw_sensor *gw_sensor_create(const struct gw_config *cfg, struct gw_output *out);
+/* Ends every flow (their records are written) and frees. */
+void gw_sensor_destroy(struct gw_sensor *s);
+
+/* One captured packet through the whole pipeline. */
+void gw_sensor_packet(struct gw_sensor *s, const struct gw_packet *pkt);
+
+/* Ends every flow now, as at the end of input (records written). */
+void gw_sensor_finish(struct gw_sensor *s);
+
+/* Writes a stats record stamped ts. kernel_* come from the capture (0 offline). */
+void gw_sensor_write_stats(struct gw_sensor *s, gw_time_us ts,
+                           uint64_t kernel_received, uint64_t kernel_dropped);
+
+/* Packet time of the last packet seen (0 before the first). */
+gw_time_us gw_sensor_now(const struct gw_sensor *s);
+
+#endif

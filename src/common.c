@@ -1,0 +1,39 @@
+/* common.c - helpers every stage shares: error names, address text and order. */
+#include "grpcwatch/common.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *gw_strerror(int err)
+{
+    switch (err) {
+    case GW_OK: return "ok";
+    case GW_ERR_NOMEM: return "out of memory or memory cap reached";
+    case GW_ERR_TRUNCATED: return "truncated";
+    case GW_ERR_MALFORMED: return "malformed";
+    case GW_ERR_UNSUPPORTED: return "unsupported";
+    case GW_ERR_IO: return "input/output error";
+    case GW_ERR_LIMIT: return "limit reached";
+    case GW_ERR_ARG: return "invalid argument";
+    case GW_ERR_NEED_MORE: return "need more data";
+    default: return "unknown error";
+    }
+}
+
+const char *gw_addr_str(const struct gw_addr *a, char *buf, size_t buflen)
+{
+    if (buflen == 0) return buf;
+    buf[0] = '\0';
+    if (a->family == 4)
+        inet_ntop(AF_INET, a->bytes, buf, (socklen_t)buflen);
+    else if (a->family == 6)
+        inet_ntop(AF_INET6, a->bytes, buf, (socklen_t)buflen);
+    return buf;
+}
+
+int gw_addr_cmp(const struct gw_addr *a, const struct gw_addr *b)
+{
+    if (a->family != b->family) return a->family < b->family ? -1 : 1;
+    return memcmp(a->bytes, b->bytes, sizeof a->bytes);
+}

@@ -1,0 +1,258 @@
+/*
+ * main.c - command line, signals and the capture loop.
+ *
+ * Exit status: 0 when the input was read to its end; 1 when a capture file
+ * turned out truncated or corrupt part-way (everything before the fault is
+ * processed and written first); 2 for usage errors, unreadable input, a
+ * file that is not a capture, or a bad configuration.
+ *
+ * Signals only set flags; the loop notices them between packets (a live
+ * capture wakes up every 100 ms), so records are always flushed from the
+ * main thread: SIGINT/SIGTERM stop, SIGHUP and SIGUSR1 flush and write a
+ * stats record. SIGPIPE is ignored so a closed reader becomes a counted
+ * write error instead of killing the sensor.
+ */
+#include "grpcwatch/capture.h"
+#include "grpcwatch/config.h"
+#include "grpcwatch/output.h"
+#include "grpcwatch/sensor.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define EXIT_INPUT_FAULT 1
+#define EXIT_USAGE 2
+
+struct options {
+    const char *read_file;
+    const char *iface;
+    const char *output;
+    const char *filter;
+    const char *config;
+    int buffer_mb;
+};
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t flush_requested;
+
+static void on_stop(int sig)
+{
+    GW_UNUSED(sig);
+    stop_requested = 1;
+}
+
+static void on_flush(int sig)
+{
+    GW_UNUSED(sig);
+    flush_requested = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_flush;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: grpcwatch (-r FILE | -i IFACE) [options]\n"
+            "Finds gRPC calls that cross the network in cleartext and writes JSON lines.\n"
+            "\n"
+            "  -r, --read FILE       read a pcap or pcapng file ('-' = standard input)\n"
+            "  -i, --interface IFACE capture live from IFACE\n"
+            "  -o, --output SINK     json:- (standard output, default) or json:PATH (append)\n"
+            "  -f, --filter BPF      capture filter, e.g. 'tcp port 50051'\n"
+            "  -c, --config FILE     YAML configuration (see grpcwatch(8))\n"
+            "  -B, --buffer-mb N     kernel capture buffer for -i, MiB (default 64)\n"
+            "  -V, --version         print the version and exit\n"
+            "  -h, --help            print this help and exit\n"
+            "\n"
+            "Exit status: 0 input read to its end, 1 capture truncated or corrupt\n"
+            "(records up to the fault are written), 2 usage or input error.\n");
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        { "read", required_argument, NULL, 'r' },
+        { "interface", required_argument, NULL, 'i' },
+        { "output", required_argument, NULL, 'o' },
+        { "filter", required_argument, NULL, 'f' },
+        { "config", required_argument, NULL, 'c' },
+        { "buffer-mb", required_argument, NULL, 'B' },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int ch;
+    memset(o, 0, sizeof *o);
+    o->output = "json:-";
+    o->buffer_mb = 64;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":r:i:o:f:c:B:Vh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'r': o->read_file = optarg; break;
+        case 'i': o->iface = optarg; break;
+        case 'o': o->output = optarg; break;
+        case 'f': o->filter = optarg; break;
+        case 'c': o->config = optarg; break;
+        case 'B': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 4096) {
+                fprintf(stderr, "grpcwatch: --buffer-mb takes 1..4096, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            o->buffer_mb = (int)v;
+            break;
+        }
+        case 'V': printf("grpcwatch %s\n", GW_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        case ':':
+            fprintf(stderr, "grpcwatch: option '%s' needs an argument (try -h)\n", argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            fprintf(stderr, "grpcwatch: unknown option '%s' (try -h)\n", argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "grpcwatch: unexpected argument '%s' (try -h)\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (!o->read_file == !o->iface) {
+        fprintf(stderr, "grpcwatch: give exactly one of -r FILE or -i IFACE (try -h)\n");
+        return EXIT_USAGE;
+    }
+    return -1; /* go on */
+}
+
+static int open_input(const struct options *o, struct gw_capture **cap)
+{
+    char err[512];
+    *cap = o->read_file ? gw_capture_open_file(o->read_file, err, sizeof err)
+                        : gw_capture_open_live(o->iface, o->buffer_mb, err, sizeof err);
+    if (!*cap) {
+        fprintf(stderr, "grpcwatch: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (o->filter && gw_capture_set_filter(*cap, o->filter, err, sizeof err) != GW_OK) {
+        fprintf(stderr, "grpcwatch: %s\n", err);
+        gw_capture_close(*cap);
+        *cap = NULL;
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static void write_stats(struct gw_sensor *s, struct gw_capture *cap, gw_time_us ts)
+{
+    struct gw_capture_stats cs;
+    gw_capture_stats(cap, &cs);
+    gw_sensor_write_stats(s, ts, cs.kernel_received, cs.kernel_dropped);
+}
+
+/* Live captures stamp stats with the wall clock when idle; files with packet time. */
+static gw_time_us stats_time(struct gw_sensor *s, bool live)
+{
+    if (live || gw_sensor_now(s) == 0) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        return (gw_time_us)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+    }
+    return gw_sensor_now(s);
+}
+
+static int run(struct gw_capture *cap, struct gw_sensor *s, struct gw_output *out,
+               const struct options *o)
+{
+    char err[512];
+    struct gw_packet pkt;
+    int status = 0;
+    gw_time_us last_flush = 0;
+
+    while (!stop_requested) {
+        int rc = gw_capture_next(cap, &pkt, err, sizeof err);
+        if (rc == GW_CAPTURE_PACKET) {
+            gw_sensor_packet(s, &pkt);
+            if (pkt.ts - last_flush >= 1000000) {
+                gw_output_flush(out);
+                last_flush = pkt.ts;
+            }
+        } else if (rc == GW_CAPTURE_TIMEOUT) {
+            gw_output_flush(out);
+        } else if (rc == GW_CAPTURE_END) {
+            break;
+        } else {
+            fprintf(stderr, "grpcwatch: %s: %s\n", o->read_file ? o->read_file : o->iface, err);
+            status = EXIT_INPUT_FAULT;
+            break;
+        }
+        if (flush_requested) {
+            flush_requested = 0;
+            write_stats(s, cap, stats_time(s, o->iface != NULL));
+            gw_output_flush(out);
+        }
+    }
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0) return rc;
+
+    struct gw_config cfg;
+    char err[512];
+    gw_config_defaults(&cfg);
+    if (o.config && gw_config_load(o.config, &cfg, err, sizeof err) != GW_OK) {
+        fprintf(stderr, "grpcwatch: %s\n", err);
+        return EXIT_USAGE;
+    }
+
+    struct gw_capture *cap;
+    if ((rc = open_input(&o, &cap)) != 0) return rc;
+
+    struct gw_output *out = gw_output_open(o.output, err, sizeof err);
+    if (!out) {
+        fprintf(stderr, "grpcwatch: %s\n", err);
+        gw_capture_close(cap);
+        return EXIT_USAGE;
+    }
+    struct gw_sensor *s = gw_sensor_create(&cfg, out);
+    if (!s) {
+        fprintf(stderr, "grpcwatch: out of memory creating the sensor (flow table of %u)\n",
+                cfg.flow_max);
+        gw_output_close(out);
+        gw_capture_close(cap);
+        return EXIT_USAGE;
+    }
+    install_signals();
+
+    int status = run(cap, s, out, &o);
+
+    /* end of input: every open call and connection is written */
+    gw_sensor_finish(s);
+    if (cfg.stats_interval) write_stats(s, cap, stats_time(s, o.iface != NULL));
+    gw_sensor_destroy(s);
+    gw_capture_close(cap);
+    if (gw_output_flush(out) != GW_OK)
+        fprintf(stderr, "grpcwatch: %s: could not write every record\n", o.output);
+    gw_output_close(out);
+    return status;
+}

@@ -1,0 +1,787 @@
+/*
+ * sensor.c - the pipeline, wired stage to stage.
+ *
+ * Per flow, the sensor hangs a struct flow_app on flow->app the first time
+ * the flow carries payload (never per packet). It holds the classification
+ * state, the parser instances of the protocol the flow turned out to be,
+ * and the flow's Community ID (computed once).
+ *
+ * Invariants:
+ *  - Data flows one way: reasm delivers to classify/h2/tls, h2 to grpc, grpc
+ *    hands finished calls back here only to be judged and written.
+ *  - Directions inside flow_app are logical (client = connection initiator).
+ *    When a flow picked up without its SYN turns out to be oriented the
+ *    other way (the "server" sent the preface or the ClientHello), `flip` is
+ *    set at once and the flow table's own orientation is swapped after the
+ *    reassembly call returns, so no stage sees a swap in the middle of a
+ *    delivery.
+ *  - Every byte of held classification data is bounded (CLASSIFY_HOLD_MAX
+ *    per direction; TLS hellos TLS_HOLD_MAX), and freed as soon as the flow
+ *    is decided.
+ *  - Records are written as the event ends; everything still open is
+ *    written when the flow ends (timeout, eviction, end of input).
+ */
+#include "grpcwatch/sensor.h"
+
+#include "grpcwatch/flow.h"
+#include "grpcwatch/grpc.h"
+#include "grpcwatch/h2.h"
+#include "grpcwatch/policy.h"
+#include "grpcwatch/reasm.h"
+#include "grpcwatch/record.h"
+#include "grpcwatch/tls.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CLASSIFY_HOLD_MAX 4096                /* per direction, before a decision */
+#define TLS_HOLD_MAX (GW_TLS_MAX_HELLO + 4096) /* hello bytes plus record headers */
+#define RECORD_BUF_SIZE (64 * 1024)
+#define ANOMALY_RECORDS_PER_FLOW 16
+
+enum app_kind { APP_UNDECIDED = 0, APP_HTTP2, APP_TLS, APP_OTHER };
+
+struct hold {
+    uint8_t *buf;
+    uint32_t len, cap;
+};
+
+struct flow_app {
+    struct gw_sensor *sensor;
+    struct gw_flow *flow;
+    uint8_t kind;
+    uint8_t flip;            /* physical direction ^ flip = logical direction */
+    uint8_t tls_done[2];     /* hello parsed or given up, by logical dir */
+    uint8_t tls_logged;
+    uint8_t bypass_pending;  /* stop reassembly once the delivery returns */
+    uint16_t anomaly_records;
+    struct hold hold[2];     /* by logical dir */
+    struct gw_h2_conn *h2;
+    struct gw_grpc_session *grpc;
+    struct gw_tls_info tls;
+    gw_time_us tls_ts;
+    char community_id[32];
+};
+
+struct sensor_counters {
+    uint64_t flows_http2, flows_tls, flows_other;
+    uint64_t grpc_records, alert_records, tls_records, anomaly_records;
+    uint64_t anomalies_suppressed, records_oversize, app_alloc_failures;
+    uint64_t hold_overflows;
+};
+
+struct gw_sensor {
+    struct gw_config cfg;
+    struct gw_decoder *decoder;
+    struct gw_flow_table *flows;
+    struct gw_policy *policy;
+    struct gw_output *out;
+    struct gw_reasm_budget budget;
+    struct gw_reasm_limits reasm_limits;
+    struct gw_h2_limits h2_limits;
+    struct gw_h2_stats h2_totals;
+    struct gw_grpc_stats grpc_totals;
+    struct gw_flow_stats flow_totals; /* of flow tables already finished */
+    struct sensor_counters n;
+    gw_time_us now;
+    gw_time_us last_expire, last_stats;
+    struct gw_json json;
+    char *json_buf;
+};
+
+/* ---- records ------------------------------------------------------------ */
+
+static void record_head(struct flow_app *a, struct gw_record_head *h, gw_time_us ts,
+                        const char *event_type, const char *app_proto)
+{
+    const struct gw_flow *f = a->flow;
+    if (!a->community_id[0])
+        gw_community_id(0, &f->client, f->client_port, &f->server, f->server_port, 6,
+                        a->community_id, sizeof a->community_id);
+    memset(h, 0, sizeof *h);
+    h->ts = ts;
+    h->event_type = event_type;
+    h->flow_id = f->id;
+    h->community_id = a->community_id;
+    h->src = &f->client;
+    h->dst = &f->server;
+    h->sport = f->client_port;
+    h->dport = f->server_port;
+    h->app_proto = app_proto;
+    h->tunnel = &f->tunnel;
+}
+
+static void record_emit(struct gw_sensor *s)
+{
+    struct gw_json *j = &s->json;
+    gw_json_object_end(j);
+    if (!gw_json_finish(j)) {
+        s->n.records_oversize++;
+        return;
+    }
+    gw_output_write(s->out, j->buf, j->len);
+}
+
+static void write_call(struct flow_app *a, struct gw_grpc_call *call)
+{
+    struct gw_sensor *s = a->sensor;
+    struct gw_alert alert;
+    bool alerts = gw_policy_evaluate(s->policy, call, &alert);
+    struct gw_record_head h;
+
+    record_head(a, &h, call->start_ts, "grpc", "grpc");
+    gw_json_reset(&s->json);
+    gw_record_begin(&s->json, &h);
+    gw_record_grpc_object(&s->json, call);
+    record_emit(s);
+    s->n.grpc_records++;
+
+    if (!alerts) return;
+    h.event_type = "alert";
+    gw_json_reset(&s->json);
+    gw_record_begin(&s->json, &h);
+    gw_record_alert_object(&s->json, &alert);
+    gw_record_grpc_object(&s->json, call);
+    record_emit(s);
+    s->n.alert_records++;
+}
+
+static void write_tls(struct flow_app *a)
+{
+    struct gw_sensor *s = a->sensor;
+    struct gw_record_head h;
+    if (a->tls_logged || !a->tls.have_client_hello) return;
+    a->tls_logged = 1;
+    record_head(a, &h, a->tls_ts, "tls", "tls");
+    gw_json_reset(&s->json);
+    gw_record_begin(&s->json, &h);
+    gw_record_tls_object(&s->json, &a->tls);
+    record_emit(s);
+    s->n.tls_records++;
+}
+
+static void write_anomaly(struct flow_app *a, const char *type, const char *event,
+                          int dir, uint32_t stream_id)
+{
+    struct gw_sensor *s = a->sensor;
+    struct gw_record_head h;
+    if (a->anomaly_records >= ANOMALY_RECORDS_PER_FLOW) {
+        s->n.anomalies_suppressed++;
+        return;
+    }
+    a->anomaly_records++;
+    record_head(a, &h, s->now, "anomaly", type);
+    gw_json_reset(&s->json);
+    gw_record_begin(&s->json, &h);
+    gw_json_key(&s->json, "anomaly");
+    gw_json_object_begin(&s->json);
+    gw_json_key(&s->json, "type");
+    gw_json_cstring(&s->json, type);
+    gw_json_key(&s->json, "event");
+    gw_json_cstring(&s->json, event);
+    gw_json_key(&s->json, "direction");
+    gw_json_cstring(&s->json, dir == GW_DIR_TO_SERVER ? "to_server" : "to_client");
+    if (stream_id) {
+        gw_json_key(&s->json, "stream_id");
+        gw_json_uint(&s->json, stream_id);
+    }
+    gw_json_object_end(&s->json);
+    record_emit(s);
+    s->n.anomaly_records++;
+}
+
+/* ---- callbacks from the grpc and h2 stages -------------------------------- */
+
+static void on_call(void *user, struct gw_grpc_call *call)
+{
+    write_call(user, call);
+}
+
+/* Wraps the grpc stage's h2 callbacks so anomalies reach the records; the
+ * grpc session's own callbacks are used for everything else. */
+struct h2_glue {
+    struct gw_h2_callbacks cb;
+};
+
+static void on_h2_anomaly(void *user, int dir, int code, uint32_t stream_id);
+
+/* The grpc session is the h2 user; anomalies need the flow, so the sensor
+ * keeps a table of the grpc callbacks with on_anomaly replaced, and passes
+ * the flow_app as user, forwarding to the grpc session. */
+static struct gw_grpc_session *app_grpc(void *user)
+{
+    return ((struct flow_app *)user)->grpc;
+}
+
+#define FORWARD(name, ...)                                          \
+    do {                                                            \
+        const struct gw_h2_callbacks *g_ = gw_grpc_h2_callbacks();  \
+        if (g_->name) g_->name(app_grpc(user), __VA_ARGS__);        \
+    } while (0)
+
+static void fw_stream_begin(void *user, struct gw_h2_stream *st, gw_time_us ts)
+{
+    FORWARD(on_stream_begin, st, ts);
+}
+static void fw_header(void *user, struct gw_h2_stream *st, int dir, const uint8_t *n,
+                      size_t nl, const uint8_t *v, size_t vl)
+{
+    FORWARD(on_header, st, dir, n, nl, v, vl);
+}
+static void fw_headers_end(void *user, struct gw_h2_stream *st, int dir, bool end)
+{
+    FORWARD(on_headers_end, st, dir, end);
+}
+static void fw_data(void *user, struct gw_h2_stream *st, int dir, const uint8_t *p, size_t n)
+{
+    FORWARD(on_data, st, dir, p, n);
+}
+static void fw_data_end(void *user, struct gw_h2_stream *st, int dir)
+{
+    FORWARD(on_data_end, st, dir);
+}
+static void fw_rst(void *user, struct gw_h2_stream *st, int dir, uint32_t code)
+{
+    FORWARD(on_rst_stream, st, dir, code);
+}
+static void fw_stream_end(void *user, struct gw_h2_stream *st, int reason, gw_time_us ts)
+{
+    FORWARD(on_stream_end, st, reason, ts);
+}
+static void fw_goaway(void *user, int dir, uint32_t last, uint32_t code)
+{
+    FORWARD(on_goaway, dir, last, code);
+}
+
+static void on_h2_anomaly(void *user, int dir, int code, uint32_t stream_id)
+{
+    write_anomaly(user, "http2", gw_h2_anomaly_str(code), dir, stream_id);
+}
+
+static const struct gw_h2_callbacks h2_glue_callbacks = {
+    .on_stream_begin = fw_stream_begin,
+    .on_header = fw_header,
+    .on_headers_end = fw_headers_end,
+    .on_data = fw_data,
+    .on_data_end = fw_data_end,
+    .on_rst_stream = fw_rst,
+    .on_stream_end = fw_stream_end,
+    .on_goaway = fw_goaway,
+    .on_anomaly = on_h2_anomaly,
+};
+
+/* ---- per-flow application state ------------------------------------------ */
+
+static void hold_free(struct hold *h)
+{
+    free(h->buf);
+    memset(h, 0, sizeof *h);
+}
+
+/* Appends to a hold buffer that grows up to cap. Returns false when full. */
+static bool hold_append(struct hold *h, const uint8_t *p, uint32_t n, uint32_t cap)
+{
+    if (n > cap - h->len && h->len <= cap) return false;
+    if (h->len + n > h->cap) {
+        uint32_t want = h->cap ? h->cap : 512;
+        while (want < h->len + n) want *= 2;
+        if (want > cap) want = cap;
+        uint8_t *nb = realloc(h->buf, want);
+        if (!nb) return false;
+        h->buf = nb;
+        h->cap = want;
+    }
+    memcpy(h->buf + h->len, p, n);
+    h->len += n;
+    return true;
+}
+
+static struct flow_app *app_get(struct gw_sensor *s, struct gw_flow *f)
+{
+    if (f->app) return f->app;
+    struct flow_app *a = calloc(1, sizeof *a);
+    if (!a) {
+        s->n.app_alloc_failures++;
+        return NULL;
+    }
+    a->sensor = s;
+    a->flow = f;
+    f->app = a;
+    return a;
+}
+
+static void stop_reassembly(struct gw_sensor *s, struct gw_flow *f)
+{
+    gw_reasm_bypass(&f->reasm[0], &s->reasm_limits);
+    gw_reasm_bypass(&f->reasm[1], &s->reasm_limits);
+}
+
+static void h2_totals_add(struct gw_sensor *s, const struct gw_h2_stats *st)
+{
+    for (int d = 0; d < 2; d++) s->h2_totals.frames[d] += st->frames[d];
+    for (size_t i = 0; i < GW_ARRAY_LEN(st->frames_by_type); i++)
+        s->h2_totals.frames_by_type[i] += st->frames_by_type[i];
+    s->h2_totals.headers_blocks += st->headers_blocks;
+    s->h2_totals.anomalies += st->anomalies;
+    s->h2_totals.max_open_streams = GW_MAX(s->h2_totals.max_open_streams, st->max_open_streams);
+}
+
+static void grpc_totals_add(struct gw_sensor *s, const struct gw_grpc_stats *st)
+{
+    s->grpc_totals.calls += st->calls;
+    s->grpc_totals.non_grpc_streams += st->non_grpc_streams;
+    s->grpc_totals.messages[0] += st->messages[0];
+    s->grpc_totals.messages[1] += st->messages[1];
+}
+
+static void app_free(struct gw_sensor *s, struct flow_app *a, int h2_reason)
+{
+    if (a->h2) {
+        gw_h2_conn_close(a->h2, h2_reason, s->now);
+        h2_totals_add(s, gw_h2_conn_stats(a->h2));
+        gw_h2_conn_destroy(a->h2);
+    }
+    if (a->grpc) {
+        grpc_totals_add(s, gw_grpc_session_stats(a->grpc));
+        gw_grpc_session_destroy(a->grpc);
+    }
+    if (a->kind == APP_TLS) write_tls(a);
+    hold_free(&a->hold[0]);
+    hold_free(&a->hold[1]);
+    free(a);
+}
+
+/* ---- classification ------------------------------------------------------- */
+
+static bool is_preface_prefix(const uint8_t *p, uint32_t n)
+{
+    return memcmp(p, GW_H2_PREFACE, GW_MIN(n, (uint32_t)GW_H2_PREFACE_LEN)) == 0;
+}
+
+enum verdict { V_WAIT, V_HTTP2, V_TLS, V_OTHER };
+
+/* What the first bytes of one direction say. */
+static enum verdict first_bytes_verdict(const uint8_t *p, uint32_t n)
+{
+    if (n == 0) return V_WAIT;
+    if (is_preface_prefix(p, n)) return n >= GW_H2_PREFACE_LEN ? V_HTTP2 : V_WAIT;
+    if (gw_tls_looks_like_client_hello(p, n)) return n >= 6 ? V_TLS : V_WAIT;
+    return V_OTHER;
+}
+
+static void tls_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n);
+static void h2_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n);
+
+static bool start_http2(struct gw_sensor *s, struct flow_app *a)
+{
+    a->grpc = gw_grpc_session_create(on_call, a);
+    a->h2 = a->grpc ? gw_h2_conn_create(&s->h2_limits, &h2_glue_callbacks, a) : NULL;
+    if (!a->h2) {
+        s->n.app_alloc_failures++;
+        return false;
+    }
+    a->kind = APP_HTTP2;
+    s->n.flows_http2++;
+    return true;
+}
+
+/* Commits to a protocol and replays what was held, client bytes first. */
+static void decide(struct flow_app *a, enum verdict v)
+{
+    struct gw_sensor *s = a->sensor;
+    struct hold held[2] = { a->hold[0], a->hold[1] };
+    memset(a->hold, 0, sizeof a->hold);
+
+    if (v == V_HTTP2 && start_http2(s, a)) {
+        for (int d = 0; d < 2; d++)
+            if (held[d].len) h2_feed(a, d, held[d].buf, held[d].len);
+    } else if (v == V_TLS) {
+        a->kind = APP_TLS;
+        a->tls_ts = s->now;
+        s->n.flows_tls++;
+        for (int d = 0; d < 2; d++)
+            if (held[d].len) tls_feed(a, d, held[d].buf, held[d].len);
+    } else {
+        a->kind = APP_OTHER;
+        a->bypass_pending = 1;
+        s->n.flows_other++;
+    }
+    hold_free(&held[0]);
+    hold_free(&held[1]);
+}
+
+/* Bytes of logical direction dir while undecided. The client's first bytes
+ * decide; if the supposed server speaks first with a preface or a
+ * ClientHello, it was the client all along (no SYN seen) and we flip. */
+static void classify_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n)
+{
+    struct gw_sensor *s = a->sensor;
+    if (!hold_append(&a->hold[dir], p, n, CLASSIFY_HOLD_MAX)) {
+        s->n.hold_overflows++;
+        decide(a, V_OTHER);
+        return;
+    }
+    const struct hold *c = &a->hold[GW_DIR_TO_SERVER];
+    enum verdict v = first_bytes_verdict(c->buf, c->len);
+    if (v == V_OTHER && !a->flow->saw_syn && a->hold[1].len) {
+        enum verdict other = first_bytes_verdict(a->hold[1].buf, a->hold[1].len);
+        if (other == V_HTTP2 || other == V_TLS || other == V_WAIT) {
+            /* the "server" is the real client */
+            struct hold t = a->hold[0];
+            a->hold[0] = a->hold[1];
+            a->hold[1] = t;
+            a->flip ^= 1;
+            v = other;
+        }
+    } else if (v == V_WAIT && c->len == 0 && !a->flow->saw_syn) {
+        const struct hold *o = &a->hold[1];
+        enum verdict other = first_bytes_verdict(o->buf, o->len);
+        if (other == V_HTTP2 || other == V_TLS) {
+            struct hold t = a->hold[0];
+            a->hold[0] = a->hold[1];
+            a->hold[1] = t;
+            a->flip ^= 1;
+            v = other;
+        }
+    }
+    if (v != V_WAIT) decide(a, v);
+}
+
+/* ---- protocol feeds ------------------------------------------------------- */
+
+static void h2_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n)
+{
+    gw_h2_conn_feed(a->h2, dir, p, n, a->sensor->now);
+}
+
+static void tls_try_parse(struct flow_app *a, int dir)
+{
+    struct hold *h = &a->hold[dir];
+    int rc = dir == GW_DIR_TO_SERVER
+                 ? gw_tls_parse_client_hello(h->buf, h->len, &a->tls)
+                 : gw_tls_parse_server_hello(h->buf, h->len, &a->tls);
+    if (rc == GW_ERR_NEED_MORE) return;
+    a->tls_done[dir] = 1;
+    hold_free(h);
+    if (rc != GW_OK)
+        write_anomaly(a, "tls", dir == GW_DIR_TO_SERVER ? "client_hello_malformed"
+                                                         : "server_hello_malformed", dir, 0);
+}
+
+static void tls_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n)
+{
+    if (a->tls_done[dir]) return;
+    if (!hold_append(&a->hold[dir], p, n, TLS_HOLD_MAX)) {
+        a->tls_done[dir] = 1;
+        hold_free(&a->hold[dir]);
+        return;
+    }
+    tls_try_parse(a, dir);
+    if (a->tls_done[0] && a->tls_done[1]) {
+        write_tls(a);
+        a->bypass_pending = 1;
+    }
+}
+
+/* A gap in logical direction dir. */
+static void app_gap(struct flow_app *a, int dir, uint32_t len)
+{
+    switch (a->kind) {
+    case APP_HTTP2:
+        gw_h2_conn_gap(a->h2, dir, len, a->sensor->now);
+        break;
+    case APP_TLS:
+        a->tls_done[dir] = 1;
+        hold_free(&a->hold[dir]);
+        break;
+    case APP_UNDECIDED:
+        /* the first bytes are unknown: mid-stream decoding is another stage */
+        decide(a, V_OTHER);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- reassembly delivery ---------------------------------------------------- */
+
+struct deliver_ctx {
+    struct gw_sensor *s;
+    struct gw_flow *f;
+    int phys_dir;
+};
+
+static void deliver(void *user, int event, const uint8_t *data, uint32_t len)
+{
+    struct deliver_ctx *ctx = user;
+    struct flow_app *a = app_get(ctx->s, ctx->f);
+    if (!a) return;
+    int dir = ctx->phys_dir ^ a->flip;
+
+    switch (event) {
+    case GW_REASM_DATA:
+        if (a->kind == APP_UNDECIDED) classify_feed(a, dir, data, len);
+        else if (a->kind == APP_HTTP2) h2_feed(a, dir, data, len);
+        else if (a->kind == APP_TLS) tls_feed(a, dir, data, len);
+        break;
+    case GW_REASM_GAP:
+        app_gap(a, dir, len);
+        break;
+    default: /* FIN, RST: the flow table learns of it from the flags */
+        break;
+    }
+}
+
+/* ---- flow end ------------------------------------------------------------- */
+
+static int h2_reason_for(int flow_end)
+{
+    switch (flow_end) {
+    case GW_FLOW_END_EVICTED: return GW_H2_END_EVICTED;
+    case GW_FLOW_END_SHUTDOWN: return GW_H2_END_EOF;
+    default: return GW_H2_END_CONN_CLOSED;
+    }
+}
+
+static void on_flow_end(void *user, struct gw_flow *f, int reason)
+{
+    struct gw_sensor *s = user;
+    if (f->app) {
+        /* what reassembly still holds goes to the parsers, holes as gaps */
+        for (int d = 0; d < 2; d++) {
+            struct deliver_ctx ctx = { s, f, d };
+            gw_reasm_flush(&f->reasm[d], &s->reasm_limits, deliver, &ctx);
+        }
+        app_free(s, f->app, h2_reason_for(reason));
+        f->app = NULL;
+    }
+}
+
+/* ---- the packet path ------------------------------------------------------ */
+
+static void segment(struct gw_sensor *s, const struct gw_segment *seg)
+{
+    int dir;
+    struct gw_flow *f = gw_flow_lookup(s->flows, seg, &dir);
+    if (!f) return;
+
+    struct deliver_ctx ctx = { s, f, dir };
+    gw_reasm_push(&f->reasm[dir], &s->reasm_limits, seg->seq, seg->flags, seg->payload,
+                  seg->payload_len, seg->payload_wire_len, deliver, &ctx);
+
+    /* now outside the delivery: apply what the parsers learnt */
+    struct flow_app *a = f->app;
+    if (a && a->flip) {
+        gw_flow_set_client(f, GW_DIR_TO_CLIENT);
+        a->flip = 0;
+    }
+    if (a && a->bypass_pending) {
+        stop_reassembly(s, f);
+        a->bypass_pending = 0;
+    }
+    if ((seg->flags & GW_TCP_RST) || (f->reasm[0].ended && f->reasm[1].ended)) {
+        if (!f->closed) {
+            if (a && a->h2) gw_h2_conn_close(a->h2, GW_H2_END_CONN_CLOSED, s->now);
+            gw_flow_mark_closed(s->flows, f);
+        }
+    }
+}
+
+void gw_sensor_packet(struct gw_sensor *s, const struct gw_packet *pkt)
+{
+    struct gw_segment seg;
+    if (pkt->ts > s->now) s->now = pkt->ts;
+    if (s->now - s->last_expire >= 1000000) {
+        gw_flow_expire(s->flows, s->now);
+        s->last_expire = s->now;
+    }
+    if (s->cfg.stats_interval && s->last_stats == 0) s->last_stats = s->now;
+    if (s->cfg.stats_interval &&
+        s->now - s->last_stats >= (gw_time_us)s->cfg.stats_interval * 1000000) {
+        gw_sensor_write_stats(s, s->now, 0, 0);
+        s->last_stats = s->now;
+    }
+    if (gw_decoder_decode(s->decoder, pkt, &seg) != GW_DECODE_TCP || !s->flows) return;
+    segment(s, &seg);
+}
+
+/* ---- lifecycle and stats -------------------------------------------------- */
+
+static struct gw_flow_table *flow_table_create(struct gw_sensor *s)
+{
+    struct gw_flow_config fc = {
+        .max_flows = s->cfg.flow_max,
+        .timeout_new_s = s->cfg.flow_timeout_new,
+        .timeout_established_s = s->cfg.flow_timeout_established,
+        .timeout_closed_s = s->cfg.flow_timeout_closed,
+        .reasm = s->reasm_limits,
+    };
+    return gw_flow_table_create(&fc, on_flow_end, s);
+}
+
+struct gw_sensor *gw_sensor_create(const struct gw_config *cfg, struct gw_output *out)
+{
+    struct gw_sensor *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->cfg = *cfg;
+    s->out = out;
+    s->budget.cap = cfg->reasm_memcap;
+    s->reasm_limits.ooo_max_bytes = cfg->reasm_ooo_max_bytes;
+    s->reasm_limits.ooo_max_segments = cfg->reasm_ooo_max_segments;
+    s->reasm_limits.budget = &s->budget;
+    s->h2_limits.max_streams = cfg->h2_max_streams;
+    s->h2_limits.max_header_table = cfg->h2_max_header_table;
+    s->h2_limits.max_header_list = cfg->h2_max_header_list;
+
+    s->json_buf = malloc(RECORD_BUF_SIZE);
+    s->decoder = gw_decoder_create();
+    s->policy = gw_policy_create(cfg);
+    s->flows = flow_table_create(s);
+    if (!s->json_buf || !s->decoder || !s->policy || !s->flows) {
+        gw_sensor_destroy(s);
+        return NULL;
+    }
+    gw_json_init(&s->json, s->json_buf, RECORD_BUF_SIZE);
+    return s;
+}
+
+void gw_sensor_finish(struct gw_sensor *s)
+{
+    if (!s || !s->flows) return;
+    /* destroying the table ends every flow with SHUTDOWN; a fresh one keeps
+     * the sensor usable */
+    const struct gw_flow_stats *f = gw_flow_table_stats(s->flows);
+    s->flow_totals.created += f->created;
+    s->flow_totals.evicted += f->evicted;
+    s->flow_totals.timed_out += f->timed_out;
+    s->flow_totals.closed += f->closed;
+    s->flow_totals.max_active = GW_MAX(s->flow_totals.max_active, f->max_active);
+    gw_flow_table_destroy(s->flows);
+    s->flows = flow_table_create(s);
+}
+
+void gw_sensor_destroy(struct gw_sensor *s)
+{
+    if (!s) return;
+    if (s->flows) gw_flow_table_destroy(s->flows);
+    gw_policy_destroy(s->policy);
+    gw_decoder_destroy(s->decoder);
+    free(s->json_buf);
+    free(s);
+}
+
+gw_time_us gw_sensor_now(const struct gw_sensor *s)
+{
+    return s->now;
+}
+
+static void json_u64(struct gw_json *j, const char *key, uint64_t v)
+{
+    gw_json_key(j, key);
+    gw_json_uint(j, v);
+}
+
+static void stats_decode(struct gw_json *j, const struct gw_decode_stats *d)
+{
+    gw_json_key(j, "decoder");
+    gw_json_object_begin(j);
+    json_u64(j, "packets", d->packets);
+    json_u64(j, "tcp", d->tcp);
+    json_u64(j, "other", d->other);
+    json_u64(j, "truncated", d->truncated);
+    json_u64(j, "malformed", d->malformed);
+    json_u64(j, "unsupported", d->unsupported);
+    json_u64(j, "snapped", d->snapped);
+    json_u64(j, "ipv4", d->ipv4);
+    json_u64(j, "ipv6", d->ipv6);
+    json_u64(j, "vlan", d->vlan);
+    gw_json_object_end(j);
+}
+
+/* Flow counters: the tables already finished plus the live one. */
+static void stats_flows(struct gw_json *j, const struct gw_sensor *s)
+{
+    static const struct gw_flow_stats none;
+    const struct gw_flow_stats *t = &s->flow_totals;
+    const struct gw_flow_stats *f = s->flows ? gw_flow_table_stats(s->flows) : &none;
+    const struct sensor_counters *n = &s->n;
+    gw_json_key(j, "flow");
+    gw_json_object_begin(j);
+    json_u64(j, "created", t->created + f->created);
+    json_u64(j, "active", f->active);
+    json_u64(j, "max_active", GW_MAX(t->max_active, f->max_active));
+    json_u64(j, "evicted", t->evicted + f->evicted);
+    json_u64(j, "timed_out", t->timed_out + f->timed_out);
+    json_u64(j, "closed", t->closed + f->closed);
+    json_u64(j, "http2", n->flows_http2);
+    json_u64(j, "tls", n->flows_tls);
+    json_u64(j, "other", n->flows_other);
+    gw_json_object_end(j);
+}
+
+static void stats_apps(struct gw_json *j, const struct gw_sensor *s)
+{
+    gw_json_key(j, "reassembly");
+    gw_json_object_begin(j);
+    json_u64(j, "memcap", s->budget.cap);
+    json_u64(j, "held_bytes", s->budget.used);
+    json_u64(j, "refused", s->budget.refused);
+    gw_json_object_end(j);
+    gw_json_key(j, "http2");
+    gw_json_object_begin(j);
+    json_u64(j, "frames_to_server", s->h2_totals.frames[0]);
+    json_u64(j, "frames_to_client", s->h2_totals.frames[1]);
+    json_u64(j, "header_blocks", s->h2_totals.headers_blocks);
+    json_u64(j, "anomalies", s->h2_totals.anomalies);
+    gw_json_object_end(j);
+    gw_json_key(j, "grpc");
+    gw_json_object_begin(j);
+    json_u64(j, "calls", s->grpc_totals.calls);
+    json_u64(j, "non_grpc_streams", s->grpc_totals.non_grpc_streams);
+    json_u64(j, "request_messages", s->grpc_totals.messages[0]);
+    json_u64(j, "response_messages", s->grpc_totals.messages[1]);
+    gw_json_object_end(j);
+}
+
+static void stats_records(struct gw_json *j, const struct gw_sensor *s)
+{
+    const struct gw_output_stats *o = gw_output_stats(s->out);
+    gw_json_key(j, "records");
+    gw_json_object_begin(j);
+    json_u64(j, "grpc", s->n.grpc_records);
+    json_u64(j, "alert", s->n.alert_records);
+    json_u64(j, "tls", s->n.tls_records);
+    json_u64(j, "anomaly", s->n.anomaly_records);
+    json_u64(j, "anomalies_suppressed", s->n.anomalies_suppressed);
+    json_u64(j, "oversize", s->n.records_oversize);
+    json_u64(j, "written", o->records);
+    json_u64(j, "write_errors", o->write_errors);
+    json_u64(j, "dropped", o->dropped_records);
+    gw_json_object_end(j);
+}
+
+void gw_sensor_write_stats(struct gw_sensor *s, gw_time_us ts, uint64_t kernel_received,
+                           uint64_t kernel_dropped)
+{
+    struct gw_json *j = &s->json;
+    char tsbuf[40];
+    gw_json_reset(j);
+    gw_json_object_begin(j);
+    gw_json_key(j, "timestamp");
+    gw_json_cstring(j, gw_format_timestamp(ts, tsbuf, sizeof tsbuf));
+    gw_json_key(j, "event_type");
+    gw_json_cstring(j, "stats");
+    gw_json_key(j, "stats");
+    gw_json_object_begin(j);
+    gw_json_key(j, "capture");
+    gw_json_object_begin(j);
+    json_u64(j, "kernel_received", kernel_received);
+    json_u64(j, "kernel_dropped", kernel_dropped);
+    gw_json_object_end(j);
+    stats_decode(j, gw_decoder_stats(s->decoder));
+    stats_flows(j, s);
+    stats_apps(j, s);
+    stats_records(j, s);
+    gw_json_object_end(j);
+    record_emit(s);
+}
