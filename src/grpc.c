@@ -20,6 +20,9 @@
  *  - A stream is a gRPC call when its request content-type starts with
  *    "application/grpc" (any case); when no request header was seen at all
  *    (a capture of the server side only) the response content-type decides.
+ *  - A direction whose content-type is known and not gRPC (an HTML error
+ *    page answering a gRPC request) has its DATA counted in bytes only:
+ *    its body is not gRPC framing, so it holds no messages.
  */
 #include "grpcwatch/grpc.h"
 
@@ -49,6 +52,7 @@ struct grpc_stream {
     bool saw_request_headers;
     bool authority_from_host;  /* :authority, if it comes, replaces it */
     bool request_grpc, response_grpc;
+    bool unframed[2];          /* that direction's content-type is not gRPC */
 };
 
 static const char *const non_metadata_names[] = {
@@ -183,6 +187,7 @@ static void request_header(struct grpc_stream *st, const uint8_t *name, size_t n
         if (call->content_type.present) return;
         set_str(&call->content_type, value, vlen);
         st->request_grpc = has_prefix_ci(value, vlen, GRPC_CONTENT_TYPE_PREFIX);
+        st->unframed[GW_DIR_TO_SERVER] = !st->request_grpc;
     } else if (name_is(name, nlen, "user-agent")) {
         set_str_once(&call->user_agent, value, vlen);
     } else if (name_is(name, nlen, "grpc-encoding")) {
@@ -204,6 +209,7 @@ static void response_header(struct grpc_stream *st, const uint8_t *name, size_t 
         set_str(&call->grpc_message, value, vlen);
     } else if (name_is(name, nlen, "content-type")) {
         st->response_grpc = has_prefix_ci(value, vlen, GRPC_CONTENT_TYPE_PREFIX);
+        st->unframed[GW_DIR_TO_CLIENT] = !st->response_grpc;
         /* the call's content type, when the request's is unknown */
         set_str_once(&call->content_type, value, vlen);
     }
@@ -279,7 +285,7 @@ static void cb_data(void *user, struct gw_h2_stream *s, int dir, const uint8_t *
     GW_UNUSED(user);
     struct grpc_stream *st = s->app;
     if (!st) return;
-    uint64_t messages = framer_feed(&st->framer[dir], p, n);
+    uint64_t messages = st->unframed[dir] ? 0 : framer_feed(&st->framer[dir], p, n);
     if (dir == GW_DIR_TO_SERVER) {
         st->call.request_bytes += n;
         st->call.request_messages += messages;

@@ -171,7 +171,7 @@ $(UNARY_CALLS $P '""')
   ],
   "tls": [],
   "http2_non_grpc_requests": 0,
-  "notes": "One TCP connection, h2c with prior knowledge, HTTP/2 streams 1, 3, 5. Messages are raw bytes (pass-through codec), content-type stays application/grpc. Call 1 metadata via metadata.AppendToOutgoingContext: authorization 'Bearer <JWT-like>' and x-request-id. Call 2 is answered trailers-only (a single HEADERS frame with :status 200, content-type, grpc-status 7, grpc-message; END_STREAM) and carries no response message. Call 3 has a 5 s deadline: the request carries grpc-timeout (e.g. '4999984u'), which is not metadata. The grpc-go server sends a grpc-message trailer even for status OK, with an EMPTY value, hence grpc_message \"\" on the OK calls. The client adds no other headers besides :method/:scheme/:path/:authority, content-type, user-agent (grpc-go/$GRPC_GO_VERSION), te: trailers."
+  "notes": "One TCP connection, h2c with prior knowledge, HTTP/2 streams 1, 3, 5. Messages are raw bytes (pass-through codec), content-type stays application/grpc. Call 1 metadata via metadata.AppendToOutgoingContext: authorization 'Bearer <JWT-like>' and x-request-id. Call 2 is answered trailers-only (a single HEADERS frame with :status 200, content-type, grpc-status 7, grpc-message; END_STREAM) and carries no response message. Call 3 has a 5 s deadline: the request carries grpc-timeout (e.g. '4999984u'), which is not metadata. The grpc-go server sends a grpc-message trailer even for status OK, with an EMPTY value, hence grpc_message \"\" on the OK calls. The grpc-go client also sends HTTP/2 PINGs (BDP estimation) and WINDOW_UPDATEs on stream 0. The client adds no other headers besides :method/:scheme/:path/:authority, content-type, user-agent (grpc-go/$GRPC_GO_VERSION), te: trailers."
 }
 EOF
 check_timeout_on "$PCAP_DIR/go-unary.pcap" $P /acme.billing.v1.Invoices/ListInvoices
@@ -213,7 +213,7 @@ $(STREAM_CALLS $P null)
   ],
   "tls": [],
   "http2_non_grpc_requests": 0,
-  "notes": "Cross-implementation: the same grpc-go client as go-unary + go-streaming (6 calls, one TCP connection, HTTP/2 streams 1..11) against a python grpcio server using generic handlers (python_server.py). Unlike grpc-go, grpcio sends no grpc-message trailer for status OK (grpc_message null). DeleteInvoice is aborted with context.abort(PERMISSION_DENIED, 'caller lacks invoices.read'). ListInvoices carries grpc-timeout."
+  "notes": "Cross-implementation: the same grpc-go client as go-unary + go-streaming (6 calls, one TCP connection, HTTP/2 streams 1..11) against a python grpcio server using generic handlers (python_server.py). Unlike grpc-go, grpcio sends no grpc-message trailer for status OK (grpc_message null). grpcio adds grpc-accept-encoding to its response headers; the grpc-go client sends HTTP/2 PINGs (BDP estimation) that the server acks. DeleteInvoice is aborted with context.abort(PERMISSION_DENIED, 'caller lacks invoices.read'). ListInvoices carries grpc-timeout."
 }
 EOF
 check_timeout_on "$PCAP_DIR/go-client-python-server.pcap" $P /acme.billing.v1.Invoices/ListInvoices

@@ -56,7 +56,11 @@ HAVE=$(node -p 'try { require(process.argv[1]).version } catch (e) { "" }' \
     "$NODE_DIR/node_modules/@grpc/grpc-js/package.json")
 if [ "$HAVE" != "$WANT" ]; then
     echo "== installing @grpc/grpc-js $WANT into $NODE_DIR/node_modules"
-    (cd "$NODE_DIR" && npm ci --no-audit --no-fund)
+    if [ -f "$NODE_DIR/package-lock.json" ]; then
+        (cd "$NODE_DIR" && npm ci --no-audit --no-fund)
+    else
+        (cd "$NODE_DIR" && npm install --no-audit --no-fund)
+    fi
 fi
 GRPC_JS_VERSION=$(node -p 'require(process.argv[1]).version' "$NODE_DIR/node_modules/@grpc/grpc-js/package.json")
 NODE_IMPL="@grpc/grpc-js $GRPC_JS_VERSION (npm, node $(node --version))"
@@ -181,7 +185,7 @@ $(call $P /shop.v1.Cart/Sync '["accept-encoding"]' '[]' 0 '"OK"' 4 4)
   ],
   "tls": [],
   "http2_non_grpc_requests": 0,
-  "notes": "One TCP connection, HTTP/2 streams 1, 3, 5. WatchCart: server streaming 1 request / 5 responses. BulkAdd: client streaming, 3 requests (15, 20000 and 15 bytes) then half-close, 1 response; the 20000-byte message (20005 bytes with its gRPC prefix) is split over two HTTP/2 DATA frames (16384 + 3621 bytes, both in one TCP segment on loopback), and the 3rd message follows in the second frame. Sync: bidi ping-pong, 4 requests / 4 responses, the client's half-close is an empty DATA frame with END_STREAM. No app metadata; the only metadata key is accept-encoding, which grpc-js adds to every request. The grpc-js server sends grpc-message 'OK' with status 0 and responds with content-type application/grpc+proto. At the end both sides send GOAWAY."
+  "notes": "One TCP connection, HTTP/2 streams 1, 3, 5. WatchCart: server streaming 1 request / 5 responses. BulkAdd: client streaming, 3 requests (15, 20000 and 15 bytes) then half-close, 1 response; the 20000-byte message (20005 bytes with its gRPC prefix) is split over two HTTP/2 DATA frames (16384 + 3621 bytes, both in one TCP segment on loopback); the 1st and 3rd messages are separate DATA frames, the 3rd one carrying END_STREAM. Sync: bidi ping-pong, 4 requests / 4 responses, the client's half-close is an empty DATA frame with END_STREAM. No app metadata; the only metadata key is accept-encoding, which grpc-js adds to every request. The grpc-js server sends grpc-message 'OK' with status 0 and responds with content-type application/grpc+proto. At the end both sides send GOAWAY."
 }
 EOF
 

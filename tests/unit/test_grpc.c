@@ -505,6 +505,33 @@ START_TEST(test_non_grpc_stream)
 }
 END_TEST
 
+START_TEST(test_non_grpc_response_body)
+{
+    /* A gRPC request answered by a web server's HTML 404 page: the call is
+     * reported, the page is counted in bytes but holds no messages. */
+    struct wire w;
+    uint8_t buf[64];
+    static const nghttp2_nv page_resp[] = { NV(":status", "404"), NV("content-type", "text/html; charset=UTF-8") };
+    static const char page[] = "<html><head><title>404 Not Found</title></head></html>";
+    wire_init(&w);
+    wire_headers(&w, 0, 1, false, unary_req, GW_ARRAY_LEN(unary_req));
+    wire_data(&w, 0, 1, true, buf, msg(buf, 11, 'h'));
+    wire_headers(&w, 1, 1, false, page_resp, GW_ARRAY_LEN(page_resp));
+    wire_data(&w, 1, 1, true, (const uint8_t *)page, strlen(page));
+    struct calls *calls = wire_run(&w, NULL);
+    ck_assert_int_eq(calls->n, 1);
+    const struct gw_grpc_call *c = &calls->call[0];
+    ck_assert_int_eq(c->http_status, 404);
+    ck_assert_int_eq(c->grpc_status, -1);
+    ck_assert_uint_eq(c->request_messages, 1);
+    ck_assert_uint_eq(c->response_messages, 0);
+    ck_assert_uint_eq(c->response_bytes, strlen(page));
+    ck_assert_str_eq(c->content_type.s, "application/grpc"); /* the request's */
+    free(calls);
+    wire_free(&w);
+}
+END_TEST
+
 START_TEST(test_rst_stream_ends_call)
 {
     struct wire w;
@@ -801,6 +828,7 @@ static Suite *grpc_suite(void)
     tcase_add_test(tc, test_server_streaming_eleven);
     tcase_add_test(tc, test_trailers_only);
     tcase_add_test(tc, test_non_grpc_stream);
+    tcase_add_test(tc, test_non_grpc_response_body);
     tcase_add_test(tc, test_rst_stream_ends_call);
     tcase_add_test(tc, test_server_only_capture);
     tcase_add_test(tc, test_content_type_variants);
