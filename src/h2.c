@@ -636,6 +636,8 @@ static void frame_begin(struct gw_h2_conn *c, int dir)
     rx->hdr_have = 0;
     c->stats.frames[dir]++;
     if (rx->type < GW_ARRAY_LEN(c->stats.frames_by_type)) c->stats.frames_by_type[rx->type]++;
+    if (c->cb->on_frame)
+        c->cb->on_frame(c->user, dir, rx->type, rx->flags, rx->sid, rx->len, c->now);
 
     if (rx->block.open && !(rx->type == GW_H2_CONTINUATION && rx->sid == rx->block.frame_sid)) {
         rx_fail(c, dir, GW_H2_ANOM_CONTINUATION_EXPECTED, rx->sid, GW_ERR_MALFORMED);

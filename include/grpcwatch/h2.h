@@ -97,6 +97,10 @@ struct gw_h2_callbacks {
     void (*on_stream_end)(void *user, struct gw_h2_stream *s, int reason, gw_time_us ts);
     void (*on_goaway)(void *user, int dir, uint32_t last_stream_id, uint32_t error_code);
     void (*on_anomaly)(void *user, int dir, int code, uint32_t stream_id);
+    /* Every frame header as it is read, before the payload (may be NULL):
+     * for rate-based detection (floods, rapid reset) outside this module. */
+    void (*on_frame)(void *user, int dir, uint8_t type, uint8_t flags,
+                     uint32_t stream_id, uint32_t length, gw_time_us ts);
 };
 
 struct gw_h2_limits {

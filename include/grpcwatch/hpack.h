@@ -1,0 +1,62 @@
+/*
+ * hpack.h - an HPACK decoder (RFC 7541) that knows what it does not know.
+ *
+ * For connections picked up mid-stream. The encoder's dynamic table was
+ * filled before the capture began, so a reference into it may be unknowable.
+ * This decoder never guesses:
+ *  - static-table references and literals are decoded as usual (Huffman
+ *    included);
+ *  - entries inserted since the pickup (literals with incremental indexing)
+ *    are known: they are always the newest, so dynamic index 62+j with j <
+ *    known_entries is a fact; a larger index refers to an entry from before
+ *    the pickup and is reported as unknown (GW_HPACK_NAME_UNKNOWN and/or
+ *    GW_HPACK_VALUE_UNKNOWN), never as some other entry;
+ *  - a dynamic table size update to 0 (or any size update after which the
+ *    known entries account for the whole table) clears the unknown part:
+ *    from then on the table is fully known (gw_hpack_fully_known()).
+ * Memory: the known entries are capped at max_table bytes (RFC 7541 size:
+ * name + value + 32 each); older known entries past the cap are forgotten
+ * and become unknown, which stays sound.
+ *
+ * Once fully known, it is a complete HPACK decoder and matches nghttp2's
+ * output on the same input (tests check that).
+ */
+#ifndef GRPCWATCH_HPACK_H
+#define GRPCWATCH_HPACK_H
+
+#include "grpcwatch/common.h"
+
+#define GW_HPACK_NAME_UNKNOWN 0x1   /* name was a reference to a lost entry */
+#define GW_HPACK_VALUE_UNKNOWN 0x2  /* value was a reference to a lost entry */
+
+/* One decoded field. name/value are NULL (len 0) when unknown. Pointers are
+ * valid only during the call. */
+typedef void (*gw_hpack_field_fn)(void *user, const uint8_t *name, size_t namelen,
+                                  const uint8_t *value, size_t valuelen, unsigned flags);
+
+struct gw_hpack;
+
+/* known_from_start: true for a decoder that saw the connection start (the
+ * table is empty and fully known), false for a mid-stream pickup. */
+struct gw_hpack *gw_hpack_create(uint32_t max_table, bool known_from_start);
+void gw_hpack_destroy(struct gw_hpack *h);
+
+/* Decodes one complete header block (HEADERS + CONTINUATION payloads joined,
+ * padding and priority removed). Returns GW_OK, or GW_ERR_MALFORMED for an
+ * invalid encoding (bad integer, bad Huffman, index 0, index past the static
+ * table with no dynamic table at all, size update above max or not at the
+ * block start...). Fields decoded before the error were already reported. */
+int gw_hpack_decode_block(struct gw_hpack *h, const uint8_t *p, size_t n,
+                          gw_hpack_field_fn cb, void *user);
+
+bool gw_hpack_fully_known(const struct gw_hpack *h);
+/* Entries known / bytes they use (for tests and stats). */
+uint32_t gw_hpack_known_entries(const struct gw_hpack *h);
+uint32_t gw_hpack_known_size(const struct gw_hpack *h);
+
+/* RFC 7541 Huffman decoding of n bytes into out (capacity outcap). Returns
+ * the decoded length, or -1 if the input is invalid (EOS inside, padding
+ * longer than 7 bits or not all ones) or out is too small. */
+long gw_hpack_huffman_decode(const uint8_t *p, size_t n, uint8_t *out, size_t outcap);
+
+#endif
