@@ -527,6 +527,24 @@ void gw_record_alert_object(struct gw_json *j, const struct gw_alert *a)
     gw_json_object_end(j);
 }
 
+void gw_record_loss_object(struct gw_json *j, const struct gw_record_loss *l)
+{
+    static const char *const dir_name[2] = { "to_server", "to_client" };
+    if (!l->gap_bytes[0] && !l->gap_bytes[1] && !l->stopped[0] && !l->stopped[1]) return;
+    gw_json_key(j, "loss");
+    gw_json_object_begin(j);
+    json_kv_uint(j, "gap_bytes_to_server", l->gap_bytes[0]);
+    json_kv_uint(j, "gap_bytes_to_client", l->gap_bytes[1]);
+    json_kv_uint(j, "gaps_to_server", l->gaps[0]);
+    json_kv_uint(j, "gaps_to_client", l->gaps[1]);
+    gw_json_key(j, "decoding_stopped");
+    gw_json_array_begin(j);
+    for (int d = 0; d < 2; d++)
+        if (l->stopped[d]) gw_json_cstring(j, dir_name[d]);
+    gw_json_array_end(j);
+    gw_json_object_end(j);
+}
+
 /* The version a ClientHello offers: the highest supported_versions entry,
  * else the legacy client_version. */
 static uint16_t tls_offered_version(const struct gw_tls_info *t)

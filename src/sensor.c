@@ -122,6 +122,18 @@ static void record_emit(struct gw_sensor *s)
     gw_output_write(s->out, j->buf, j->len);
 }
 
+/* What the flow lost so far, in logical directions. */
+static void flow_loss(const struct flow_app *a, struct gw_record_loss *l)
+{
+    memset(l, 0, sizeof *l);
+    for (int d = 0; d < 2; d++) {
+        const struct gw_reasm_dir *r = &a->flow->reasm[d ^ a->flip];
+        l->gap_bytes[d] = r->gap_bytes;
+        l->gaps[d] = r->gaps;
+        l->stopped[d] = a->h2 && !gw_h2_conn_dir_ok(a->h2, d);
+    }
+}
+
 static void write_call(struct flow_app *a, struct gw_grpc_call *call)
 {
     struct gw_sensor *s = a->sensor;
@@ -129,10 +141,14 @@ static void write_call(struct flow_app *a, struct gw_grpc_call *call)
     bool alerts = gw_policy_evaluate(s->policy, call, &alert);
     struct gw_record_head h;
 
+    struct gw_record_loss loss;
+    flow_loss(a, &loss);
+
     record_head(a, &h, call->start_ts, "grpc", "grpc");
     gw_json_reset(&s->json);
     gw_record_begin(&s->json, &h);
     gw_record_grpc_object(&s->json, call);
+    gw_record_loss_object(&s->json, &loss);
     record_emit(s);
     s->n.grpc_records++;
 
@@ -142,6 +158,7 @@ static void write_call(struct flow_app *a, struct gw_grpc_call *call)
     gw_record_begin(&s->json, &h);
     gw_record_alert_object(&s->json, &alert);
     gw_record_grpc_object(&s->json, call);
+    gw_record_loss_object(&s->json, &loss);
     record_emit(s);
     s->n.alert_records++;
 }

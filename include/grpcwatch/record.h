@@ -76,4 +76,16 @@ void gw_record_alert_object(struct gw_json *j, const struct gw_alert *a);
 /* "tls": {...} */
 void gw_record_tls_object(struct gw_json *j, const struct gw_tls_info *t);
 
+/* What a flow lost before a record was written, by enum gw_dir. */
+struct gw_record_loss {
+    uint64_t gap_bytes[2];   /* bytes missing from the TCP stream */
+    uint32_t gaps[2];        /* number of holes */
+    uint8_t stopped[2];      /* the parser stopped decoding that direction */
+};
+
+/* "loss": {"gap_bytes_to_server":..,"gap_bytes_to_client":..,"gaps_to_server":..,
+ * "gaps_to_client":..,"decoding_stopped":["to_server"|"to_client"...]};
+ * writes nothing when nothing was lost. */
+void gw_record_loss_object(struct gw_json *j, const struct gw_record_loss *l);
+
 #endif

@@ -62,6 +62,18 @@ head -c $((size - 7)) "$CAP" >"$T/trunc.pcap"
 expect truncated 1 "truncated" -- "$BIN" -r "$T/trunc.pcap"
 [ "$(grpc_count "$T/out")" -ge 1 ] && ok "records before the fault" || bad "records before the fault" "none"
 
+# a lost segment: the calls are still written, and the records say what was lost
+/usr/bin/python3 tests/cli/drop_packet.py pcaps/python-many-calls.pcap "$T/lost.pcap" 61
+"$BIN" -r "$T/lost.pcap" >"$T/lost.json" 2>&1
+if [ "$(grpc_count "$T/lost.json")" -eq 28 ] &&
+   grep '"event_type":"grpc"' "$T/lost.json" | grep -q '"loss":{"gap_bytes_to_server":0,"gap_bytes_to_client":32768,"gaps_to_server":0,"gaps_to_client":1,"decoding_stopped":\["to_client"\]}' &&
+   grep -q '"event":"gap"' "$T/lost.json"; then
+    ok "lost segment reported"
+else
+    bad "lost segment reported" "$(grpc_count "$T/lost.json") calls; $(grep -o '"loss":{[^}]*}' "$T/lost.json" | head -1)"
+fi
+grep '"event_type":"grpc"' "$T/lost.json" | grep -v '"loss"' | grep -q '"response_messages":1' && ok "calls before the loss intact" || bad "calls before the loss intact" "none"
+
 # an empty file and a header-only capture
 : >"$T/empty.pcap"
 expect empty-file 2 "not a readable pcap" -- "$BIN" -r "$T/empty.pcap"

@@ -847,6 +847,33 @@ START_TEST(record_tls)
                      "{\"tls\":{\"sni\":null,\"alpn\":[],\"version\":null,\"alpn_selected\":null,"
                      "\"ja4\":null,\"client_hello\":false,\"server_hello\":false}}\n");
 }
+
+START_TEST(record_loss)
+{
+    char buf[512];
+    struct gw_json j;
+    struct gw_record_loss l;
+    memset(&l, 0, sizeof l);
+    gw_json_init(&j, buf, sizeof buf);
+    gw_json_object_begin(&j);
+    gw_record_loss_object(&j, &l); /* nothing lost: nothing written */
+    gw_json_object_end(&j);
+    ck_assert(gw_json_finish(&j));
+    ck_assert_str_eq(buf, "{}\n");
+
+    l.gap_bytes[1] = 1400;
+    l.gaps[1] = 1;
+    l.stopped[1] = 1;
+    gw_json_reset(&j);
+    gw_json_object_begin(&j);
+    gw_record_loss_object(&j, &l);
+    gw_json_object_end(&j);
+    ck_assert(gw_json_finish(&j));
+    ck_assert_str_eq(buf, "{\"loss\":{\"gap_bytes_to_server\":0,\"gap_bytes_to_client\":1400,"
+                          "\"gaps_to_server\":0,\"gaps_to_client\":1,"
+                          "\"decoding_stopped\":[\"to_client\"]}}\n");
+}
+END_TEST
 END_TEST
 
 static Suite *record_suite(void)
@@ -881,6 +908,7 @@ static Suite *record_suite(void)
     tcase_add_test(tc, record_overflow_every_size);
     tcase_add_test(tc, record_alert);
     tcase_add_test(tc, record_tls);
+    tcase_add_test(tc, record_loss);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;
