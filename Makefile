@@ -6,10 +6,11 @@
 #   make demo       build and run on a bundled capture
 #   make deps       install the Debian packages grpcwatch needs (apt-get, root)
 #   make bench      throughput and memory benchmark
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (config in SYSCONFDIR: /etc for PREFIX=/usr)
 #   make clean
 
 PREFIX  ?= /usr/local
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 DESTDIR ?=
 SHARED  ?= $(abspath ../shared)
 
@@ -83,10 +84,10 @@ bench: all
 	@BUILD=$(BUILD) tests/bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/etc/grpcwatch
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(SYSCONFDIR)/grpcwatch
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/grpcwatch
 	install -m 0644 man/grpcwatch.8 $(DESTDIR)$(PREFIX)/share/man/man8/grpcwatch.8
-	install -m 0644 conf/grpcwatch.yaml $(DESTDIR)$(PREFIX)/etc/grpcwatch/grpcwatch.yaml
+	install -m 0644 conf/grpcwatch.yaml $(DESTDIR)$(SYSCONFDIR)/grpcwatch/grpcwatch.yaml
 
 clean:
 	rm -rf build build-san
