@@ -356,13 +356,13 @@ void gw_community_id(uint16_t seed, const struct gw_addr *src, uint16_t sport,
 
 /* ---- record builders --------------------------------------------------- */
 
-static void json_kv_str(struct gw_json *j, const char *key, const char *s)
+void gw_json_kv_str(struct gw_json *j, const char *key, const char *s)
 {
     gw_json_key(j, key);
     gw_json_cstring(j, s);
 }
 
-static void json_kv_uint(struct gw_json *j, const char *key, uint64_t v)
+void gw_json_kv_uint(struct gw_json *j, const char *key, uint64_t v)
 {
     gw_json_key(j, key);
     gw_json_uint(j, v);
@@ -391,28 +391,33 @@ static void record_tunnel(struct gw_json *j, const struct gw_tunnel *t)
 {
     gw_json_key(j, "tunnel");
     gw_json_object_begin(j);
-    json_kv_str(j, "type", tunnel_type_str(t->type));
+    gw_json_kv_str(j, "type", tunnel_type_str(t->type));
     json_kv_addr(j, "outer_src_ip", &t->outer_src);
     json_kv_addr(j, "outer_dest_ip", &t->outer_dst);
-    json_kv_uint(j, "id", t->id);
+    gw_json_kv_uint(j, "id", t->id);
     gw_json_object_end(j);
+}
+
+void gw_record_begin_event(struct gw_json *j, gw_time_us ts, const char *event_type)
+{
+    char tsbuf[32];
+
+    gw_json_object_begin(j);
+    gw_json_kv_str(j, "timestamp", gw_format_timestamp(ts, tsbuf, sizeof tsbuf));
+    gw_json_kv_str(j, "event_type", event_type);
 }
 
 void gw_record_begin(struct gw_json *j, const struct gw_record_head *h)
 {
-    char ts[32];
-
-    gw_json_object_begin(j);
-    json_kv_str(j, "timestamp", gw_format_timestamp(h->ts, ts, sizeof ts));
-    json_kv_str(j, "event_type", h->event_type);
-    json_kv_uint(j, "flow_id", h->flow_id);
-    json_kv_str(j, "community_id", h->community_id);
+    gw_record_begin_event(j, h->ts, h->event_type);
+    gw_json_kv_uint(j, "flow_id", h->flow_id);
+    gw_json_kv_str(j, "community_id", h->community_id);
     json_kv_addr(j, "src_ip", h->src);
-    json_kv_uint(j, "src_port", h->sport);
+    gw_json_kv_uint(j, "src_port", h->sport);
     json_kv_addr(j, "dest_ip", h->dst);
-    json_kv_uint(j, "dest_port", h->dport);
-    json_kv_str(j, "proto", "TCP");
-    if (h->app_proto) json_kv_str(j, "app_proto", h->app_proto);
+    gw_json_kv_uint(j, "dest_port", h->dport);
+    gw_json_kv_str(j, "proto", "TCP");
+    if (h->app_proto) gw_json_kv_str(j, "app_proto", h->app_proto);
     if (h->tunnel && h->tunnel->type != GW_TUNNEL_NONE) record_tunnel(j, h->tunnel);
 }
 
@@ -499,17 +504,17 @@ void gw_record_grpc_object(struct gw_json *j, const struct gw_grpc_call *c)
     json_kv_status(j, "grpc_status", c->grpc_status);
     json_kv_grpc_str(j, "grpc_message", &c->grpc_message);
     json_kv_status(j, "http_status", c->http_status);
-    json_kv_uint(j, "request_messages", c->request_messages);
-    json_kv_uint(j, "response_messages", c->response_messages);
-    json_kv_uint(j, "request_bytes", c->request_bytes);
-    json_kv_uint(j, "response_bytes", c->response_bytes);
+    gw_json_kv_uint(j, "request_messages", c->request_messages);
+    gw_json_kv_uint(j, "response_messages", c->response_messages);
+    gw_json_kv_uint(j, "request_bytes", c->request_bytes);
+    gw_json_kv_uint(j, "response_bytes", c->response_bytes);
     if (c->grpc_encoding.present) json_kv_grpc_str(j, "grpc_encoding", &c->grpc_encoding);
     if (c->midstream) {
         gw_json_key(j, "midstream");
         gw_json_bool(j, true);
     }
     grpc_truncated(j, c);
-    json_kv_str(j, "ended_by", gw_h2_stream_end_str(c->ended_by));
+    gw_json_kv_str(j, "ended_by", gw_h2_stream_end_str(c->ended_by));
     gw_json_object_end(j);
 }
 
@@ -517,13 +522,13 @@ void gw_record_alert_object(struct gw_json *j, const struct gw_alert *a)
 {
     gw_json_key(j, "alert");
     gw_json_object_begin(j);
-    json_kv_str(j, "action", "allowed"); /* a passive sensor blocks nothing */
-    json_kv_uint(j, "gid", 1);
-    json_kv_uint(j, "signature_id", a->signature_id);
-    json_kv_uint(j, "rev", 1);
-    json_kv_str(j, "signature", a->signature);
-    json_kv_str(j, "category", a->category);
-    json_kv_uint(j, "severity", a->severity);
+    gw_json_kv_str(j, "action", "allowed"); /* a passive sensor blocks nothing */
+    gw_json_kv_uint(j, "gid", 1);
+    gw_json_kv_uint(j, "signature_id", a->signature_id);
+    gw_json_kv_uint(j, "rev", 1);
+    gw_json_kv_str(j, "signature", a->signature);
+    gw_json_kv_str(j, "category", a->category);
+    gw_json_kv_uint(j, "severity", a->severity);
     gw_json_object_end(j);
 }
 
@@ -533,10 +538,10 @@ void gw_record_loss_object(struct gw_json *j, const struct gw_record_loss *l)
     if (!l->gap_bytes[0] && !l->gap_bytes[1] && !l->stopped[0] && !l->stopped[1]) return;
     gw_json_key(j, "loss");
     gw_json_object_begin(j);
-    json_kv_uint(j, "gap_bytes_to_server", l->gap_bytes[0]);
-    json_kv_uint(j, "gap_bytes_to_client", l->gap_bytes[1]);
-    json_kv_uint(j, "gaps_to_server", l->gaps[0]);
-    json_kv_uint(j, "gaps_to_client", l->gaps[1]);
+    gw_json_kv_uint(j, "gap_bytes_to_server", l->gap_bytes[0]);
+    gw_json_kv_uint(j, "gap_bytes_to_client", l->gap_bytes[1]);
+    gw_json_kv_uint(j, "gaps_to_server", l->gaps[0]);
+    gw_json_kv_uint(j, "gaps_to_client", l->gaps[1]);
     gw_json_key(j, "decoding_stopped");
     gw_json_array_begin(j);
     for (int d = 0; d < 2; d++)
@@ -563,10 +568,10 @@ static void tls_version(struct gw_json *j, const struct gw_tls_info *t)
     gw_json_key(j, "version");
     if (t->have_server_hello) {
         gw_json_cstring(j, gw_tls_version_str(t->version, tmp, sizeof tmp));
-        json_kv_str(j, "version_source", "server_hello");
+        gw_json_kv_str(j, "version_source", "server_hello");
     } else if (t->have_client_hello) {
         gw_json_cstring(j, gw_tls_version_str(tls_offered_version(t), tmp, sizeof tmp));
-        json_kv_str(j, "version_source", "client_hello");
+        gw_json_kv_str(j, "version_source", "client_hello");
     } else {
         gw_json_null(j);
     }

@@ -192,16 +192,10 @@ static void write_anomaly(struct flow_app *a, const char *type, const char *even
     gw_record_begin(&s->json, &h);
     gw_json_key(&s->json, "anomaly");
     gw_json_object_begin(&s->json);
-    gw_json_key(&s->json, "type");
-    gw_json_cstring(&s->json, type);
-    gw_json_key(&s->json, "event");
-    gw_json_cstring(&s->json, event);
-    gw_json_key(&s->json, "direction");
-    gw_json_cstring(&s->json, dir == GW_DIR_TO_SERVER ? "to_server" : "to_client");
-    if (stream_id) {
-        gw_json_key(&s->json, "stream_id");
-        gw_json_uint(&s->json, stream_id);
-    }
+    gw_json_kv_str(&s->json, "type", type);
+    gw_json_kv_str(&s->json, "event", event);
+    gw_json_kv_str(&s->json, "direction", dir == GW_DIR_TO_SERVER ? "to_server" : "to_client");
+    if (stream_id) gw_json_kv_uint(&s->json, "stream_id", stream_id);
     gw_json_object_end(&s->json);
     record_emit(s);
     s->n.anomaly_records++;
@@ -692,26 +686,20 @@ gw_time_us gw_sensor_now(const struct gw_sensor *s)
     return s->now;
 }
 
-static void json_u64(struct gw_json *j, const char *key, uint64_t v)
-{
-    gw_json_key(j, key);
-    gw_json_uint(j, v);
-}
-
 static void stats_decode(struct gw_json *j, const struct gw_decode_stats *d)
 {
     gw_json_key(j, "decoder");
     gw_json_object_begin(j);
-    json_u64(j, "packets", d->packets);
-    json_u64(j, "tcp", d->tcp);
-    json_u64(j, "other", d->other);
-    json_u64(j, "truncated", d->truncated);
-    json_u64(j, "malformed", d->malformed);
-    json_u64(j, "unsupported", d->unsupported);
-    json_u64(j, "snapped", d->snapped);
-    json_u64(j, "ipv4", d->ipv4);
-    json_u64(j, "ipv6", d->ipv6);
-    json_u64(j, "vlan", d->vlan);
+    gw_json_kv_uint(j, "packets", d->packets);
+    gw_json_kv_uint(j, "tcp", d->tcp);
+    gw_json_kv_uint(j, "other", d->other);
+    gw_json_kv_uint(j, "truncated", d->truncated);
+    gw_json_kv_uint(j, "malformed", d->malformed);
+    gw_json_kv_uint(j, "unsupported", d->unsupported);
+    gw_json_kv_uint(j, "snapped", d->snapped);
+    gw_json_kv_uint(j, "ipv4", d->ipv4);
+    gw_json_kv_uint(j, "ipv6", d->ipv6);
+    gw_json_kv_uint(j, "vlan", d->vlan);
     gw_json_object_end(j);
 }
 
@@ -724,15 +712,15 @@ static void stats_flows(struct gw_json *j, const struct gw_sensor *s)
     const struct sensor_counters *n = &s->n;
     gw_json_key(j, "flow");
     gw_json_object_begin(j);
-    json_u64(j, "created", t->created + f->created);
-    json_u64(j, "active", f->active);
-    json_u64(j, "max_active", GW_MAX(t->max_active, f->max_active));
-    json_u64(j, "evicted", t->evicted + f->evicted);
-    json_u64(j, "timed_out", t->timed_out + f->timed_out);
-    json_u64(j, "closed", t->closed + f->closed);
-    json_u64(j, "http2", n->flows_http2);
-    json_u64(j, "tls", n->flows_tls);
-    json_u64(j, "other", n->flows_other);
+    gw_json_kv_uint(j, "created", t->created + f->created);
+    gw_json_kv_uint(j, "active", f->active);
+    gw_json_kv_uint(j, "max_active", GW_MAX(t->max_active, f->max_active));
+    gw_json_kv_uint(j, "evicted", t->evicted + f->evicted);
+    gw_json_kv_uint(j, "timed_out", t->timed_out + f->timed_out);
+    gw_json_kv_uint(j, "closed", t->closed + f->closed);
+    gw_json_kv_uint(j, "http2", n->flows_http2);
+    gw_json_kv_uint(j, "tls", n->flows_tls);
+    gw_json_kv_uint(j, "other", n->flows_other);
     gw_json_object_end(j);
 }
 
@@ -740,23 +728,23 @@ static void stats_apps(struct gw_json *j, const struct gw_sensor *s)
 {
     gw_json_key(j, "reassembly");
     gw_json_object_begin(j);
-    json_u64(j, "memcap", s->budget.cap);
-    json_u64(j, "held_bytes", s->budget.used);
-    json_u64(j, "refused", s->budget.refused);
+    gw_json_kv_uint(j, "memcap", s->budget.cap);
+    gw_json_kv_uint(j, "held_bytes", s->budget.used);
+    gw_json_kv_uint(j, "refused", s->budget.refused);
     gw_json_object_end(j);
     gw_json_key(j, "http2");
     gw_json_object_begin(j);
-    json_u64(j, "frames_to_server", s->h2_totals.frames[0]);
-    json_u64(j, "frames_to_client", s->h2_totals.frames[1]);
-    json_u64(j, "header_blocks", s->h2_totals.headers_blocks);
-    json_u64(j, "anomalies", s->h2_totals.anomalies);
+    gw_json_kv_uint(j, "frames_to_server", s->h2_totals.frames[0]);
+    gw_json_kv_uint(j, "frames_to_client", s->h2_totals.frames[1]);
+    gw_json_kv_uint(j, "header_blocks", s->h2_totals.headers_blocks);
+    gw_json_kv_uint(j, "anomalies", s->h2_totals.anomalies);
     gw_json_object_end(j);
     gw_json_key(j, "grpc");
     gw_json_object_begin(j);
-    json_u64(j, "calls", s->grpc_totals.calls);
-    json_u64(j, "non_grpc_streams", s->grpc_totals.non_grpc_streams);
-    json_u64(j, "request_messages", s->grpc_totals.messages[0]);
-    json_u64(j, "response_messages", s->grpc_totals.messages[1]);
+    gw_json_kv_uint(j, "calls", s->grpc_totals.calls);
+    gw_json_kv_uint(j, "non_grpc_streams", s->grpc_totals.non_grpc_streams);
+    gw_json_kv_uint(j, "request_messages", s->grpc_totals.messages[0]);
+    gw_json_kv_uint(j, "response_messages", s->grpc_totals.messages[1]);
     gw_json_object_end(j);
 }
 
@@ -765,15 +753,15 @@ static void stats_records(struct gw_json *j, const struct gw_sensor *s)
     const struct gw_output_stats *o = gw_output_stats(s->out);
     gw_json_key(j, "records");
     gw_json_object_begin(j);
-    json_u64(j, "grpc", s->n.grpc_records);
-    json_u64(j, "alert", s->n.alert_records);
-    json_u64(j, "tls", s->n.tls_records);
-    json_u64(j, "anomaly", s->n.anomaly_records);
-    json_u64(j, "anomalies_suppressed", s->n.anomalies_suppressed);
-    json_u64(j, "oversize", s->n.records_oversize);
-    json_u64(j, "written", o->records);
-    json_u64(j, "write_errors", o->write_errors);
-    json_u64(j, "dropped", o->dropped_records);
+    gw_json_kv_uint(j, "grpc", s->n.grpc_records);
+    gw_json_kv_uint(j, "alert", s->n.alert_records);
+    gw_json_kv_uint(j, "tls", s->n.tls_records);
+    gw_json_kv_uint(j, "anomaly", s->n.anomaly_records);
+    gw_json_kv_uint(j, "anomalies_suppressed", s->n.anomalies_suppressed);
+    gw_json_kv_uint(j, "oversize", s->n.records_oversize);
+    gw_json_kv_uint(j, "written", o->records);
+    gw_json_kv_uint(j, "write_errors", o->write_errors);
+    gw_json_kv_uint(j, "dropped", o->dropped_records);
     gw_json_object_end(j);
 }
 
@@ -781,19 +769,14 @@ void gw_sensor_write_stats(struct gw_sensor *s, gw_time_us ts, uint64_t kernel_r
                            uint64_t kernel_dropped)
 {
     struct gw_json *j = &s->json;
-    char tsbuf[40];
     gw_json_reset(j);
-    gw_json_object_begin(j);
-    gw_json_key(j, "timestamp");
-    gw_json_cstring(j, gw_format_timestamp(ts, tsbuf, sizeof tsbuf));
-    gw_json_key(j, "event_type");
-    gw_json_cstring(j, "stats");
+    gw_record_begin_event(j, ts, "stats");
     gw_json_key(j, "stats");
     gw_json_object_begin(j);
     gw_json_key(j, "capture");
     gw_json_object_begin(j);
-    json_u64(j, "kernel_received", kernel_received);
-    json_u64(j, "kernel_dropped", kernel_dropped);
+    gw_json_kv_uint(j, "kernel_received", kernel_received);
+    gw_json_kv_uint(j, "kernel_dropped", kernel_dropped);
     gw_json_object_end(j);
     stats_decode(j, gw_decoder_stats(s->decoder));
     stats_flows(j, s);

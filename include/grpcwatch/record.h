@@ -36,6 +36,9 @@ void gw_json_int(struct gw_json *j, int64_t v);
 void gw_json_uint(struct gw_json *j, uint64_t v);
 void gw_json_bool(struct gw_json *j, bool v);
 void gw_json_null(struct gw_json *j);
+/* "key": value pairs. */
+void gw_json_kv_str(struct gw_json *j, const char *key, const char *s); /* NULL -> null */
+void gw_json_kv_uint(struct gw_json *j, const char *key, uint64_t v);
 /* Ends the line with '\n'. Returns false on overflow. */
 bool gw_json_finish(struct gw_json *j);
 
@@ -60,6 +63,9 @@ struct gw_record_head {
     const char *app_proto;   /* "grpc", "http2", "tls", NULL -> omitted */
     const struct gw_tunnel *tunnel; /* NULL or type NONE -> omitted */
 };
+
+/* Opens a record: '{', "timestamp", "event_type" (for records without a flow). */
+void gw_record_begin_event(struct gw_json *j, gw_time_us ts, const char *event_type);
 
 /* Opens the record object and writes the head fields; the caller adds its
  * own object(s) and calls gw_json_object_end + gw_json_finish. */
