@@ -177,7 +177,7 @@ static void on_anomaly(void *u, int dir, int code, uint32_t sid)
 }
 
 static const struct gw_h2_callbacks rec_cb = {
-    on_begin, on_header, on_headers_end, on_data, on_data_end, on_rst, on_end, on_goaway, on_anomaly,
+    on_begin, on_header, on_headers_end, on_data, on_data_end, on_rst, on_end, on_goaway, on_anomaly, NULL,
 };
 
 static void rec_init(struct rec *r)
