@@ -3,19 +3,30 @@
  *
  * Invariants:
  *  - All max_flows gw_flow structs are allocated once, at create time. A flow
- *    is either live (in exactly one hash chain and exactly one LRU list) or
- *    on the free list (chained through hnext). Nothing is allocated later.
+ *    is either live (in exactly one hash chain and exactly one LRU list), on
+ *    the free list (chained through hnext), or never used yet (index >=
+ *    t->fresh). Nothing is allocated later; never-used structs are taken in
+ *    order and only when the free list is empty, so the zeroed pages of a
+ *    large table become resident only as the traffic needs them.
  *  - The key is the 5-tuple in canonical order (lower (addr, port) endpoint
  *    first); f->hash is SipHash-2-4 of it under a key drawn at create time, so
  *    a sender can not choose addresses that all land in one chain.
- *  - Live flows sit in one of three LRU lists by timeout class: NEW (no
- *    payload either way), ESTABLISHED, CLOSED. Each list is ordered by last
- *    activity (head = most recent) and has one timeout, so expiry is exact
- *    and stops at the first flow of each list that is still young. The
- *    globally least recently used flow is the oldest of the three tails.
+ *  - Live flows sit in one of RANK_COUNT x CLASS_COUNT LRU lists, by
+ *    eviction rank (the flow's value; LOW once closed) and timeout class:
+ *    NEW (no payload either way), ESTABLISHED, CLOSED. Each list is ordered
+ *    by last activity (head = most recent) and all its flows share one
+ *    timeout, so expiry is exact and stops at the first flow of each list
+ *    that is still young. f->lru names the list; LRU_NONE while the flow
+ *    ends or is free.
+ *  - A full table evicts the oldest of the three class tails of the lowest
+ *    rank that has a flow: a flood of LOW flows only ever evicts LOW flows
+ *    while one is left, and a live gRPC flow goes only when every flow is
+ *    worth as much. The globally least recently used flow (for destroy) is
+ *    the oldest of all tails.
  *  - on_end is called exactly once per live flow, after it left the hash and
  *    its list and before its memory goes back to the free list; on_end must
- *    not call back into the table.
+ *    not call back into the table, except gw_flow_set_value() (it then only
+ *    records the value).
  *  - Flow ids are a bijective 51-bit mix of a running counter and a random
  *    seed: unique within a run, < 2^53 (exact in a JSON double), and not
  *    a count of flows another run would reproduce.
@@ -29,13 +40,17 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Cap on max_flows: ~350 bytes a flow, so the table tops out near 6 GiB. */
+/* Cap on max_flows: ~300 bytes a flow with its bucket, so the table tops
+ * out near 5 GiB. */
 #define GW_FLOW_MAX_FLOWS (1u << 24)
 #define GW_FLOW_ID_BITS 51
 #define GW_FLOW_ID_MASK ((UINT64_C(1) << GW_FLOW_ID_BITS) - 1)
 #define GW_US_PER_S INT64_C(1000000)
 
 enum flow_class { CLASS_NEW = 0, CLASS_ESTABLISHED, CLASS_CLOSED, CLASS_COUNT };
+#define RANK_COUNT GW_FLOW_VALUE_COUNT
+#define LIST_COUNT (RANK_COUNT * CLASS_COUNT)
+#define LRU_NONE 0xff
 
 struct lru {
     struct gw_flow *head, *tail;
@@ -49,7 +64,8 @@ struct gw_flow_table {
     struct gw_flow **buckets; /* mask + 1 chains */
     uint32_t mask;
     struct gw_flow *free_list;
-    struct lru lists[CLASS_COUNT];
+    uint32_t fresh;           /* flows[fresh..max_flows) never used */
+    struct lru lists[LIST_COUNT]; /* by list_index(rank, class) */
     uint64_t sip_k0, sip_k1;
     uint64_t id_seed, id_counter;
     struct gw_flow_stats stats;
@@ -196,41 +212,66 @@ static int flow_class(const struct gw_flow *f)
     return (f->bytes[0] | f->bytes[1]) ? CLASS_ESTABLISHED : CLASS_NEW;
 }
 
-static void lru_push_head(struct lru *l, struct gw_flow *f)
+/* A closed flow has nothing left to lose: its calls ended when it closed. */
+static int flow_rank(const struct gw_flow *f)
 {
+    if (f->closed) return GW_FLOW_VALUE_LOW;
+    return f->value < RANK_COUNT ? f->value : RANK_COUNT - 1;
+}
+
+static int list_index(int rank, int cls) { return rank * CLASS_COUNT + cls; }
+
+static void lru_push_head(struct gw_flow_table *t, struct gw_flow *f)
+{
+    int i = list_index(flow_rank(f), flow_class(f));
+    struct lru *l = &t->lists[i];
+    f->lru = (uint8_t)i;
     f->lprev = NULL;
     f->lnext = l->head;
     if (l->head) l->head->lprev = f; else l->tail = f;
     l->head = f;
 }
 
-/* Unlinks f from whichever list holds it: the list is found by its head or
- * tail pointer, so a class that changed since linking can not corrupt it. */
+/* Unlinks f from the list f->lru names (a no-op for an unlinked flow). */
 static void lru_unlink(struct gw_flow_table *t, struct gw_flow *f)
 {
-    if (f->lprev) {
-        f->lprev->lnext = f->lnext;
-    } else {
-        for (int i = 0; i < CLASS_COUNT; i++)
-            if (t->lists[i].head == f) t->lists[i].head = f->lnext;
-    }
-    if (f->lnext) {
-        f->lnext->lprev = f->lprev;
-    } else {
-        for (int i = 0; i < CLASS_COUNT; i++)
-            if (t->lists[i].tail == f) t->lists[i].tail = f->lprev;
-    }
+    if (f->lru >= LIST_COUNT) return;
+    struct lru *l = &t->lists[f->lru];
+    if (f->lprev) f->lprev->lnext = f->lnext; else l->head = f->lnext;
+    if (f->lnext) f->lnext->lprev = f->lprev; else l->tail = f->lprev;
     f->lprev = f->lnext = NULL;
+    f->lru = LRU_NONE;
 }
 
-/* The least recently used live flow. On equal times closed flows go first,
- * then new ones: they are the cheapest to lose. */
-static struct gw_flow *oldest_flow(const struct gw_flow_table *t)
+/* The least recently used flow of one rank. On equal times closed flows go
+ * first, then new ones: they are the cheapest to lose. */
+static struct gw_flow *oldest_of_rank(const struct gw_flow_table *t, int rank)
 {
     static const int order[CLASS_COUNT] = { CLASS_CLOSED, CLASS_NEW, CLASS_ESTABLISHED };
     struct gw_flow *best = NULL;
     for (int i = 0; i < CLASS_COUNT; i++) {
-        struct gw_flow *f = t->lists[order[i]].tail;
+        struct gw_flow *f = t->lists[list_index(rank, order[i])].tail;
+        if (f && (!best || f->last_ts < best->last_ts)) best = f;
+    }
+    return best;
+}
+
+/* What a full table gives up: the oldest flow of the lowest rank present. */
+static struct gw_flow *eviction_victim(const struct gw_flow_table *t)
+{
+    for (int rank = 0; rank < RANK_COUNT; rank++) {
+        struct gw_flow *f = oldest_of_rank(t, rank);
+        if (f) return f;
+    }
+    return NULL;
+}
+
+/* The least recently used live flow of any rank; lower ranks on ties. */
+static struct gw_flow *oldest_flow(const struct gw_flow_table *t)
+{
+    struct gw_flow *best = NULL;
+    for (int rank = 0; rank < RANK_COUNT; rank++) {
+        struct gw_flow *f = oldest_of_rank(t, rank);
         if (f && (!best || f->last_ts < best->last_ts)) best = f;
     }
     return best;
@@ -248,6 +289,7 @@ static void hash_unlink(struct gw_flow_table *t, struct gw_flow *f)
 
 static void end_flow(struct gw_flow_table *t, struct gw_flow *f, int reason)
 {
+    int rank = f->lru < LIST_COUNT ? f->lru / CLASS_COUNT : flow_rank(f);
     lru_unlink(t, f);
     hash_unlink(t, f);
     if (t->on_end) t->on_end(t->user, f, reason);
@@ -257,8 +299,10 @@ static void end_flow(struct gw_flow_table *t, struct gw_flow *f, int reason)
     f->hnext = t->free_list;
     t->free_list = f;
     t->stats.active--;
-    if (reason == GW_FLOW_END_EVICTED) t->stats.evicted++;
-    else if (reason == GW_FLOW_END_TIMEOUT) t->stats.timed_out++;
+    if (reason == GW_FLOW_END_EVICTED) {
+        t->stats.evicted++;
+        t->stats.evicted_by_value[rank]++;
+    } else if (reason == GW_FLOW_END_TIMEOUT) t->stats.timed_out++;
     else if (reason == GW_FLOW_END_CLOSED) t->stats.closed++;
 }
 
@@ -288,17 +332,27 @@ static void set_endpoints(struct gw_flow *f, const struct gw_segment *s, bool sr
     f->server_port = src_is_client ? s->dport : s->sport;
 }
 
-static struct gw_flow *create_flow(struct gw_flow_table *t, const struct gw_segment *s,
-                                   uint32_t hash, int *dir)
+/* A struct for a new flow: a recycled one, else one never used, else the
+ * one given up by eviction. NULL only for a zero-capacity table. */
+static struct gw_flow *take_flow(struct gw_flow_table *t)
 {
+    if (!t->free_list && t->fresh < t->cfg.max_flows) return &t->flows[t->fresh++];
     if (!t->free_list) {
-        struct gw_flow *victim = oldest_flow(t);
+        struct gw_flow *victim = eviction_victim(t);
         if (victim) end_flow(t, victim, GW_FLOW_END_EVICTED);
     }
     struct gw_flow *f = t->free_list;
+    if (f) t->free_list = f->hnext;
+    return f;
+}
+
+static struct gw_flow *create_flow(struct gw_flow_table *t, const struct gw_segment *s,
+                                   uint32_t hash, int *dir)
+{
+    struct gw_flow *f = take_flow(t);
     if (!f) return NULL;
-    t->free_list = f->hnext;
     memset(f, 0, sizeof *f);
+    f->lru = LRU_NONE;
     gw_reasm_init(&f->reasm[0]);
     gw_reasm_init(&f->reasm[1]);
     f->id = next_id(t);
@@ -310,7 +364,7 @@ static struct gw_flow *create_flow(struct gw_flow_table *t, const struct gw_segm
     f->hash = hash;
     f->hnext = t->buckets[hash & t->mask];
     t->buckets[hash & t->mask] = f;
-    lru_push_head(&t->lists[CLASS_NEW], f);
+    lru_push_head(t, f);
     t->stats.created++;
     t->stats.active++;
     if (t->stats.active > t->stats.max_active) t->stats.max_active = t->stats.active;
@@ -343,7 +397,7 @@ static void touch(struct gw_flow_table *t, struct gw_flow *f, const struct gw_se
     if (s->ts > f->last_ts) f->last_ts = s->ts;
     f->pkts[dir]++;
     f->bytes[dir] += s->payload_wire_len;
-    lru_push_head(&t->lists[flow_class(f)], f);
+    lru_push_head(t, f);
 }
 
 /* ---- public ---- */
@@ -367,10 +421,6 @@ struct gw_flow_table *gw_flow_table_create(const struct gw_flow_config *cfg,
         free(t->flows);
         free(t);
         return NULL;
-    }
-    for (uint32_t i = cfg->max_flows; i-- > 0;) {
-        t->flows[i].hnext = t->free_list;
-        t->free_list = &t->flows[i];
     }
     uint64_t seed[3];
     random_seed(seed);
@@ -440,7 +490,19 @@ void gw_flow_mark_closed(struct gw_flow_table *t, struct gw_flow *f)
     if (!t || !f || f->closed) return;
     lru_unlink(t, f);
     f->closed = 1;
-    lru_push_head(&t->lists[CLASS_CLOSED], f);
+    lru_push_head(t, f);
+}
+
+void gw_flow_set_value(struct gw_flow_table *t, struct gw_flow *f, uint8_t value)
+{
+    if (!t || !f) return;
+    f->value = GW_MIN(value, (uint8_t)GW_FLOW_VALUE_HIGH);
+    if (f->lru >= LIST_COUNT) return; /* ending: on_end classifies while flushing */
+    if (f->lru == list_index(flow_rank(f), flow_class(f))) return; /* same list, same place */
+    /* to the head of its new list, like a touch: the caller is handling a
+     * packet of this flow, and a sorted insert could be made to walk the list */
+    lru_unlink(t, f);
+    lru_push_head(t, f);
 }
 
 static gw_time_us class_timeout_us(const struct gw_flow_table *t, int cls)
@@ -451,22 +513,31 @@ static gw_time_us class_timeout_us(const struct gw_flow_table *t, int cls)
     return (gw_time_us)s * GW_US_PER_S;
 }
 
-/* One list per timeout class makes each walk exact: a list's tail is its
- * oldest flow, so the walk stops at the first flow that is still young. The
- * work is one step per ended flow plus three. */
+/* One timeout per list makes each walk exact: a list's tail is its oldest
+ * flow, so the walk stops at the first flow that is still young. The work is
+ * one step per ended flow plus one per list. */
 void gw_flow_expire(struct gw_flow_table *t, gw_time_us now)
 {
     if (!t) return;
-    for (int cls = 0; cls < CLASS_COUNT; cls++) {
-        gw_time_us timeout = class_timeout_us(t, cls);
-        int reason = cls == CLASS_CLOSED ? GW_FLOW_END_CLOSED : GW_FLOW_END_TIMEOUT;
-        struct gw_flow *f;
-        while ((f = t->lists[cls].tail) != NULL && now - f->last_ts > timeout)
-            end_flow(t, f, reason);
+    for (int rank = 0; rank < RANK_COUNT; rank++) {
+        for (int cls = 0; cls < CLASS_COUNT; cls++) {
+            gw_time_us timeout = class_timeout_us(t, cls);
+            int reason = cls == CLASS_CLOSED ? GW_FLOW_END_CLOSED : GW_FLOW_END_TIMEOUT;
+            const struct lru *l = &t->lists[list_index(rank, cls)];
+            struct gw_flow *f;
+            while ((f = l->tail) != NULL && now - f->last_ts > timeout) end_flow(t, f, reason);
+        }
     }
 }
 
 const struct gw_flow_stats *gw_flow_table_stats(const struct gw_flow_table *t)
 {
     return &t->stats;
+}
+
+size_t gw_flow_table_memory(const struct gw_flow_table *t)
+{
+    if (!t) return 0;
+    return sizeof *t + ((size_t)t->mask + 1) * sizeof *t->buckets +
+           (size_t)t->cfg.max_flows * sizeof *t->flows;
 }

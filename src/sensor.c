@@ -404,10 +404,12 @@ static void decide(struct flow_app *a, enum verdict v)
     memset(a->hold, 0, sizeof a->hold);
 
     if (v == V_HTTP2 && start_http2(s, a)) {
+        gw_flow_set_value(s->flows, a->flow, GW_FLOW_VALUE_HIGH);
         for (int d = 0; d < 2; d++)
             if (held[d].len) h2_feed(a, d, held[d].buf, held[d].len);
     } else if (v == V_TLS) {
         a->kind = APP_TLS;
+        gw_flow_set_value(s->flows, a->flow, GW_FLOW_VALUE_MID);
         a->tls_ts = s->now;
         s->n.flows_tls++;
         for (int d = 0; d < 2; d++)
@@ -664,6 +666,8 @@ void gw_sensor_finish(struct gw_sensor *s)
     const struct gw_flow_stats *f = gw_flow_table_stats(s->flows);
     s->flow_totals.created += f->created;
     s->flow_totals.evicted += f->evicted;
+    for (int v = 0; v < GW_FLOW_VALUE_COUNT; v++)
+        s->flow_totals.evicted_by_value[v] += f->evicted_by_value[v];
     s->flow_totals.timed_out += f->timed_out;
     s->flow_totals.closed += f->closed;
     s->flow_totals.max_active = GW_MAX(s->flow_totals.max_active, f->max_active);
@@ -706,6 +710,7 @@ static void stats_decode(struct gw_json *j, const struct gw_decode_stats *d)
 /* Flow counters: the tables already finished plus the live one. */
 static void stats_flows(struct gw_json *j, const struct gw_sensor *s)
 {
+    static const char *const value_names[GW_FLOW_VALUE_COUNT] = { "low", "mid", "high" };
     static const struct gw_flow_stats none;
     const struct gw_flow_stats *t = &s->flow_totals;
     const struct gw_flow_stats *f = s->flows ? gw_flow_table_stats(s->flows) : &none;
@@ -721,6 +726,12 @@ static void stats_flows(struct gw_json *j, const struct gw_sensor *s)
     gw_json_kv_uint(j, "http2", n->flows_http2);
     gw_json_kv_uint(j, "tls", n->flows_tls);
     gw_json_kv_uint(j, "other", n->flows_other);
+    gw_json_key(j, "evicted_by_value");
+    gw_json_object_begin(j);
+    for (int v = 0; v < GW_FLOW_VALUE_COUNT; v++)
+        gw_json_kv_uint(j, value_names[v], t->evicted_by_value[v] + f->evicted_by_value[v]);
+    gw_json_object_end(j);
+    gw_json_kv_uint(j, "table_bytes", s->flows ? gw_flow_table_memory(s->flows) : 0);
     gw_json_object_end(j);
 }
 

@@ -42,6 +42,10 @@ echo "== captures"
 "$PY" tests/pcap/check_captures.py "$BUILD/grpcwatch" 2>&1 | tee "$log"
 count_plain
 
+echo "== flood"
+tests/flood/run.sh "$BUILD/grpcwatch" 2>&1 | tee "$log"
+count_plain
+
 echo
 echo "suite: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

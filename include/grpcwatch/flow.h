@@ -9,8 +9,10 @@
  *    (the side that sent an HTTP/2 preface or a ClientHello); failing both,
  *    the higher port is the client.
  *  - The table holds at most `max_flows`; inserting into a full table evicts
- *    the least recently used flow first. The hash is seeded at create time so
- *    an attacker can not aim for one bucket.
+ *    the least recently used flow of the lowest value present (see
+ *    enum gw_flow_value), so a flood of new flows can not push out a live
+ *    gRPC connection while a flow of lower value is left. The hash is seeded
+ *    at create time so an attacker can not aim for one bucket.
  *  - Every eviction, timeout and destroy calls on_end(user, flow, reason)
  *    exactly once before the flow's memory is reused; the callback frees what
  *    it hung on flow->app and may write records.
@@ -30,6 +32,16 @@ enum gw_flow_end {
     GW_FLOW_END_SHUTDOWN     /* end of input or exit */
 };
 
+/* What losing a flow would cost: the sensor raises it with
+ * gw_flow_set_value() as it learns what the flow carries. A closed flow
+ * ranks LOW whatever its value (its calls were written when it closed). */
+enum gw_flow_value {
+    GW_FLOW_VALUE_LOW = 0,  /* new, undecided or not HTTP/2: the default */
+    GW_FLOW_VALUE_MID = 1,  /* HTTP/2 or TLS */
+    GW_FLOW_VALUE_HIGH = 2, /* HTTP/2 carrying gRPC */
+    GW_FLOW_VALUE_COUNT
+};
+
 struct gw_flow {
     /* identity */
     uint64_t id;                 /* flow_id for records: < 2^53 */
@@ -37,6 +49,7 @@ struct gw_flow {
     uint16_t client_port, server_port;
     uint8_t saw_syn;             /* orientation came from a SYN */
     uint8_t closed;              /* FIN both ways or RST seen */
+    uint8_t value;               /* enum gw_flow_value; set with gw_flow_set_value() */
     gw_time_us first_ts, last_ts;
     uint64_t pkts[2], bytes[2];  /* by enum gw_dir */
     struct gw_tunnel tunnel;     /* tunnel of the first segment */
@@ -47,6 +60,7 @@ struct gw_flow {
     /* private to flow.c */
     struct gw_flow *hnext, *lprev, *lnext;
     uint32_t hash;
+    uint8_t lru;                 /* which LRU list holds the flow; none while it ends */
 };
 
 typedef void (*gw_flow_end_fn)(void *user, struct gw_flow *f, int reason);
@@ -61,6 +75,8 @@ struct gw_flow_config {
 
 struct gw_flow_stats {
     uint64_t created, evicted, timed_out, closed, active, max_active;
+    /* evicted, split by the rank the flow had when it went (closed = LOW) */
+    uint64_t evicted_by_value[GW_FLOW_VALUE_COUNT];
 };
 
 struct gw_flow_table;
@@ -85,9 +101,19 @@ void gw_flow_set_client(struct gw_flow *f, int dir);
 /* Marks the flow closed (FIN both ways or RST); it ends after timeout_closed_s. */
 void gw_flow_mark_closed(struct gw_flow_table *t, struct gw_flow *f);
 
+/* Sets the flow's value (values past HIGH count as HIGH). Call it on a
+ * packet of the flow: the flow counts as used now. Safe from inside a
+ * deliver callback, and from on_end (the value is then only recorded). */
+void gw_flow_set_value(struct gw_flow_table *t, struct gw_flow *f, uint8_t value);
+
 /* Ends flows idle past their timeout as of `now`. Cheap: walks the LRU tail. */
 void gw_flow_expire(struct gw_flow_table *t, gw_time_us now);
 
 const struct gw_flow_stats *gw_flow_table_stats(const struct gw_flow_table *t);
+
+/* Bytes the table allocated at create time (table, buckets, every flow
+ * struct); fixed for its life. Memory hung on flow->app or held by
+ * reassembly is counted by its owners. */
+size_t gw_flow_table_memory(const struct gw_flow_table *t);
 
 #endif

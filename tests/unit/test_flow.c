@@ -584,6 +584,279 @@ START_TEST(test_zero_capacity_and_bad_config)
 }
 END_TEST
 
+/* ---- eviction by value ---- */
+
+/* A client address per index, all distinct. */
+static struct gw_addr client_addr(uint32_t i)
+{
+    struct gw_addr a = v4("10.0.0.0");
+    a.bytes[1] = (uint8_t)(i >> 16);
+    a.bytes[2] = (uint8_t)(i >> 8);
+    a.bytes[3] = (uint8_t)i;
+    return a;
+}
+
+START_TEST(test_syn_flood_spares_high_flows)
+{
+    enum { CAP = 256, NHIGH = 8, FLOOD = 50000 };
+    struct recorder r;
+    rec_init(&r);
+    struct gw_flow_config c = config(CAP);
+    c.timeout_new_s = 1000000; /* only eviction ends flows here */
+    struct gw_flow_table *t = gw_flow_table_create(&c, on_end, &r);
+    struct gw_addr srv = v4("192.0.2.1"), gsrv = v4("192.0.2.50");
+    int dir;
+    uint64_t high_id[NHIGH];
+    struct gw_flow *high[NHIGH];
+    /* the gRPC flows come first (the oldest in the table): half of them
+     * never carried payload (class NEW), half did (ESTABLISHED) */
+    for (uint32_t i = 0; i < NHIGH; i++) {
+        struct gw_addr cli = v4("198.51.100.0");
+        cli.bytes[3] = (uint8_t)(i + 1);
+        high[i] = look(t, seg(cli, 60000, gsrv, 50051, GW_TCP_ACK, i % 2 ? 100 : 0, US(1)), &dir);
+        gw_flow_set_value(t, high[i], GW_FLOW_VALUE_HIGH);
+        ck_assert_uint_eq(high[i]->value, GW_FLOW_VALUE_HIGH);
+        high_id[i] = high[i]->id;
+    }
+    /* the flood: SYNs from new sources, one LOW flow each */
+    uint64_t *flood_id = malloc(FLOOD * sizeof *flood_id);
+    ck_assert_ptr_nonnull(flood_id);
+    for (uint32_t i = 0; i < FLOOD; i++) {
+        struct gw_flow *f = look(t, seg(client_addr(i), (uint16_t)(1024 + i % 60000), srv, 80,
+                                        GW_TCP_SYN, 0, US(2) + i), &dir);
+        REQUIRE(f->value == GW_FLOW_VALUE_LOW);
+        flood_id[i] = f->id;
+    }
+    /* no gRPC flow ended; the LOW ones went in LRU order */
+    ck_assert_uint_eq(r.n, FLOOD - (CAP - NHIGH));
+    for (size_t i = 0; i < r.n; i++) REQUIRE(r.e[i].id == flood_id[i]);
+    for (int i = 0; i < NHIGH; i++) ck_assert_uint_eq(ends_of(&r, high_id[i], NULL), 0);
+    const struct gw_flow_stats *st = gw_flow_table_stats(t);
+    ck_assert_uint_eq(st->evicted, r.n);
+    ck_assert_uint_eq(st->evicted_by_value[GW_FLOW_VALUE_LOW], r.n);
+    ck_assert_uint_eq(st->evicted_by_value[GW_FLOW_VALUE_MID], 0);
+    ck_assert_uint_eq(st->evicted_by_value[GW_FLOW_VALUE_HIGH], 0);
+    ck_assert_uint_eq(st->active, CAP);
+    /* and they are still found, as the same flows */
+    for (uint32_t i = 0; i < NHIGH; i++) {
+        struct gw_addr cli = v4("198.51.100.0");
+        cli.bytes[3] = (uint8_t)(i + 1);
+        struct gw_flow *f = look(t, seg(gsrv, 50051, cli, 60000, GW_TCP_ACK, 0, US(3)), &dir);
+        ck_assert_ptr_eq(f, high[i]);
+        ck_assert_uint_eq(f->id, high_id[i]);
+        ck_assert_int_eq(dir, GW_DIR_TO_CLIENT);
+    }
+    gw_flow_table_destroy(t);
+    for (int i = 0; i < NHIGH; i++) ck_assert_uint_eq(ends_of(&r, high_id[i], NULL), 1);
+    ck_assert_uint_eq(r.n, FLOOD + NHIGH);
+    free(flood_id);
+    free(r.e);
+}
+END_TEST
+
+START_TEST(test_all_high_lru_among_high)
+{
+    struct recorder r;
+    rec_init(&r);
+    struct gw_flow_config c = config(4);
+    struct gw_flow_table *t = gw_flow_table_create(&c, on_end, &r);
+    struct gw_addr a = v4("10.11.0.1"), b = v4("10.11.0.2");
+    int dir;
+    uint64_t id[4];
+    struct gw_flow *fl[4];
+    for (int i = 0; i < 4; i++) {
+        fl[i] = look(t, seg(a, (uint16_t)(41000 + i), b, 50051, GW_TCP_ACK, 50, US(1 + i)), &dir);
+        gw_flow_set_value(t, fl[i], GW_FLOW_VALUE_HIGH);
+        id[i] = fl[i]->id;
+    }
+    /* use flow 0 again: flow 1 becomes the least recently used; setting
+     * the value it already has is no use of it */
+    look(t, seg(b, 50051, a, 41000, GW_TCP_ACK, 10, US(10)), &dir);
+    gw_flow_set_value(t, fl[1], GW_FLOW_VALUE_HIGH);
+    struct gw_flow *n1 = look(t, seg(a, 41010, b, 50051, GW_TCP_SYN, 0, US(11)), &dir);
+    uint64_t n1_id = n1->id;
+    ck_assert_uint_eq(r.n, 1);
+    ck_assert_uint_eq(r.e[0].id, id[1]);
+    ck_assert_int_eq(r.e[0].reason, GW_FLOW_END_EVICTED);
+    /* now one LOW flow is there: however recent, it goes before any HIGH one */
+    look(t, seg(a, 41011, b, 50051, GW_TCP_SYN, 0, US(12)), &dir);
+    ck_assert_uint_eq(r.n, 2);
+    ck_assert_uint_eq(r.e[1].id, n1_id);
+    const struct gw_flow_stats *st = gw_flow_table_stats(t);
+    ck_assert_uint_eq(st->evicted_by_value[GW_FLOW_VALUE_HIGH], 1);
+    ck_assert_uint_eq(st->evicted_by_value[GW_FLOW_VALUE_LOW], 1);
+    ck_assert_uint_eq(st->evicted, 2);
+    gw_flow_table_destroy(t);
+    for (int i = 0; i < 4; i++) ck_assert_uint_eq(ends_of(&r, id[i], NULL), 1);
+    free(r.e);
+}
+END_TEST
+
+START_TEST(test_mid_goes_before_high)
+{
+    struct recorder r;
+    rec_init(&r);
+    struct gw_flow_config c = config(2);
+    struct gw_flow_table *t = gw_flow_table_create(&c, on_end, &r);
+    struct gw_addr a = v4("10.12.0.1"), b = v4("10.12.0.2");
+    int dir;
+    struct gw_flow *hi = look(t, seg(a, 42000, b, 50051, GW_TCP_ACK, 10, US(1)), &dir);
+    gw_flow_set_value(t, hi, GW_FLOW_VALUE_HIGH);
+    struct gw_flow *mid = look(t, seg(a, 42001, b, 443, GW_TCP_ACK, 10, US(2)), &dir);
+    gw_flow_set_value(t, mid, GW_FLOW_VALUE_MID);
+    uint64_t hi_id = hi->id, mid_id = mid->id;
+    /* the HIGH flow is older, but the MID one is worth less */
+    struct gw_flow *low = look(t, seg(a, 42002, b, 80, GW_TCP_SYN, 0, US(3)), &dir);
+    uint64_t low_id = low->id;
+    ck_assert_uint_eq(r.n, 1);
+    ck_assert_uint_eq(r.e[0].id, mid_id);
+    look(t, seg(a, 42003, b, 80, GW_TCP_SYN, 0, US(4)), &dir);
+    ck_assert_uint_eq(r.n, 2);
+    ck_assert_uint_eq(r.e[1].id, low_id);
+    ck_assert_uint_eq(ends_of(&r, hi_id, NULL), 0);
+    const struct gw_flow_stats *st = gw_flow_table_stats(t);
+    ck_assert_uint_eq(st->evicted_by_value[GW_FLOW_VALUE_LOW], 1);
+    ck_assert_uint_eq(st->evicted_by_value[GW_FLOW_VALUE_MID], 1);
+    ck_assert_uint_eq(st->evicted_by_value[GW_FLOW_VALUE_HIGH], 0);
+    /* lowering a value moves the flow back among the cheap ones */
+    gw_flow_set_value(t, hi, GW_FLOW_VALUE_LOW);
+    look(t, seg(a, 42004, b, 80, GW_TCP_SYN, 0, US(5)), &dir);
+    ck_assert_uint_eq(ends_of(&r, hi_id, NULL), 1);
+    gw_flow_table_destroy(t);
+    free(r.e);
+}
+END_TEST
+
+START_TEST(test_closed_high_flow_ranks_low)
+{
+    struct recorder r;
+    rec_init(&r);
+    struct gw_flow_config c = config(2);
+    struct gw_flow_table *t = gw_flow_table_create(&c, on_end, &r);
+    struct gw_addr a = v4("10.13.0.1"), b = v4("10.13.0.2");
+    int dir;
+    struct gw_flow *g = look(t, seg(a, 43000, b, 50051, GW_TCP_ACK, 10, US(1)), &dir);
+    gw_flow_set_value(t, g, GW_FLOW_VALUE_HIGH);
+    gw_flow_mark_closed(t, g);
+    uint64_t gid = g->id;
+    struct gw_flow *l = look(t, seg(a, 43001, b, 80, GW_TCP_ACK, 10, US(2)), &dir);
+    uint64_t lid = l->id;
+    /* its calls were written at close: it is the oldest cheap flow now */
+    look(t, seg(a, 43002, b, 80, GW_TCP_SYN, 0, US(3)), &dir);
+    ck_assert_uint_eq(r.n, 1);
+    ck_assert_uint_eq(r.e[0].id, gid);
+    ck_assert_uint_eq(ends_of(&r, lid, NULL), 0);
+    ck_assert_uint_eq(gw_flow_table_stats(t)->evicted_by_value[GW_FLOW_VALUE_LOW], 1);
+    ck_assert_uint_eq(gw_flow_table_stats(t)->evicted_by_value[GW_FLOW_VALUE_HIGH], 0);
+    gw_flow_table_destroy(t);
+    free(r.e);
+}
+END_TEST
+
+START_TEST(test_value_keeps_expiry_exact)
+{
+    struct recorder r;
+    rec_init(&r);
+    struct gw_flow_config c = config(16); /* new 10 s, established 100 s, closed 5 s */
+    struct gw_flow_table *t = gw_flow_table_create(&c, on_end, &r);
+    struct gw_addr a = v4("10.14.0.1"), b = v4("10.14.0.2");
+    int dir;
+    /* a HIGH flow without payload yet and a LOW established one, same age */
+    struct gw_flow *hn = look(t, seg(a, 44000, b, 50051, GW_TCP_SYN, 0, US(0)), &dir);
+    gw_flow_set_value(t, hn, GW_FLOW_VALUE_HIGH);
+    struct gw_flow *le = look(t, seg(a, 44001, b, 80, GW_TCP_ACK, 5, US(0)), &dir);
+    struct gw_flow *he = look(t, seg(a, 44002, b, 50051, GW_TCP_ACK, 5, US(0)), &dir);
+    gw_flow_set_value(t, he, 200); /* past HIGH counts as HIGH */
+    ck_assert_uint_eq(he->value, GW_FLOW_VALUE_HIGH);
+    uint64_t hn_id = hn->id, le_id = le->id, he_id = he->id;
+    gw_flow_expire(t, US(10));
+    ck_assert_uint_eq(r.n, 0);
+    /* value does not protect from the timeout of the flow's state */
+    gw_flow_expire(t, US(10) + 1);
+    ck_assert_uint_eq(r.n, 1);
+    ck_assert_uint_eq(r.e[0].id, hn_id);
+    ck_assert_int_eq(r.e[0].reason, GW_FLOW_END_TIMEOUT);
+    gw_flow_expire(t, US(100) + 1);
+    ck_assert_uint_eq(r.n, 3);
+    ck_assert_uint_eq(ends_of(&r, le_id, NULL), 1);
+    ck_assert_uint_eq(ends_of(&r, he_id, NULL), 1);
+    ck_assert_uint_eq(gw_flow_table_stats(t)->timed_out, 3);
+    ck_assert_uint_eq(gw_flow_table_stats(t)->evicted, 0);
+    gw_flow_table_destroy(t);
+    ck_assert_uint_eq(r.n, 3);
+    free(r.e);
+}
+END_TEST
+
+/* on_end that classifies while it ends, as the sensor does when flushing
+ * held bytes into a classifier. */
+struct reentrant {
+    struct gw_flow_table *t;
+    size_t n;
+};
+
+static void on_end_sets_value(void *user, struct gw_flow *f, int reason)
+{
+    struct reentrant *re = user;
+    GW_UNUSED(reason);
+    gw_flow_set_value(re->t, f, GW_FLOW_VALUE_HIGH);
+    REQUIRE(f->value == GW_FLOW_VALUE_HIGH);
+    re->n++;
+}
+
+START_TEST(test_set_value_from_on_end)
+{
+    struct reentrant re = { NULL, 0 };
+    struct gw_flow_config c = config(8);
+    struct gw_flow_table *t = gw_flow_table_create(&c, on_end_sets_value, &re);
+    re.t = t;
+    struct gw_addr b = v4("10.15.0.2");
+    int dir;
+    for (uint32_t i = 0; i < 100; i++)
+        look(t, seg(client_addr(i), 45000, b, 80, GW_TCP_SYN, 0, US(i)), &dir);
+    ck_assert_uint_eq(re.n, 92);
+    /* the table is intact: still LRU among LOW flows, and all are found */
+    ck_assert_uint_eq(gw_flow_table_stats(t)->evicted_by_value[GW_FLOW_VALUE_LOW], 92);
+    for (uint32_t i = 92; i < 100; i++) {
+        struct gw_segment s = seg(b, 80, client_addr(i), 45000, GW_TCP_ACK, 0, US(200));
+        ck_assert_uint_eq(look(t, s, &dir)->client_port, 45000);
+    }
+    ck_assert_uint_eq(re.n, 92);
+    gw_flow_expire(t, US(1000));
+    ck_assert_uint_eq(re.n, 100);
+    ck_assert_uint_eq(gw_flow_table_stats(t)->active, 0);
+    gw_flow_table_destroy(t);
+    ck_assert_uint_eq(re.n, 100);
+}
+END_TEST
+
+START_TEST(test_memory_accounting)
+{
+    struct gw_flow_config c = config(1000);
+    struct gw_flow_table *t = gw_flow_table_create(&c, NULL, NULL);
+    ck_assert_ptr_nonnull(t);
+    size_t m = gw_flow_table_memory(t);
+    /* every flow struct plus 1024 buckets (a power of two >= max_flows) */
+    size_t floor = 1000 * sizeof(struct gw_flow) + 1024 * sizeof(struct gw_flow *);
+    ck_assert_uint_ge(m, floor);
+    ck_assert_uint_lt(m, floor + 4096); /* plus the table struct itself */
+    /* fixed for the table's life, whatever passes through it */
+    struct gw_addr b = v4("10.16.0.2");
+    int dir;
+    for (uint32_t i = 0; i < 5000; i++)
+        look(t, seg(client_addr(i), 46000, b, 80, GW_TCP_SYN, 0, US(i)), &dir);
+    ck_assert_uint_eq(gw_flow_table_memory(t), m);
+    /* and linear in max_flows */
+    struct gw_flow_config c2 = config(2000);
+    struct gw_flow_table *t2 = gw_flow_table_create(&c2, NULL, NULL);
+    ck_assert_uint_eq(gw_flow_table_memory(t2) - m,
+                      1000 * sizeof(struct gw_flow) + 1024 * sizeof(struct gw_flow *));
+    ck_assert_uint_eq(gw_flow_table_memory(NULL), 0);
+    gw_flow_table_destroy(t2);
+    gw_flow_table_destroy(t);
+}
+END_TEST
+
 static Suite *flow_suite(void)
 {
     Suite *s = suite_create("flow");
@@ -604,6 +877,13 @@ static Suite *flow_suite(void)
     tcase_add_test(tc, test_end_releases_reassembly);
     tcase_add_test(tc, test_port_reuse_after_close);
     tcase_add_test(tc, test_zero_capacity_and_bad_config);
+    tcase_add_test(tc, test_syn_flood_spares_high_flows);
+    tcase_add_test(tc, test_all_high_lru_among_high);
+    tcase_add_test(tc, test_mid_goes_before_high);
+    tcase_add_test(tc, test_closed_high_flow_ranks_low);
+    tcase_add_test(tc, test_value_keeps_expiry_exact);
+    tcase_add_test(tc, test_set_value_from_on_end);
+    tcase_add_test(tc, test_memory_accounting);
     suite_add_tcase(s, tc);
     return s;
 }
