@@ -26,6 +26,7 @@
 #include "grpcwatch/flow.h"
 #include "grpcwatch/grpc.h"
 #include "grpcwatch/h2.h"
+#include "grpcwatch/h2guard.h"
 #include "grpcwatch/policy.h"
 #include "grpcwatch/reasm.h"
 #include "grpcwatch/record.h"
@@ -57,6 +58,8 @@ struct flow_app {
     uint16_t anomaly_records;
     struct hold hold[2];     /* by logical dir */
     struct gw_h2_conn *h2;
+    struct gw_h2guard *guard; /* rate checks on h2's frame headers (HTTP/2 only) */
+    uint8_t quiet_resets;     /* rapid reset seen: calls reset unanswered are counted, not written */
     struct gw_grpc_session *grpc;
     struct gw_tls_info tls;
     gw_time_us tls_ts;
@@ -68,6 +71,7 @@ struct sensor_counters {
     uint64_t grpc_records, alert_records, tls_records, anomaly_records;
     uint64_t anomalies_suppressed, records_oversize, app_alloc_failures;
     uint64_t hold_overflows;
+    uint64_t calls_quieted;  /* reset before any answer during a rapid-reset attack */
 };
 
 struct gw_sensor {
@@ -79,6 +83,7 @@ struct gw_sensor {
     struct gw_reasm_budget budget;
     struct gw_reasm_limits reasm_limits;
     struct gw_h2_limits h2_limits;
+    struct gw_h2guard_limits guard_limits;
     struct gw_h2_stats h2_totals;
     struct gw_grpc_stats grpc_totals;
     struct gw_flow_stats flow_totals; /* of flow tables already finished */
@@ -137,6 +142,10 @@ static void flow_loss(const struct flow_app *a, struct gw_record_loss *l)
 static void write_call(struct flow_app *a, struct gw_grpc_call *call)
 {
     struct gw_sensor *s = a->sensor;
+    if (a->quiet_resets && call->ended_by == GW_H2_END_RST && call->http_status < 0) {
+        s->n.calls_quieted++;
+        return;
+    }
     struct gw_alert alert;
     bool alerts = gw_policy_evaluate(s->policy, call, &alert);
     struct gw_record_head h;
@@ -269,6 +278,22 @@ static void on_h2_anomaly(void *user, int dir, int code, uint32_t stream_id)
     write_anomaly(user, "http2", gw_h2_anomaly_str(code), dir, stream_id);
 }
 
+static void on_guard_event(void *user, int dir, const char *event, uint32_t stream_id)
+{
+    struct flow_app *a = user;
+    /* One record per reset stream would turn the attack into a flood of
+     * records; from here on those calls are counted instead. */
+    if (strcmp(event, "rapid_reset") == 0) a->quiet_resets = 1;
+    write_anomaly(a, "http2", event, dir, stream_id);
+}
+
+static void fw_frame(void *user, int dir, uint8_t type, uint8_t flags, uint32_t stream_id,
+                     uint32_t length, gw_time_us ts)
+{
+    struct flow_app *a = user;
+    gw_h2guard_frame(a->guard, dir, type, flags, stream_id, length, ts);
+}
+
 static const struct gw_h2_callbacks h2_glue_callbacks = {
     .on_stream_begin = fw_stream_begin,
     .on_header = fw_header,
@@ -279,6 +304,7 @@ static const struct gw_h2_callbacks h2_glue_callbacks = {
     .on_stream_end = fw_stream_end,
     .on_goaway = fw_goaway,
     .on_anomaly = on_h2_anomaly,
+    .on_frame = fw_frame,
 };
 
 /* ---- per-flow application state ------------------------------------------ */
@@ -356,6 +382,7 @@ static void app_free(struct gw_sensor *s, struct flow_app *a, int h2_reason)
         grpc_totals_add(s, gw_grpc_session_stats(a->grpc));
         gw_grpc_session_destroy(a->grpc);
     }
+    free(a->guard);
     if (a->kind == APP_TLS) write_tls(a);
     hold_free(&a->hold[0]);
     hold_free(&a->hold[1]);
@@ -385,7 +412,9 @@ static void h2_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n);
 
 static bool start_http2(struct gw_sensor *s, struct flow_app *a)
 {
-    a->grpc = gw_grpc_session_create(on_call, a);
+    a->guard = malloc(sizeof *a->guard);
+    if (a->guard) gw_h2guard_init(a->guard, &s->guard_limits, on_guard_event, a);
+    a->grpc = a->guard ? gw_grpc_session_create(on_call, a) : NULL;
     a->h2 = a->grpc ? gw_h2_conn_create(&s->h2_limits, &h2_glue_callbacks, a) : NULL;
     if (!a->h2) {
         s->n.app_alloc_failures++;
@@ -645,6 +674,9 @@ struct gw_sensor *gw_sensor_create(const struct gw_config *cfg, struct gw_output
     s->h2_limits.max_streams = cfg->h2_max_streams;
     s->h2_limits.max_header_table = cfg->h2_max_header_table;
     s->h2_limits.max_header_list = cfg->h2_max_header_list;
+    gw_h2guard_limits_default(&s->guard_limits);
+    /* a header block twice the decoded cap, still open, is a flood */
+    s->guard_limits.continuation_bytes = 2 * cfg->h2_max_header_list;
 
     s->json_buf = malloc(RECORD_BUF_SIZE);
     s->decoder = gw_decoder_create();
@@ -769,6 +801,7 @@ static void stats_records(struct gw_json *j, const struct gw_sensor *s)
     gw_json_kv_uint(j, "tls", s->n.tls_records);
     gw_json_kv_uint(j, "anomaly", s->n.anomaly_records);
     gw_json_kv_uint(j, "anomalies_suppressed", s->n.anomalies_suppressed);
+    gw_json_kv_uint(j, "reset_calls_suppressed", s->n.calls_quieted);
     gw_json_kv_uint(j, "oversize", s->n.records_oversize);
     gw_json_kv_uint(j, "written", o->records);
     gw_json_kv_uint(j, "write_errors", o->write_errors);
