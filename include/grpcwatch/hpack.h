@@ -29,6 +29,13 @@
 #define GW_HPACK_NAME_UNKNOWN 0x1   /* name was a reference to a lost entry */
 #define GW_HPACK_VALUE_UNKNOWN 0x2  /* value was a reference to a lost entry */
 
+/* Longest name or value accepted, decoded or on the wire (longer is
+ * GW_ERR_MALFORMED). */
+#define GW_HPACK_MAX_STRING 65536u
+/* Maximum table size before any update: SETTINGS_HEADER_TABLE_SIZE's
+ * initial value (RFC 9113 6.5.2). */
+#define GW_HPACK_DEFAULT_TABLE 4096u
+
 /* One decoded field. name/value are NULL (len 0) when unknown. Pointers are
  * valid only during the call. */
 typedef void (*gw_hpack_field_fn)(void *user, const uint8_t *name, size_t namelen,
@@ -37,7 +44,12 @@ typedef void (*gw_hpack_field_fn)(void *user, const uint8_t *name, size_t namele
 struct gw_hpack;
 
 /* known_from_start: true for a decoder that saw the connection start (the
- * table is empty and fully known), false for a mid-stream pickup. */
+ * table is empty and fully known), false for a mid-stream pickup.
+ * max_table: the cap on the bytes of known entries, and the largest size a
+ * dynamic table size update may set, as the SETTINGS_HEADER_TABLE_SIZE the
+ * decoder sent (though GW_HPACK_DEFAULT_TABLE is always allowed; above the
+ * larger of the two is GW_ERR_MALFORMED). The maximum size starts at
+ * GW_HPACK_DEFAULT_TABLE. NULL if out of memory. */
 struct gw_hpack *gw_hpack_create(uint32_t max_table, bool known_from_start);
 void gw_hpack_destroy(struct gw_hpack *h);
 
@@ -45,7 +57,11 @@ void gw_hpack_destroy(struct gw_hpack *h);
  * padding and priority removed). Returns GW_OK, or GW_ERR_MALFORMED for an
  * invalid encoding (bad integer, bad Huffman, index 0, index past the static
  * table with no dynamic table at all, size update above max or not at the
- * block start...). Fields decoded before the error were already reported. */
+ * block start...). Fields decoded before the error were already reported.
+ * GW_ERR_NOMEM if a Huffman string's buffer can not grow. After any error
+ * the table is no longer trusted: the decoder goes on as a fresh mid-stream
+ * pickup (nothing known until a size update proves it). cb may be NULL; it
+ * must not call back into h. */
 int gw_hpack_decode_block(struct gw_hpack *h, const uint8_t *p, size_t n,
                           gw_hpack_field_fn cb, void *user);
 
@@ -53,6 +69,23 @@ bool gw_hpack_fully_known(const struct gw_hpack *h);
 /* Entries known / bytes they use (for tests and stats). */
 uint32_t gw_hpack_known_entries(const struct gw_hpack *h);
 uint32_t gw_hpack_known_size(const struct gw_hpack *h);
+
+/* The encoder's current maximum table size is a known fact: size (at most
+ * what a size update may set, else GW_ERR_ARG). Acts as a dynamic table
+ * size update to size would: evicts to fit, makes later eviction exact and
+ * may prove the table fully known. For callers that know
+ * it, e.g. RFC 7541 C.5/C.6 (SETTINGS_HEADER_TABLE_SIZE 256, no update).
+ * Not for a SETTINGS_HEADER_TABLE_SIZE seen on the wire: that only bounds
+ * what the encoder may choose. Call between blocks. */
+int gw_hpack_set_max_size(struct gw_hpack *h, uint32_t size);
+
+/* Known entry j (0 = newest = dynamic index 62 + j), for tests and
+ * diagnostics. false if j >= gw_hpack_known_entries(h). name is NULL and
+ * *flags has GW_HPACK_NAME_UNKNOWN when the entry's name is unknown.
+ * Pointers stay valid until the next call that changes the table. */
+bool gw_hpack_known_entry(const struct gw_hpack *h, uint32_t j, const uint8_t **name,
+                          size_t *namelen, const uint8_t **value, size_t *valuelen,
+                          unsigned *flags);
 
 /* RFC 7541 Huffman decoding of n bytes into out (capacity outcap). Returns
  * the decoded length, or -1 if the input is invalid (EOS inside, padding

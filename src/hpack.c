@@ -1,0 +1,621 @@
+/*
+ * hpack.c - an HPACK (RFC 7541) decoder for connections picked up mid-stream.
+ *
+ * Model. The encoder's dynamic table, newest first, is
+ *
+ *     [ entries inserted since the pickup ] ++ [ entries from before it ]
+ *
+ * because every insertion goes to the front and every eviction takes the
+ * oldest. We keep K, the newest since-pickup entries, as copies (a ring,
+ * newest = dynamic index 62). Everything past K (pre-pickup entries, and
+ * since-pickup entries we had to forget) is "the unknown tail".
+ *
+ * Invariants:
+ *  - K is always a contiguous newest run of the since-pickup insertions:
+ *    every literal with incremental indexing is inserted into K, even when
+ *    its name is an unknown reference (the entry keeps a name_unknown flag),
+ *    and entries only ever leave K from its oldest end. If an entry can not
+ *    be kept (memory cap, malloc failure) all of K is dropped with it.
+ *    Hence dynamic index 62 + j with j < |K| is K[j], whatever the real
+ *    maximum size is: a valid encoder only uses indices its table holds,
+ *    the true table is the newest r entries of the same history, so j < r
+ *    names the same entry in both. A larger index is reported as unknown,
+ *    never as something else.
+ *  - Sizes are RFC 7541 4.1 sizes (name + value + 32). An entry whose name
+ *    is unknown counts value + 32: a lower bound. Lower bounds make our
+ *    evictions happen no earlier than the encoder's, so K stays a superset
+ *    (as a newest-prefix) of what the encoder still holds; and any proof
+ *    below that uses them stays valid with the true, larger sizes.
+ *  - tail_gone: the encoder's table holds nothing outside K. It becomes true
+ *    only from facts about a known maximum size M (max_known):
+ *      - a size update to S with size(K) + 32 > S (S = 0 included): after
+ *        it the table fits in S, and holding anything outside K would mean
+ *        holding all of K plus one more entry of >= 32 bytes;
+ *      - an insertion of e with size(K) + size(e) + 32 > M: same argument;
+ *      - an insertion of e with size(e) > M: the RFC empties the table.
+ *    Before any size update the maximum is only assumed to be the protocol
+ *    default (4096): the encoder may have been allowed more, so evictions
+ *    under the assumption prove nothing (they merely forget, which is
+ *    sound). tail_gone implies max_known. Once tail_gone, an index past K
+ *    is GW_ERR_MALFORMED, as in a real decoder. gw_hpack_fully_known() is
+ *    tail_gone with no name_unknown entry left in K.
+ *  - With a known maximum M (tail or not), an index j >= M / 32 past K is
+ *    GW_ERR_MALFORMED: no table of M bytes holds that many entries.
+ *  - Memory: known bytes (sizes of K) never exceed max_table; past that the
+ *    oldest known entries are forgotten and tail_gone drops to false. Each
+ *    entry is one malloc on insert (name and value copied: they are needed
+ *    after the input is gone); the ring of pointers grows by doubling up to
+ *    max_table / 32 + 1 slots. Huffman strings are decoded into one scratch
+ *    buffer of the object, grown on demand (never shrunk) up to twice
+ *    GW_HPACK_MAX_STRING (a name and a value); raw strings are not copied.
+ *  - A size update may set at most max(max_table, 4096): max_table stands
+ *    for the SETTINGS_HEADER_TABLE_SIZE the decoder side sent, and the
+ *    protocol default stays legal even when the memory cap is smaller (the
+ *    cap then forgets, it does not reject). Above that: GW_ERR_MALFORMED.
+ *  - After any decoding error the rest of the block was not applied, so the
+ *    table no longer matches the encoder's: K is dropped and the decoder
+ *    restarts as a mid-stream pickup (unknown tail, assumed maximum).
+ *  - No global mutable state; the static and Huffman tables are constant.
+ */
+#include "grpcwatch/hpack.h"
+
+#include "grpcwatch/cursor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HP_ENTRY_OVERHEAD 32u   /* RFC 7541 4.1 */
+#define HP_STATIC_COUNT 61u     /* RFC 7541 Appendix A */
+#define HP_INT_MAX_CONT 5u      /* continuation bytes: 5 * 7 bits cover 2^32 */
+#define HP_RING_MIN 16u
+#define HP_SCRATCH_MIN 4096u
+#define HP_SCRATCH_MAX (2u * GW_HPACK_MAX_STRING)
+
+/* ---- static table (RFC 7541 Appendix A) -------------------------------- */
+
+struct hp_static {
+    const char *name, *value;
+    uint8_t namelen, valuelen;
+};
+
+#define S(n, v) { n, v, sizeof(n) - 1, sizeof(v) - 1 }
+static const struct hp_static hp_static_table[HP_STATIC_COUNT] = {
+    S(":authority", ""), S(":method", "GET"), S(":method", "POST"),
+    S(":path", "/"), S(":path", "/index.html"), S(":scheme", "http"),
+    S(":scheme", "https"), S(":status", "200"), S(":status", "204"),
+    S(":status", "206"), S(":status", "304"), S(":status", "400"),
+    S(":status", "404"), S(":status", "500"), S("accept-charset", ""),
+    S("accept-encoding", "gzip, deflate"), S("accept-language", ""),
+    S("accept-ranges", ""), S("accept", ""), S("access-control-allow-origin", ""),
+    S("age", ""), S("allow", ""), S("authorization", ""), S("cache-control", ""),
+    S("content-disposition", ""), S("content-encoding", ""),
+    S("content-language", ""), S("content-length", ""), S("content-location", ""),
+    S("content-range", ""), S("content-type", ""), S("cookie", ""), S("date", ""),
+    S("etag", ""), S("expect", ""), S("expires", ""), S("from", ""), S("host", ""),
+    S("if-match", ""), S("if-modified-since", ""), S("if-none-match", ""),
+    S("if-range", ""), S("if-unmodified-since", ""), S("last-modified", ""),
+    S("link", ""), S("location", ""), S("max-forwards", ""),
+    S("proxy-authenticate", ""), S("proxy-authorization", ""), S("range", ""),
+    S("referer", ""), S("refresh", ""), S("retry-after", ""), S("server", ""),
+    S("set-cookie", ""), S("strict-transport-security", ""),
+    S("transfer-encoding", ""), S("user-agent", ""), S("vary", ""), S("via", ""),
+    S("www-authenticate", ""),
+};
+#undef S
+
+/* ---- Huffman code (RFC 7541 Appendix B) -------------------------------- */
+
+/* The code is canonical: codes of one length are consecutive and assigned
+ * in symbol order, and each length's first code follows the last code of
+ * the previous length, shifted. So the number of codes of each length and
+ * the symbols sorted by (length, symbol) define it completely. 256 = EOS. */
+#define HP_HUFF_MAX_LEN 30u
+#define HP_HUFF_MIN_LEN 5u
+#define HP_HUFF_EOS 256u
+
+static const uint8_t hp_huff_count[HP_HUFF_MAX_LEN + 1] = {
+    0, 0, 0, 0, 0, 10, 26, 32, 6, 0, 5, 3, 2, 6, 2, 3,
+    0, 0, 0, 3, 8, 13, 26, 29, 12, 4, 15, 19, 29, 0, 4,
+};
+
+static const uint16_t hp_huff_symbols[257] = {
+    /*  5 bits */ 48, 49, 50, 97, 99, 101, 105, 111, 115, 116,
+    /*  6 bits */ 32, 37, 45, 46, 47, 51, 52, 53, 54, 55, 56, 57, 61, 65, 95, 98, 100,
+    102, 103, 104, 108, 109, 110, 112, 114, 117,
+    /*  7 bits */ 58, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81,
+    82, 83, 84, 85, 86, 87, 89, 106, 107, 113, 118, 119, 120, 121, 122,
+    /*  8 bits */ 38, 42, 44, 59, 88, 90,
+    /* 10 bits */ 33, 34, 40, 41, 63,
+    /* 11 bits */ 39, 43, 124,
+    /* 12 bits */ 35, 62,
+    /* 13 bits */ 0, 36, 64, 91, 93, 126,
+    /* 14 bits */ 94, 125,
+    /* 15 bits */ 60, 96, 123,
+    /* 19 bits */ 92, 195, 208,
+    /* 20 bits */ 128, 130, 131, 162, 184, 194, 224, 226,
+    /* 21 bits */ 153, 161, 167, 172, 176, 177, 179, 209, 216, 217, 227, 229, 230,
+    /* 22 bits */ 129, 132, 133, 134, 136, 146, 154, 156, 160, 163, 164, 169, 170,
+    173, 178, 181, 185, 186, 187, 189, 190, 196, 198, 228, 232, 233,
+    /* 23 bits */ 1, 135, 137, 138, 139, 140, 141, 143, 147, 149, 150, 151, 152, 155,
+    157, 158, 165, 166, 168, 174, 175, 180, 182, 183, 188, 191, 197, 231, 239,
+    /* 24 bits */ 9, 142, 144, 145, 148, 159, 171, 206, 215, 225, 236, 237,
+    /* 25 bits */ 199, 207, 234, 235,
+    /* 26 bits */ 192, 193, 200, 201, 202, 205, 210, 213, 218, 219, 238, 240, 242,
+    243, 255,
+    /* 27 bits */ 203, 204, 211, 212, 214, 221, 222, 223, 241, 244, 245, 246, 247,
+    248, 250, 251, 252, 253, 254,
+    /* 28 bits */ 2, 3, 4, 5, 6, 7, 8, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 23, 24,
+    25, 26, 27, 28, 29, 30, 31, 127, 220, 249,
+    /* 30 bits */ 10, 13, 22, 256,
+};
+
+/* The symbol whose code starts the 30-bit window; its length in *len. The
+ * code is complete (Kraft sum 1), so every window starts with some code. */
+static unsigned huff_match(uint32_t window, unsigned *len)
+{
+    uint32_t first = 0, index = 0;
+    for (unsigned l = HP_HUFF_MIN_LEN; l <= HP_HUFF_MAX_LEN; l++) {
+        uint32_t code = window >> (HP_HUFF_MAX_LEN - l);
+        uint32_t count = hp_huff_count[l];
+        if (code - first < count) { /* code < first wraps: no match */
+            *len = l;
+            return hp_huff_symbols[index + (code - first)];
+        }
+        index += count;
+        first = (first + count) << 1;
+    }
+    *len = HP_HUFF_MAX_LEN + 1; /* unreachable with a complete code */
+    return HP_HUFF_EOS;
+}
+
+/* The next 30 bits of acc (nbits valid, right-aligned), padded with ones
+ * past the end of the input: ones never complete a code shorter than EOS. */
+static uint32_t huff_window(uint64_t acc, unsigned nbits)
+{
+    const uint32_t mask = (1u << HP_HUFF_MAX_LEN) - 1;
+    if (nbits >= HP_HUFF_MAX_LEN) return (uint32_t)(acc >> (nbits - HP_HUFF_MAX_LEN)) & mask;
+    unsigned pad = HP_HUFF_MAX_LEN - nbits;
+    return (uint32_t)((acc << pad) | ((1u << pad) - 1)) & mask;
+}
+
+long gw_hpack_huffman_decode(const uint8_t *p, size_t n, uint8_t *out, size_t outcap)
+{
+    uint64_t acc = 0;  /* unconsumed bits, right-aligned */
+    unsigned nbits = 0;
+    size_t in = 0, o = 0;
+    if ((p == NULL && n > 0) || (out == NULL && outcap > 0)) return -1;
+    for (;;) {
+        while (nbits <= 56 && in < n) {
+            acc = (acc << 8) | p[in++];
+            nbits += 8;
+        }
+        if (nbits == 0) break;
+        unsigned len;
+        unsigned sym = huff_match(huff_window(acc, nbits), &len);
+        if (len > nbits) {
+            /* The input is exhausted (nbits < 30): what is left must be
+             * padding, i.e. a prefix of EOS (all ones) of at most 7 bits. */
+            uint64_t ones = (1ull << nbits) - 1;
+            if (nbits > 7 || (acc & ones) != ones) return -1;
+            break;
+        }
+        if (sym == HP_HUFF_EOS || o >= outcap) return -1;
+        out[o++] = (uint8_t)sym;
+        nbits -= len;
+        acc &= (1ull << nbits) - 1;
+    }
+    return (long)o;
+}
+
+/* ---- the decoder object ------------------------------------------------- */
+
+struct hp_entry {
+    uint32_t namelen;  /* 0 when the name is unknown */
+    uint32_t valuelen;
+    bool name_unknown;
+    uint8_t bytes[];   /* name, then value */
+};
+
+struct gw_hpack {
+    uint32_t max_table;     /* cap on known bytes */
+    uint32_t ceiling;       /* largest size update: max(max_table, 4096) */
+    uint32_t cur_max;       /* the encoder's maximum size: known or assumed */
+    bool max_known;         /* cur_max is a fact (start, size update) */
+    bool tail_gone;         /* nothing outside K in the encoder's table */
+    struct hp_entry **ring; /* K: ring[(oldest + i) % ring_cap], i < count */
+    uint32_t ring_cap, oldest, count;
+    uint32_t known_size;    /* sum of K's sizes (lower bounds, see top) */
+    uint32_t name_unknown_count;
+    uint8_t *scratch;       /* Huffman-decoded strings of the current field */
+    size_t scratch_cap, scratch_used;
+};
+
+static uint32_t entry_size(const struct hp_entry *e)
+{
+    return e->namelen + e->valuelen + HP_ENTRY_OVERHEAD;
+}
+
+/* The ring slot of K's i-th oldest entry, i <= count (count: the next
+ * free slot). oldest < ring_cap and count <= ring_cap, so one wrap is
+ * enough; ring_cap <= 2^27 + 1, so the sum does not overflow. */
+static uint32_t ring_slot(const struct gw_hpack *h, uint32_t i)
+{
+    uint32_t k = h->oldest + i;
+    return k >= h->ring_cap ? k - h->ring_cap : k;
+}
+
+/* K[j], j = 0 the newest. */
+static struct hp_entry *entry_at(const struct gw_hpack *h, uint32_t j)
+{
+    return h->ring[ring_slot(h, h->count - 1 - j)];
+}
+
+/* Removes the oldest entry of K. The caller decides what it means (an RFC
+ * eviction, or forgetting: then it also clears tail_gone). */
+static void drop_oldest(struct gw_hpack *h)
+{
+    struct hp_entry *e = h->ring[h->oldest];
+    h->known_size -= entry_size(e);
+    if (e->name_unknown) h->name_unknown_count--;
+    free(e);
+    h->ring[h->oldest] = NULL;
+    h->oldest = ring_slot(h, 1);
+    h->count--;
+}
+
+static void forget_all(struct gw_hpack *h)
+{
+    while (h->count > 0) drop_oldest(h);
+    h->tail_gone = false;
+}
+
+static bool ring_reserve(struct gw_hpack *h)
+{
+    if (h->count < h->ring_cap) return true;
+    uint32_t limit = h->max_table / HP_ENTRY_OVERHEAD + 1;
+    uint32_t cap = h->ring_cap ? h->ring_cap * 2 : HP_RING_MIN;
+    if (cap > limit) cap = limit;
+    if (cap <= h->count) return false;
+    struct hp_entry **r = calloc(cap, sizeof *r);
+    if (!r) return false;
+    for (uint32_t i = 0; i < h->count; i++) r[i] = h->ring[ring_slot(h, i)];
+    free(h->ring);
+    h->ring = r;
+    h->ring_cap = cap;
+    h->oldest = 0;
+    return true;
+}
+
+/* A dynamic table size update to s (s <= ceiling), or the caller's word
+ * that the maximum is s. Proof of tail_gone: see the top comment. */
+static void apply_max_size(struct gw_hpack *h, uint32_t s)
+{
+    if ((uint64_t)h->known_size + HP_ENTRY_OVERHEAD > s) h->tail_gone = true;
+    while (h->count > 0 && h->known_size > s) drop_oldest(h);
+    h->cur_max = s;
+    h->max_known = true;
+}
+
+/* RFC 7541 4.4 eviction before adding an entry of (lower-bound) size s;
+ * returns false when the RFC adds nothing (s > the known maximum). */
+static bool evict_for(struct gw_hpack *h, uint64_t s)
+{
+    if (h->max_known && s > h->cur_max) {
+        forget_all(h);
+        h->tail_gone = true; /* the RFC empties the whole table */
+        return false;
+    }
+    if (h->max_known && h->known_size + s + HP_ENTRY_OVERHEAD > h->cur_max) h->tail_gone = true;
+    /* Under an assumed maximum this only forgets: tail_gone is false. */
+    while (h->count > 0 && h->known_size + s > h->cur_max) drop_oldest(h);
+    return true;
+}
+
+/* Adds a literal with incremental indexing to K (name NULL when unknown).
+ * Copies before evicting: the name may come from an entry being evicted. */
+static void insert(struct gw_hpack *h, const uint8_t *name, size_t namelen,
+                   const uint8_t *value, size_t valuelen)
+{
+    bool unknown = name == NULL;
+    if (unknown) namelen = 0;
+    if (value == NULL && valuelen > 0) { /* never: a literal value is bytes */
+        forget_all(h);
+        return;
+    }
+    uint64_t s = (uint64_t)namelen + valuelen + HP_ENTRY_OVERHEAD;
+    struct hp_entry *e = NULL;
+    if (s <= h->max_table) {
+        e = malloc(sizeof *e + namelen + valuelen);
+        if (e) {
+            e->namelen = (uint32_t)namelen;
+            e->valuelen = (uint32_t)valuelen;
+            e->name_unknown = unknown;
+            if (namelen) memcpy(e->bytes, name, namelen);
+            if (valuelen) memcpy(e->bytes + namelen, value, valuelen);
+        }
+    }
+    if (!evict_for(h, s)) {
+        free(e);
+        return;
+    }
+    /* Memory cap: older known entries become part of the unknown tail. */
+    while (h->count > 0 && h->known_size + s > h->max_table) {
+        drop_oldest(h);
+        h->tail_gone = false;
+    }
+    if (!e || !ring_reserve(h)) {
+        free(e);
+        forget_all(h); /* the newest entry is lost: K can not skip it */
+        return;
+    }
+    h->ring[ring_slot(h, h->count)] = e;
+    h->count++;
+    h->known_size += (uint32_t)s;
+    if (unknown) h->name_unknown_count++;
+}
+
+struct gw_hpack *gw_hpack_create(uint32_t max_table, bool known_from_start)
+{
+    struct gw_hpack *h = calloc(1, sizeof *h);
+    if (!h) return NULL;
+    h->scratch = malloc(HP_SCRATCH_MIN);
+    if (!h->scratch) {
+        free(h);
+        return NULL;
+    }
+    h->scratch_cap = HP_SCRATCH_MIN;
+    h->max_table = max_table;
+    h->ceiling = GW_MAX(max_table, GW_HPACK_DEFAULT_TABLE);
+    h->cur_max = GW_HPACK_DEFAULT_TABLE;
+    h->max_known = known_from_start;
+    h->tail_gone = known_from_start;
+    return h;
+}
+
+void gw_hpack_destroy(struct gw_hpack *h)
+{
+    if (!h) return;
+    while (h->count > 0) drop_oldest(h);
+    free(h->ring);
+    free(h->scratch);
+    free(h);
+}
+
+bool gw_hpack_fully_known(const struct gw_hpack *h)
+{
+    return h && h->tail_gone && h->name_unknown_count == 0;
+}
+
+uint32_t gw_hpack_known_entries(const struct gw_hpack *h) { return h ? h->count : 0; }
+uint32_t gw_hpack_known_size(const struct gw_hpack *h) { return h ? h->known_size : 0; }
+
+int gw_hpack_set_max_size(struct gw_hpack *h, uint32_t size)
+{
+    if (!h || size > h->ceiling) return GW_ERR_ARG;
+    apply_max_size(h, size);
+    return GW_OK;
+}
+
+bool gw_hpack_known_entry(const struct gw_hpack *h, uint32_t j, const uint8_t **name,
+                          size_t *namelen, const uint8_t **value, size_t *valuelen,
+                          unsigned *flags)
+{
+    if (!h || j >= h->count) return false;
+    const struct hp_entry *e = entry_at(h, j);
+    if (name) *name = e->name_unknown ? NULL : e->bytes;
+    if (namelen) *namelen = e->namelen;
+    if (value) *value = e->bytes + e->namelen;
+    if (valuelen) *valuelen = e->valuelen;
+    if (flags) *flags = e->name_unknown ? GW_HPACK_NAME_UNKNOWN : 0;
+    return true;
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+/* A name or value: bytes in the input, a table, or the scratch buffer (by
+ * offset: the buffer may move when it grows for the next string). */
+struct hp_str {
+    const uint8_t *p; /* NULL: in scratch at off, or unknown (see flags) */
+    size_t off, len;
+    bool in_scratch;
+};
+
+struct hp_field {
+    struct hp_str name, value;
+    unsigned flags;
+};
+
+static const uint8_t *str_ptr(const struct gw_hpack *h, const struct hp_str *s)
+{
+    return s->in_scratch ? h->scratch + s->off : s->p;
+}
+
+/* RFC 7541 5.1: an integer with a prefix_bits prefix in `first` (already
+ * read). Rejects values above 2^32 - 1 and more continuation bytes than
+ * such a value needs. */
+static bool read_int(struct gw_cursor *c, uint8_t first, unsigned prefix_bits, uint32_t *out)
+{
+    uint32_t prefix_max = (1u << prefix_bits) - 1;
+    uint64_t v = first & prefix_max;
+    if (v < prefix_max) {
+        *out = (uint32_t)v;
+        return true;
+    }
+    for (unsigned i = 0; i < HP_INT_MAX_CONT; i++) {
+        uint8_t b = gw_get_u8(c);
+        if (c->err) return false;
+        v += (uint64_t)(b & 0x7f) << (7 * i);
+        if (v > UINT32_MAX) return false;
+        if (!(b & 0x80)) {
+            *out = (uint32_t)v;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool scratch_reserve(struct gw_hpack *h, size_t need)
+{
+    if (need <= h->scratch_cap) return true;
+    size_t cap = h->scratch_cap * 2;
+    if (cap < need) cap = need;
+    if (cap > HP_SCRATCH_MAX) cap = HP_SCRATCH_MAX;
+    if (cap < need) return false;
+    uint8_t *s = realloc(h->scratch, cap);
+    if (!s) return false;
+    h->scratch = s;
+    h->scratch_cap = cap;
+    return true;
+}
+
+/* RFC 7541 5.2: a string literal, Huffman-decoded into scratch if coded. */
+static int read_string(struct gw_hpack *h, struct gw_cursor *c, struct hp_str *s)
+{
+    uint8_t first = gw_get_u8(c);
+    uint32_t len;
+    if (c->err || !read_int(c, first, 7, &len)) return GW_ERR_MALFORMED;
+    const uint8_t *raw = gw_get_bytes(c, len);
+    /* The cap applies to the wire length too (as nghttp2's does): a sane
+     * encoder only Huffman-codes what gets shorter. */
+    if (!raw || len > GW_HPACK_MAX_STRING) return GW_ERR_MALFORMED;
+    memset(s, 0, sizeof *s);
+    if (!(first & 0x80)) {
+        s->p = raw;
+        s->len = len;
+        return GW_OK;
+    }
+    /* Codes are at least 5 bits: len bytes decode to at most len * 8 / 5. */
+    size_t room = GW_MIN((size_t)len * 8 / 5, (size_t)GW_HPACK_MAX_STRING);
+    if (!scratch_reserve(h, h->scratch_used + room)) return GW_ERR_NOMEM;
+    long got = gw_hpack_huffman_decode(raw, len, h->scratch + h->scratch_used, room);
+    if (got < 0) return GW_ERR_MALFORMED; /* bad code, or longer than the cap */
+    s->in_scratch = true;
+    s->off = h->scratch_used;
+    s->len = (size_t)got;
+    h->scratch_used += (size_t)got;
+    return GW_OK;
+}
+
+/* Looks up index idx (>= 1) into f's name and value. */
+static int lookup(const struct gw_hpack *h, uint32_t idx, struct hp_field *f)
+{
+    if (idx == 0) return GW_ERR_MALFORMED;
+    if (idx <= HP_STATIC_COUNT) {
+        const struct hp_static *st = &hp_static_table[idx - 1];
+        f->name.p = (const uint8_t *)st->name;
+        f->name.len = st->namelen;
+        f->value.p = (const uint8_t *)st->value;
+        f->value.len = st->valuelen;
+        return GW_OK;
+    }
+    uint32_t j = idx - HP_STATIC_COUNT - 1;
+    if (j < h->count) {
+        const struct hp_entry *e = entry_at(h, j);
+        if (e->name_unknown) f->flags |= GW_HPACK_NAME_UNKNOWN;
+        else f->name.p = e->bytes;
+        f->name.len = e->namelen;
+        f->value.p = e->bytes + e->namelen;
+        f->value.len = e->valuelen;
+        return GW_OK;
+    }
+    if (h->tail_gone) return GW_ERR_MALFORMED;
+    /* A table of maximum size M holds at most M / 32 entries. */
+    if (h->max_known && j >= h->cur_max / HP_ENTRY_OVERHEAD) return GW_ERR_MALFORMED;
+    f->flags |= GW_HPACK_NAME_UNKNOWN | GW_HPACK_VALUE_UNKNOWN;
+    return GW_OK;
+}
+
+static void emit(const struct gw_hpack *h, const struct hp_field *f, gw_hpack_field_fn cb,
+                 void *user)
+{
+    static const uint8_t empty[1] = { 0 };
+    if (!cb) return;
+    const uint8_t *name = NULL, *value = NULL;
+    size_t namelen = 0, valuelen = 0;
+    if (!(f->flags & GW_HPACK_NAME_UNKNOWN)) {
+        namelen = f->name.len;
+        name = namelen ? str_ptr(h, &f->name) : empty;
+    }
+    if (!(f->flags & GW_HPACK_VALUE_UNKNOWN)) {
+        valuelen = f->value.len;
+        value = valuelen ? str_ptr(h, &f->value) : empty;
+    }
+    cb(user, name, namelen, value, valuelen, f->flags);
+}
+
+/* RFC 7541 6.2: a literal field; its name is an index (prefix bits) or a
+ * string. `first` is the representation's first byte (already read). */
+static int decode_literal(struct gw_hpack *h, struct gw_cursor *c, uint8_t first,
+                          unsigned prefix_bits, bool indexing, gw_hpack_field_fn cb, void *user)
+{
+    struct hp_field f;
+    uint32_t idx;
+    int rv;
+    memset(&f, 0, sizeof f);
+    if (!read_int(c, first, prefix_bits, &idx)) return GW_ERR_MALFORMED;
+    rv = idx ? lookup(h, idx, &f) : read_string(h, c, &f.name);
+    if (rv != GW_OK) return rv;
+    f.flags &= ~(unsigned)GW_HPACK_VALUE_UNKNOWN; /* the value is a literal */
+    if ((rv = read_string(h, c, &f.value)) != GW_OK) return rv;
+    emit(h, &f, cb, user);
+    if (indexing) {
+        const uint8_t *name = (f.flags & GW_HPACK_NAME_UNKNOWN) ? NULL : str_ptr(h, &f.name);
+        insert(h, name, f.name.len, str_ptr(h, &f.value), f.value.len);
+    }
+    return GW_OK;
+}
+
+static int decode_indexed(struct gw_hpack *h, struct gw_cursor *c, uint8_t first,
+                          gw_hpack_field_fn cb, void *user)
+{
+    struct hp_field f;
+    uint32_t idx;
+    memset(&f, 0, sizeof f);
+    if (!read_int(c, first, 7, &idx)) return GW_ERR_MALFORMED;
+    int rv = lookup(h, idx, &f);
+    if (rv != GW_OK) return rv;
+    emit(h, &f, cb, user);
+    return GW_OK;
+}
+
+static int decode_size_update(struct gw_hpack *h, struct gw_cursor *c, uint8_t first)
+{
+    uint32_t size;
+    if (!read_int(c, first, 5, &size) || size > h->ceiling) return GW_ERR_MALFORMED;
+    apply_max_size(h, size);
+    return GW_OK;
+}
+
+/* One field representation (RFC 7541 6), or a size update while at_start. */
+static int decode_one(struct gw_hpack *h, struct gw_cursor *c, bool *at_start,
+                      gw_hpack_field_fn cb, void *user)
+{
+    uint8_t b = gw_get_u8(c);
+    if (c->err) return GW_ERR_MALFORMED;
+    h->scratch_used = 0;
+    if ((b & 0xe0) == 0x20) { /* 001xxxxx: dynamic table size update */
+        if (!*at_start) return GW_ERR_MALFORMED;
+        return decode_size_update(h, c, b);
+    }
+    *at_start = false;
+    if (b & 0x80) return decode_indexed(h, c, b, cb, user);            /* 1xxxxxxx */
+    if (b & 0x40) return decode_literal(h, c, b, 6, true, cb, user);   /* 01xxxxxx */
+    return decode_literal(h, c, b, 4, false, cb, user); /* 0000xxxx, 0001xxxx */
+}
+
+int gw_hpack_decode_block(struct gw_hpack *h, const uint8_t *p, size_t n,
+                          gw_hpack_field_fn cb, void *user)
+{
+    if (!h || (!p && n > 0)) return GW_ERR_ARG;
+    struct gw_cursor c = gw_cursor_make(p, n);
+    bool at_start = true;
+    while (gw_cursor_left(&c) > 0) {
+        int rv = decode_one(h, &c, &at_start, cb, user);
+        if (rv != GW_OK) {
+            forget_all(h);
+            h->max_known = false;
+            return rv;
+        }
+    }
+    return GW_OK;
+}
