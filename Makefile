@@ -3,6 +3,7 @@
 #   make            build build/grpcwatch
 #   make check      unit tests + capture tests      (installs missing Debian packages when root)
 #   make check SANITIZE=1   the same under ASan+UBSan (objects in build-san/)
+#   make analyze    cppcheck, clang-tidy, valgrind, fuzz corpus replay + short fuzz
 #   make demo       build and run on a bundled capture
 #   make deps       install the Debian packages grpcwatch needs (apt-get, root)
 #   make bench      throughput and memory benchmark
@@ -42,7 +43,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BIN       := $(BUILD)/grpcwatch
 
-.PHONY: all check demo deps ensure-deps install clean bench fuzz unit pcaptest
+.PHONY: all check analyze demo deps ensure-deps install clean bench unit
 all: $(BIN)
 
 $(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
@@ -75,6 +76,12 @@ unit: $(UNIT_BINS)
 check: ensure-deps
 	@$(MAKE) --no-print-directory all unit SANITIZE=$(SANITIZE)
 	@BUILD=$(BUILD) SHARED=$(SHARED) tests/run-suite.sh $(UNIT_BINS)
+
+# static analysis, valgrind, fuzz replay and a short fuzz run (slow; CI runs it)
+analyze:
+	@tests/deps.sh ensure-analyze
+	@$(MAKE) --no-print-directory all unit
+	@BUILD=build tests/analyze.sh
 
 demo: ensure-deps
 	@$(MAKE) --no-print-directory all

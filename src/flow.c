@@ -105,13 +105,15 @@ static void random_seed(uint64_t seed[3])
 
 static uint64_t rotl64(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
 
-#define SIP_ROUND(v0, v1, v2, v3)                                              \
-    do {                                                                       \
-        v0 += v1; v1 = rotl64(v1, 13); v1 ^= v0; v0 = rotl64(v0, 32);          \
-        v2 += v3; v3 = rotl64(v3, 16); v3 ^= v2;                               \
-        v0 += v3; v3 = rotl64(v3, 21); v3 ^= v0;                               \
-        v2 += v1; v1 = rotl64(v1, 17); v1 ^= v2; v2 = rotl64(v2, 32);          \
-    } while (0)
+/* One SipRound over the state v[0..3]; a function, not a macro, so the
+ * compiler checks it and it reads like the paper. */
+static inline void sip_round(uint64_t v[4])
+{
+    v[0] += v[1]; v[1] = rotl64(v[1], 13); v[1] ^= v[0]; v[0] = rotl64(v[0], 32);
+    v[2] += v[3]; v[3] = rotl64(v[3], 16); v[3] ^= v[2];
+    v[0] += v[3]; v[3] = rotl64(v[3], 21); v[3] ^= v[0];
+    v[2] += v[1]; v[1] = rotl64(v[1], 17); v[1] ^= v[2]; v[2] = rotl64(v[2], 32);
+}
 
 static uint64_t load_le64(const uint8_t *p, size_t n)
 {
@@ -123,24 +125,26 @@ static uint64_t load_le64(const uint8_t *p, size_t n)
 /* SipHash-2-4 (Aumasson, Bernstein 2012). */
 static uint64_t siphash24(uint64_t k0, uint64_t k1, const uint8_t *in, size_t n)
 {
-    uint64_t v0 = k0 ^ UINT64_C(0x736f6d6570736575), v1 = k1 ^ UINT64_C(0x646f72616e646f6d);
-    uint64_t v2 = k0 ^ UINT64_C(0x6c7967656e657261), v3 = k1 ^ UINT64_C(0x7465646279746573);
+    uint64_t v[4] = {
+        k0 ^ UINT64_C(0x736f6d6570736575), k1 ^ UINT64_C(0x646f72616e646f6d),
+        k0 ^ UINT64_C(0x6c7967656e657261), k1 ^ UINT64_C(0x7465646279746573),
+    };
     size_t full = n & ~(size_t)7;
     for (size_t i = 0; i < full; i += 8) {
         uint64_t m = load_le64(in + i, 8);
-        v3 ^= m;
-        SIP_ROUND(v0, v1, v2, v3);
-        SIP_ROUND(v0, v1, v2, v3);
-        v0 ^= m;
+        v[3] ^= m;
+        sip_round(v);
+        sip_round(v);
+        v[0] ^= m;
     }
     uint64_t b = ((uint64_t)n << 56) | load_le64(in + full, n - full);
-    v3 ^= b;
-    SIP_ROUND(v0, v1, v2, v3);
-    SIP_ROUND(v0, v1, v2, v3);
-    v0 ^= b;
-    v2 ^= 0xff;
-    for (int i = 0; i < 4; i++) SIP_ROUND(v0, v1, v2, v3);
-    return v0 ^ v1 ^ v2 ^ v3;
+    v[3] ^= b;
+    sip_round(v);
+    sip_round(v);
+    v[0] ^= b;
+    v[2] ^= 0xff;
+    for (int i = 0; i < 4; i++) sip_round(v);
+    return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
 /* ---- keys ---- */

@@ -8,8 +8,8 @@
  *
  * Signals only set flags; the loop notices them between packets (a live
  * capture wakes up every 100 ms), so records are always flushed from the
- * main thread: SIGINT/SIGTERM stop, SIGHUP and SIGUSR1 flush and write a
- * stats record. SIGPIPE is ignored so a closed reader becomes a counted
+ * main thread: SIGINT/SIGTERM stop, SIGHUP reopens the output (log
+ * rotation), SIGHUP and SIGUSR1 flush and write a stats record. SIGPIPE is ignored so a closed reader becomes a counted
  * write error instead of killing the sensor.
  */
 #include "grpcwatch/capture.h"
@@ -18,6 +18,7 @@
 #include "grpcwatch/sensor.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ struct options {
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t flush_requested;
+static volatile sig_atomic_t reopen_requested;
 
 static void on_stop(int sig)
 {
@@ -47,7 +49,7 @@ static void on_stop(int sig)
 
 static void on_flush(int sig)
 {
-    GW_UNUSED(sig);
+    if (sig == SIGHUP) reopen_requested = 1;
     flush_requested = 1;
 }
 
@@ -59,6 +61,8 @@ static void install_signals(void)
     sa.sa_handler = on_stop;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* flush requests must not interrupt a blocking read of the capture */
+    sa.sa_flags = SA_RESTART;
     sa.sa_handler = on_flush;
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
@@ -74,7 +78,8 @@ static void usage(FILE *f)
             "\n"
             "  -r, --read FILE       read a pcap or pcapng file ('-' = standard input)\n"
             "  -i, --interface IFACE capture live from IFACE\n"
-            "  -o, --output SINK     json:- (standard output, default) or json:PATH (append)\n"
+            "  -o, --output SINK     json:- (standard output, default), json:PATH (append),\n"
+            "                        unix:PATH (stream socket) or unixgram:PATH (datagrams)\n"
             "  -f, --filter BPF      capture filter, e.g. 'tcp port 50051'\n"
             "  -c, --config FILE     YAML configuration (see grpcwatch(8))\n"
             "  -B, --buffer-mb N     kernel capture buffer for -i, MiB (default 64)\n"
@@ -202,6 +207,10 @@ static int run(struct gw_capture *cap, struct gw_sensor *s, struct gw_output *ou
             status = EXIT_INPUT_FAULT;
             break;
         }
+        if (reopen_requested) {
+            reopen_requested = 0;
+            gw_output_reopen(out); /* log rotation */
+        }
         if (flush_requested) {
             flush_requested = 0;
             write_stats(s, cap, stats_time(s, o->iface != NULL));
@@ -251,8 +260,10 @@ int main(int argc, char **argv)
     if (cfg.stats_interval) write_stats(s, cap, stats_time(s, o.iface != NULL));
     gw_sensor_destroy(s);
     gw_capture_close(cap);
-    if (gw_output_flush(out) != GW_OK)
-        fprintf(stderr, "grpcwatch: %s: could not write every record\n", o.output);
+    gw_output_flush(out);
+    uint64_t lost = gw_output_stats(out)->dropped_records + gw_output_pending(out);
+    if (lost > 0)
+        fprintf(stderr, "grpcwatch: %" PRIu64 " records could not be written to %s\n", lost, o.output);
     gw_output_close(out);
     return status;
 }

@@ -318,6 +318,7 @@ static void hold_free(struct hold *h)
 /* Appends to a hold buffer that grows up to cap. Returns false when full. */
 static bool hold_append(struct hold *h, const uint8_t *p, uint32_t n, uint32_t cap)
 {
+    if (n == 0) return true;
     if (n > cap - h->len && h->len <= cap) return false;
     if (h->len + n > h->cap) {
         uint32_t want = h->cap ? h->cap : 512;
@@ -806,6 +807,8 @@ static void stats_records(struct gw_json *j, const struct gw_sensor *s)
     gw_json_kv_uint(j, "written", o->records);
     gw_json_kv_uint(j, "write_errors", o->write_errors);
     gw_json_kv_uint(j, "dropped", o->dropped_records);
+    gw_json_kv_uint(j, "reconnects", o->reconnects);
+    gw_json_kv_uint(j, "retries", o->retries);
     gw_json_object_end(j);
 }
 

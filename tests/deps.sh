@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# deps.sh install|ensure - the Debian packages grpcwatch needs to build and test.
+# deps.sh install|ensure|ensure-analyze - the Debian packages grpcwatch needs to build and test.
 #   install: apt-get install them (root).
 #   ensure:  install only what is missing; as non-root, name what is missing and fail.
 set -euo pipefail
 
 PKGS=(build-essential pkg-config libpcap-dev libnghttp2-dev libyaml-dev check libssl-dev python3)
+# make analyze: static analysers, valgrind, libFuzzer
+ANALYZE_PKGS=(cppcheck clang-tidy valgrind clang-14 libclang-rt-14-dev)
 
 missing() {
     local p
-    for p in "${PKGS[@]}"; do
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
     done
 }
@@ -24,12 +26,15 @@ install() {
     echo "deps: installed $*"
 }
 
+ensure() {
+    mapfile -t need < <(missing "$@")
+    [ "${#need[@]}" -eq 0 ] && return 0
+    install "${need[@]}"
+}
+
 case "${1:-ensure}" in
 install) install "${PKGS[@]}" ;;
-ensure)
-    mapfile -t need < <(missing)
-    [ "${#need[@]}" -eq 0 ] && exit 0
-    install "${need[@]}"
-    ;;
-*) echo "usage: $0 install|ensure" >&2; exit 2 ;;
+ensure) ensure "${PKGS[@]}" ;;
+ensure-analyze) ensure "${PKGS[@]}" "${ANALYZE_PKGS[@]}" ;;
+*) echo "usage: $0 install|ensure|ensure-analyze" >&2; exit 2 ;;
 esac

@@ -42,6 +42,10 @@ echo "== captures"
 "$PY" tests/pcap/check_captures.py "$BUILD/grpcwatch" 2>&1 | tee "$log"
 count_plain
 
+echo "== failing outputs"
+tests/output/run.sh "$BUILD/grpcwatch" 2>&1 | tee "$log"
+count_plain
+
 echo "== attacks"
 "$PY" tests/attacks/check_attacks.py "$BUILD/grpcwatch" 2>&1 | tee "$log"
 count_plain

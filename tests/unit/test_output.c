@@ -1,7 +1,11 @@
 /*
  * test_output.c - the JSON-lines sink: exact content, append mode, huge
- * lines, failing sinks (/dev/full, a file size limit, a closed pipe) and
- * spec errors.
+ * lines, failing sinks (/dev/full, a file size limit, a closed pipe), unix
+ * stream and datagram sockets whose reader goes away and comes back, log
+ * rotation (reopen) and spec errors.
+ *
+ * The reconnect tests sleep just over a second: the sink retries a lost
+ * socket at most once per second of wall time, and that is what they check.
  */
 #include "grpcwatch/output.h"
 
@@ -13,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A growing byte string holding what the sink should contain. */
@@ -216,9 +223,15 @@ START_TEST(failing_sink_dev_full)
     ck_assert_int_gt(io, 0);
     ck_assert_uint_eq(st->records, (uint64_t)ok);
     ck_assert_uint_eq(st->dropped_records, (uint64_t)io);
-    ck_assert_uint_gt(st->write_errors, 0);
+    /* the first failure stalls the sink: later records are refused without
+     * another write(2) until a flush retries */
+    ck_assert_uint_eq(st->write_errors, 1);
     ck_assert_uint_eq(st->bytes, 0);
+    ck_assert_uint_eq(gw_output_pending(o), (uint64_t)ok);
     ck_assert_int_eq(gw_output_flush(o), GW_ERR_IO);
+    ck_assert_uint_eq(st->retries, 1);
+    ck_assert_uint_eq(st->write_errors, 2);
+    ck_assert_uint_eq(st->reconnects, 0);
 
     /* a huge line is dropped as a whole */
     size_t big = 100 * 1024;
@@ -342,11 +355,15 @@ END_TEST
 
 START_TEST(bad_specs)
 {
-    static const char *const bad[] = { "", "json", "json:", "csv:/tmp/x", "JSON:-", "-", "/tmp/x" };
+    static const char *const bad[] = { "",      "json",   "json:", "csv:/tmp/x", "JSON:-",
+                                       "-",     "/tmp/x", "unix:", "unixgram:",  "unix",
+                                       "udp:x", "UNIX:/x" };
     char err[256], want[256];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_ptr_null(gw_output_open(bad[i], err, sizeof err));
-        snprintf(want, sizeof want, "unknown output '%s' (expected json:- or json:PATH)", bad[i]);
+        snprintf(want, sizeof want,
+                 "unknown output '%s' (expected json:-, json:PATH, unix:PATH or unixgram:PATH)",
+                 bad[i]);
         ck_assert_str_eq(err, want);
     }
     ck_assert_ptr_null(gw_output_open(NULL, err, sizeof err));
@@ -360,6 +377,26 @@ START_TEST(bad_specs)
     snprintf(want, sizeof want, "cannot open /tmp: %s", strerror(EISDIR));
     ck_assert_str_eq(err, want);
 
+    /* sockets: the path must fit sun_path (108 bytes with its NUL) and
+     * someone must listen when the sink opens */
+    char spec[5000];
+    snprintf(spec, sizeof spec, "unix:/%0107d", 0); /* 108-byte path */
+    ck_assert_ptr_null(gw_output_open(spec, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "output path too long (at most 107 bytes)"));
+    snprintf(spec, sizeof spec, "json:/%04095d", 0); /* 4096-byte path */
+    ck_assert_ptr_null(gw_output_open(spec, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "output path too long (at most 4095 bytes)"));
+    ck_assert_ptr_null(gw_output_open("unix:/nonexistent-dir-gw/s", err, sizeof err));
+    snprintf(want, sizeof want, "cannot connect to /nonexistent-dir-gw/s: %s", strerror(ENOENT));
+    ck_assert_str_eq(err, want);
+    char path[64];
+    temp_path(path, sizeof path); /* a regular file is not a socket */
+    snprintf(spec, sizeof spec, "unixgram:%s", path);
+    ck_assert_ptr_null(gw_output_open(spec, err, sizeof err));
+    snprintf(want, sizeof want, "cannot connect to %s: %s", path, strerror(ECONNREFUSED));
+    ck_assert_str_eq(err, want);
+    unlink(path);
+
     /* a tiny error buffer is truncated, never overrun */
     char tiny[8];
     memset(tiny, 'z', sizeof tiny);
@@ -367,6 +404,406 @@ START_TEST(bad_specs)
     ck_assert_str_eq(tiny, "unk");
     ck_assert_int_eq(tiny[4], 'z');
     ck_assert_ptr_null(gw_output_open("nope", NULL, 0));
+}
+END_TEST
+
+/* A file at its size limit stalls the sink: no write(2) until a flush
+ * retries. (The limit is not 0: Check itself writes small files.) */
+START_TEST(stalled_sink_waits_for_flush)
+{
+    char path[64], line[512];
+    struct rlimit saved, lim;
+    const off_t limit = 100000;
+    temp_path(path, sizeof path);
+    ck_assert_int_eq(truncate(path, limit), 0);
+    struct gw_output *o = open_ok(path);
+    void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    lim = saved;
+    lim.rlim_cur = (rlim_t)limit; /* every append fails with EFBIG */
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+
+    /* the file will hold its `limit` zero bytes, then the accepted lines */
+    struct expect e = { 0 };
+    char *zeros = calloc(1, (size_t)limit);
+    ck_assert_ptr_nonnull(zeros);
+    expect_add(&e, zeros, (size_t)limit);
+    free(zeros);
+
+    const struct gw_output_stats *st = gw_output_stats(o);
+    unsigned i = 0;
+    int rc = GW_OK;
+    while (rc == GW_OK) { /* fill the buffer until a write is tried */
+        size_t n = make_line(line, sizeof line, i++);
+        rc = gw_output_write(o, line, n);
+        ck_assert_uint_eq(st->write_errors, rc == GW_OK ? 0 : 1);
+        if (rc == GW_OK) expect_add(&e, line, n);
+        ck_assert_uint_lt(i, 1000);
+    }
+    uint64_t refused = 1;
+    for (unsigned k = 0; k < 100; k++) { /* shorter lines may still fit */
+        size_t n = make_line(line, sizeof line, i++);
+        if (gw_output_write(o, line, n) == GW_OK) expect_add(&e, line, n);
+        else refused++;
+    }
+    ck_assert_uint_gt(refused, 50);
+    ck_assert_uint_eq(st->write_errors, 1); /* no syscall while stalled */
+    ck_assert_uint_eq(st->dropped_records, refused);
+    ck_assert_uint_eq(gw_output_pending(o), st->records);
+
+    for (unsigned k = 1; k <= 3; k++) { /* each flush retries once */
+        ck_assert_int_eq(gw_output_flush(o), GW_ERR_IO);
+        ck_assert_uint_eq(st->retries, k);
+        ck_assert_uint_eq(st->write_errors, 1 + k);
+    }
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    signal(SIGXFSZ, old);
+    ck_assert_int_eq(gw_output_flush(o), GW_OK);
+    ck_assert_uint_eq(st->retries, 4);
+    ck_assert_uint_eq(gw_output_pending(o), 0);
+    ck_assert_uint_eq(st->bytes, e.len - (size_t)limit);
+    gw_output_close(o);
+    assert_file_is(path, &e);
+    unlink(path);
+    free(e.p);
+}
+END_TEST
+
+/* Returns the number of a line made by make_line, or -1 if the bytes are
+ * not exactly such a line. */
+static long line_number(const char *p, size_t len)
+{
+    char head[64], copy[24];
+    unsigned i;
+    if (len < 12) return -1;
+    memcpy(copy, p, GW_MIN(len, sizeof copy - 1)); /* p is not a string */
+    copy[GW_MIN(len, sizeof copy - 1)] = '\0';
+    if (sscanf(copy, "{\"n\":%u,", &i) != 1) return -1;
+    int h = snprintf(head, sizeof head, "{\"n\":%u,\"pad\":\"", i);
+    size_t pad = (i * 37u) % 300u;
+    if ((size_t)h + pad + 3 != len || memcmp(p, head, (size_t)h) != 0) return -1;
+    for (size_t k = 0; k < pad; k++)
+        if (p[h + (int)k] != 'a' + (char)(i % 26)) return -1;
+    return memcmp(p + h + pad, "\"}\n", 3) == 0 ? (long)i : -1;
+}
+
+/* Checks that buf[0..len) is whole make_line lines numbered first, first+1,
+ * ...; returns how many. */
+static size_t assert_consecutive_lines(const char *buf, size_t len, long first)
+{
+    size_t count = 0, off = 0;
+    while (off < len) {
+        const char *nl = memchr(buf + off, '\n', len - off);
+        ck_assert_msg(nl != NULL, "torn line at byte %zu", off);
+        size_t n = (size_t)(nl - (buf + off)) + 1;
+        ck_assert_int_eq(line_number(buf + off, n), first + (long)count);
+        count++;
+        off += n;
+    }
+    return count;
+}
+
+static int unix_listener(const char *path, int type)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    ck_assert_uint_lt(strlen(path), sizeof sa.sun_path);
+    strcpy(sa.sun_path, path);
+    unlink(path);
+    int fd = socket(AF_UNIX, type, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    if (type == SOCK_STREAM) ck_assert_int_eq(listen(fd, 4), 0);
+    return fd;
+}
+
+static int accept_now(int listener)
+{
+    int fd = accept(listener, NULL, NULL); /* the sink connected already */
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+    return fd;
+}
+
+/* Reads what is queued on a non-blocking socket. */
+static char *read_available(int fd, size_t *len)
+{
+    size_t cap = 1 << 16;
+    char *p = malloc(cap);
+    ck_assert_ptr_nonnull(p);
+    *len = 0;
+    for (;;) {
+        if (*len == cap) {
+            cap *= 2;
+            p = realloc(p, cap);
+            ck_assert_ptr_nonnull(p);
+        }
+        ssize_t r = read(fd, p + *len, cap - *len);
+        if (r <= 0) break;
+        *len += (size_t)r;
+    }
+    return p;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&t, &t) != 0 && errno == EINTR) {}
+}
+
+static struct gw_output *open_socket_ok(const char *kind, const char *path)
+{
+    char spec[160], err[256];
+    snprintf(spec, sizeof spec, "%s:%s", kind, path);
+    struct gw_output *o = gw_output_open(spec, err, sizeof err);
+    ck_assert_msg(o != NULL, "open %s: %s", spec, err);
+    return o;
+}
+
+START_TEST(unix_stream_exact_content)
+{
+    char dir[64], sock[96], line[512];
+    struct expect e = { 0 };
+    snprintf(dir, sizeof dir, "/tmp/gw_test_output_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sock, sizeof sock, "%s/s", dir);
+    int lfd = unix_listener(sock, SOCK_STREAM);
+    struct gw_output *o = open_socket_ok("unix", sock);
+    int peer = accept_now(lfd);
+    for (unsigned i = 0; i < 100; i++) {
+        size_t n = make_line(line, sizeof line, i);
+        ck_assert_int_eq(gw_output_write(o, line, n), GW_OK);
+        expect_add(&e, line, n);
+    }
+    ck_assert_int_eq(gw_output_flush(o), GW_OK);
+    size_t got_len;
+    char *got = read_available(peer, &got_len);
+    ck_assert_uint_eq(got_len, e.len);
+    ck_assert(memcmp(got, e.p, e.len) == 0);
+    ck_assert_uint_eq(gw_output_stats(o)->bytes, e.len);
+    ck_assert_uint_eq(gw_output_stats(o)->write_errors, 0);
+    free(got);
+    gw_output_close(o);
+    close(peer);
+    close(lfd);
+    unlink(sock);
+    rmdir(dir);
+    free(e.p);
+}
+END_TEST
+
+/* The reader stops reading (the sink buffers, then drops), then goes away
+ * (EPIPE: the sink closes the socket), then a new connection is accepted:
+ * at most one connect per second, and the new connection starts on a line
+ * boundary with the line after the last one the old reader saw whole. */
+START_TEST(unix_stream_reconnect)
+{
+    char dir[64], sock[96], line[512];
+    snprintf(dir, sizeof dir, "/tmp/gw_test_output_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sock, sizeof sock, "%s/s", dir);
+    int lfd = unix_listener(sock, SOCK_STREAM);
+    struct gw_output *o = open_socket_ok("unix", sock);
+    const struct gw_output_stats *st = gw_output_stats(o);
+    int peer = accept_now(lfd);
+
+    unsigned i = 0;
+    while (st->dropped_records == 0) { /* socket buffer and sink buffer full */
+        size_t n = make_line(line, sizeof line, i++);
+        gw_output_write(o, line, n);
+        ck_assert_uint_lt(i, 100000);
+    }
+    ck_assert_uint_gt(st->write_errors, 0); /* EAGAIN */
+    ck_assert_int_eq(gw_output_flush(o), GW_ERR_IO);
+
+    /* the old reader gets whole lines 0..k-1 and maybe the head of line k */
+    size_t old_len;
+    char *old = read_available(peer, &old_len);
+    ck_assert_uint_eq(old_len, st->bytes);
+    size_t whole = old_len;
+    while (whole > 0 && old[whole - 1] != '\n') whole--;
+    size_t k = assert_consecutive_lines(old, whole, 0);
+    bool torn = whole < old_len;
+    free(old);
+    close(peer);
+
+    close(lfd); /* the reader is gone entirely */
+    unlink(sock);
+
+    uint64_t dropped = st->dropped_records;
+    uint64_t pending = gw_output_pending(o);
+    ck_assert_int_eq(gw_output_flush(o), GW_ERR_IO); /* EPIPE: disconnected */
+    ck_assert_uint_eq(gw_output_pending(o), pending - (torn ? 1 : 0));
+    ck_assert_uint_eq(st->dropped_records, dropped + (torn ? 1 : 0));
+    pending = gw_output_pending(o);
+
+    /* a connect fails now (a reopen forces one); within the second after
+     * it, neither a flush nor a write tries again */
+    ck_assert_int_eq(gw_output_reopen(o), GW_ERR_IO);
+    ck_assert_int_eq(gw_output_flush(o), GW_ERR_IO);
+    ck_assert_uint_eq(st->reconnects, 0);
+    ck_assert_uint_eq(st->retries, 0);
+    uint64_t errors = st->write_errors;
+    size_t n = make_line(line, sizeof line, i);
+    ck_assert_int_eq(gw_output_write(o, line, n), GW_ERR_IO); /* buffer still full */
+    ck_assert_uint_eq(st->write_errors, errors);            /* and no send() tried */
+    ck_assert_uint_eq(st->retries, 0);
+
+    lfd = unix_listener(sock, SOCK_STREAM); /* the reader is back */
+    sleep_ms(1050);
+    ck_assert_int_eq(gw_output_flush(o), GW_OK);
+    ck_assert_uint_eq(st->reconnects, 1);
+    ck_assert_uint_eq(st->retries, 1);
+    peer = accept_now(lfd);
+    size_t got_len;
+    char *got = read_available(peer, &got_len);
+    ck_assert_uint_eq(assert_consecutive_lines(got, got_len, (long)(k + (torn ? 1 : 0))), pending);
+    free(got);
+
+    gw_output_close(o);
+    close(peer);
+    close(lfd);
+    unlink(sock);
+    rmdir(dir);
+}
+END_TEST
+
+/* unixgram: one datagram per line; a receiver that goes away and is
+ * replaced is reconnected; a line too large for a datagram is dropped. */
+START_TEST(unix_dgram)
+{
+    char dir[64], sock[96], line[512], got[1024];
+    snprintf(dir, sizeof dir, "/tmp/gw_test_output_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sock, sizeof sock, "%s/d", dir);
+    int rx = unix_listener(sock, SOCK_DGRAM);
+    struct gw_output *o = open_socket_ok("unixgram", sock);
+    const struct gw_output_stats *st = gw_output_stats(o);
+    for (unsigned i = 0; i < 3; i++) {
+        size_t n = make_line(line, sizeof line, i);
+        ck_assert_int_eq(gw_output_write(o, line, n), GW_OK);
+    }
+    ck_assert_int_eq(gw_output_flush(o), GW_OK);
+    for (unsigned i = 0; i < 3; i++) {
+        ssize_t r = recv(rx, got, sizeof got, MSG_DONTWAIT);
+        ck_assert_int_gt(r, 0);
+        ck_assert_int_eq(line_number(got, (size_t)r), (long)i);
+    }
+    ck_assert_int_eq(recv(rx, got, sizeof got, MSG_DONTWAIT), -1);
+
+    /* a datagram larger than the socket can ever send */
+    size_t big = 4u << 20;
+    char *huge = malloc(big);
+    ck_assert_ptr_nonnull(huge);
+    memset(huge, 'x', big);
+    huge[big - 1] = '\n';
+    ck_assert_int_eq(gw_output_write(o, huge, big), GW_ERR_IO);
+    ck_assert_uint_eq(st->dropped_records, 1);
+    free(huge);
+
+    /* the receiver is replaced */
+    close(rx);
+    rx = unix_listener(sock, SOCK_DGRAM);
+    size_t n = make_line(line, sizeof line, 3);
+    ck_assert_int_eq(gw_output_write(o, line, n), GW_OK);
+    ck_assert_int_eq(gw_output_flush(o), GW_ERR_IO); /* ECONNREFUSED: disconnected */
+    ck_assert_uint_eq(st->reconnects, 0);
+    sleep_ms(1050);
+    ck_assert_int_eq(gw_output_flush(o), GW_OK);
+    ck_assert_uint_eq(st->reconnects, 1);
+    ssize_t r = recv(rx, got, sizeof got, MSG_DONTWAIT);
+    ck_assert_int_eq(line_number(got, (size_t)r), 3);
+    ck_assert_uint_eq(st->records, 4);
+    ck_assert_uint_eq(st->dropped_records, 1);
+
+    gw_output_close(o);
+    close(rx);
+    unlink(sock);
+    rmdir(dir);
+}
+END_TEST
+
+/* Log rotation: what was accepted before the reopen ends in the old file,
+ * what comes after in the new one. */
+START_TEST(reopen_rotates)
+{
+    char dir[64], path[96], rotated[96];
+    snprintf(dir, sizeof dir, "/tmp/gw_test_output_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/eve.json", dir);
+    snprintf(rotated, sizeof rotated, "%s/eve.json.1", dir);
+    struct gw_output *o = open_ok(path);
+    ck_assert_int_eq(gw_output_write(o, "1\n", 2), GW_OK);
+    ck_assert_int_eq(gw_output_flush(o), GW_OK);
+    ck_assert_int_eq(rename(path, rotated), 0);
+    ck_assert_int_eq(gw_output_write(o, "2\n", 2), GW_OK); /* buffered: old file */
+    ck_assert_int_eq(gw_output_reopen(o), GW_OK);
+    ck_assert_int_eq(gw_output_write(o, "3\n", 2), GW_OK);
+    ck_assert_uint_eq(gw_output_stats(o)->reconnects, 1);
+    gw_output_close(o);
+
+    struct expect e_old = { 0 }, e_new = { 0 };
+    expect_add(&e_old, "1\n2\n", 4);
+    expect_add(&e_new, "3\n", 2);
+    assert_file_is(rotated, &e_old);
+    assert_file_is(path, &e_new);
+    unlink(path);
+    unlink(rotated);
+    rmdir(dir);
+    free(e_old.p);
+    free(e_new.p);
+
+    /* standard output: nothing to reopen */
+    o = gw_output_open("json:-", NULL, 0);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(gw_output_reopen(o), GW_OK);
+    ck_assert_uint_eq(gw_output_stats(o)->reconnects, 0);
+    gw_output_close(o);
+    ck_assert_int_eq(gw_output_reopen(NULL), GW_ERR_ARG);
+}
+END_TEST
+
+/* A reopen that fails keeps writing to the old file and is retried by a
+ * flush at most once per second until it works. */
+START_TEST(reopen_retried)
+{
+    char dir[64], sub[96], path[128], moved[128];
+    snprintf(dir, sizeof dir, "/tmp/gw_test_output_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sub, sizeof sub, "%s/logs", dir);
+    snprintf(path, sizeof path, "%s/eve.json", sub);
+    snprintf(moved, sizeof moved, "%s/old.json", dir);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    struct gw_output *o = open_ok(path);
+    const struct gw_output_stats *st = gw_output_stats(o);
+    ck_assert_int_eq(rename(path, moved), 0);
+    ck_assert_int_eq(rmdir(sub), 0); /* the path cannot be created now */
+
+    ck_assert_int_eq(gw_output_reopen(o), GW_ERR_IO);
+    ck_assert_int_eq(gw_output_write(o, "1\n", 2), GW_OK);
+    ck_assert_int_eq(gw_output_flush(o), GW_OK); /* to the old file */
+    ck_assert_uint_eq(st->retries, 0);           /* too soon to try again */
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    sleep_ms(1050);
+    ck_assert_int_eq(gw_output_write(o, "2\n", 2), GW_OK); /* still for the old file */
+    ck_assert_int_eq(gw_output_flush(o), GW_OK);
+    ck_assert_uint_eq(st->retries, 1);
+    ck_assert_uint_eq(st->reconnects, 1);
+    ck_assert_int_eq(gw_output_write(o, "3\n", 2), GW_OK);
+    gw_output_close(o);
+
+    struct expect e_old = { 0 }, e_new = { 0 };
+    expect_add(&e_old, "1\n2\n", 4);
+    expect_add(&e_new, "3\n", 2);
+    assert_file_is(moved, &e_old);
+    assert_file_is(path, &e_new);
+    unlink(path);
+    unlink(moved);
+    rmdir(sub);
+    rmdir(dir);
+    free(e_old.p);
+    free(e_new.p);
 }
 END_TEST
 
@@ -386,6 +823,18 @@ static Suite *output_suite(void)
     tcase_add_test(tc, failing_sink_dev_full);
     tcase_add_test(tc, failing_sink_partial_writes);
     tcase_add_test(tc, failing_sink_closed_pipe);
+    tcase_add_test(tc, stalled_sink_waits_for_flush);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("socket");
+    tcase_add_test(tc, unix_stream_exact_content);
+    tcase_add_test(tc, unix_stream_reconnect);
+    tcase_add_test(tc, unix_dgram);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("reopen");
+    tcase_add_test(tc, reopen_rotates);
+    tcase_add_test(tc, reopen_retried);
     suite_add_tcase(s, tc);
     return s;
 }
