@@ -18,11 +18,20 @@
  *    when its 5-byte prefix is complete and its body is skipped, not
  *    copied. Lengths are uint32_t as on the wire (up to 4 GiB - 1).
  *  - A stream is a gRPC call when its request content-type starts with
- *    "application/grpc" (any case); when no request header was seen at all
- *    (a capture of the server side only) the response content-type decides.
+ *    "application/grpc" (any case). When the request content-type is not
+ *    known (no request header seen, as in a capture of the server side
+ *    only, or a field of them undecodable mid-stream) the evidence listed
+ *    in grpc.h decides; a fully decoded request without one is not gRPC.
  *  - A direction whose content-type is known and not gRPC (an HTML error
  *    page answering a gRPC request) has its DATA counted in bytes only:
  *    its body is not gRPC framing, so it holds no messages.
+ *  - A header value of NULL is unknown (mid-stream HPACK): it never sets a
+ *    field, so an unknown :path leaves path_present 0 rather than invent one.
+ *  - Each direction's framer is in one of four modes (grpc.h explains the
+ *    rule): EXACT (started at a known message boundary), LOST (waiting for
+ *    a DATA frame start), TRYING (a candidate framing whose messages are
+ *    held back) and FOUND (a candidate confirmed by a message ending exactly
+ *    at a DATA frame end). Only EXACT and FOUND add to the call's counts.
  */
 #include "grpcwatch/grpc.h"
 
@@ -31,6 +40,10 @@
 
 #define GRPC_CONTENT_TYPE_PREFIX "application/grpc"
 #define GRPC_PREFIX_LEN 5
+/* Largest message a candidate framing may declare: gRPC's default maximum
+ * receive message size. Larger real messages are simply not counted while
+ * the framing is unconfirmed. */
+#define GRPC_TRY_MAX_LEN (4u * 1024 * 1024)
 #define STATUS_MAX_DIGITS 3 /* HTTP status and gRPC status are 0..999 */
 
 struct gw_grpc_session {
@@ -40,10 +53,19 @@ struct gw_grpc_session {
     struct gw_grpc_stats stats;
 };
 
+enum framing { FR_EXACT, FR_LOST, FR_TRYING, FR_FOUND };
+
 struct grpc_framer {
     uint8_t prefix_have;  /* bytes of the 5-byte prefix collected, 0..4 */
+    uint8_t flag;         /* flag byte of the prefix being collected */
+    uint8_t mode;         /* enum framing */
+    uint8_t empty_run;    /* TRYING: empty messages in a row */
+    bool flags_ok;        /* EXACT: every flag byte was 0 or 1 */
+    bool aligned;         /* a message ended exactly at a DATA frame end */
     uint32_t msg_len;     /* length assembled from the prefix so far */
     uint32_t body_left;   /* bytes of the current message still to skip */
+    uint64_t messages;    /* counted */
+    uint64_t held;        /* TRYING: found, not yet confirmed */
 };
 
 struct grpc_stream {
@@ -52,6 +74,11 @@ struct grpc_stream {
     bool saw_request_headers;
     bool authority_from_host;  /* :authority, if it comes, replaces it */
     bool request_grpc, response_grpc;
+    bool request_ct_seen;      /* the request's content-type was decoded */
+    bool request_unknown;      /* a request field had an unknown value */
+    bool grpc_status_seen;     /* grpc-status in the response, value known or not */
+    bool headers_seen[2];      /* a header field or block end in that direction */
+    bool data_seen[2];
     bool unframed[2];          /* that direction's content-type is not gRPC */
 };
 
@@ -166,12 +193,21 @@ static void add_metadata_key(struct gw_grpc_call *call, const uint8_t *name, siz
     memcpy(call->metadata_keys[call->n_metadata_keys++], key, k + 1);
 }
 
+/* A request field whose value is unknown: only its name can be used. */
+static void request_header_unknown(struct grpc_stream *st, const uint8_t *name, size_t nlen)
+{
+    st->request_unknown = true;
+    if (!name_is(name, nlen, "host")) add_metadata_key(&st->call, name, nlen);
+}
+
 static void request_header(struct grpc_stream *st, const uint8_t *name, size_t nlen,
                            const uint8_t *value, size_t vlen)
 {
     struct gw_grpc_call *call = &st->call;
     st->saw_request_headers = true;
-    if (name_is(name, nlen, ":path")) {
+    if (!value) {
+        request_header_unknown(st, name, nlen);
+    } else if (name_is(name, nlen, ":path")) {
         if (call->path_present) return;
         call->path_truncated = copy_bounded(call->path, sizeof call->path, value, vlen);
         call->path_present = 1;
@@ -184,8 +220,9 @@ static void request_header(struct grpc_stream *st, const uint8_t *name, size_t n
         set_str(&call->authority, value, vlen);
         st->authority_from_host = true;
     } else if (name_is(name, nlen, "content-type")) {
-        if (call->content_type.present) return;
-        set_str(&call->content_type, value, vlen);
+        if (st->request_ct_seen) return;
+        st->request_ct_seen = true;
+        set_str(&call->content_type, value, vlen); /* the request's beats the response's */
         st->request_grpc = has_prefix_ci(value, vlen, GRPC_CONTENT_TYPE_PREFIX);
         st->unframed[GW_DIR_TO_SERVER] = !st->request_grpc;
     } else if (name_is(name, nlen, "user-agent")) {
@@ -201,6 +238,8 @@ static void response_header(struct grpc_stream *st, const uint8_t *name, size_t 
                             const uint8_t *value, size_t vlen)
 {
     struct gw_grpc_call *call = &st->call;
+    if (name_is(name, nlen, "grpc-status")) st->grpc_status_seen = true;
+    if (!value) return; /* unknown: sets nothing */
     if (name_is(name, nlen, ":status")) {
         call->http_status = parse_status(value, vlen);
     } else if (name_is(name, nlen, "grpc-status")) {
@@ -211,15 +250,62 @@ static void response_header(struct grpc_stream *st, const uint8_t *name, size_t 
         st->response_grpc = has_prefix_ci(value, vlen, GRPC_CONTENT_TYPE_PREFIX);
         st->unframed[GW_DIR_TO_CLIENT] = !st->response_grpc;
         /* the call's content type, when the request's is unknown */
-        set_str_once(&call->content_type, value, vlen);
+        if (!st->request_ct_seen) set_str_once(&call->content_type, value, vlen);
     }
 }
 
-/* Follows the 5-byte message prefixes; returns how many completed. */
-static uint64_t framer_feed(struct grpc_framer *f, const uint8_t *p, size_t n)
+/* ---- message framing ------------------------------------------------------ */
+
+static void framer_clear_prefix(struct grpc_framer *f)
 {
-    uint64_t messages = 0;
-    while (n > 0) {
+    f->prefix_have = 0;
+    f->msg_len = 0;
+    f->body_left = 0;
+}
+
+/* Where messages start is no longer known: wait for a DATA frame start. */
+static void framer_lose(struct grpc_framer *f)
+{
+    f->mode = FR_LOST;
+    f->held = 0;
+    f->empty_run = 0;
+    framer_clear_prefix(f);
+}
+
+/* A 5-byte prefix is complete: count it (or hold it back), or drop a
+ * framing it disproves. */
+static void framer_prefix(struct grpc_framer *f)
+{
+    bool flag_ok = f->flag <= 1;
+    switch (f->mode) {
+    case FR_EXACT:
+        if (!flag_ok) f->flags_ok = false;
+        f->messages++;
+        break;
+    case FR_FOUND:
+        if (!flag_ok) {
+            framer_lose(f);
+            return;
+        }
+        f->messages++;
+        break;
+    default: /* FR_TRYING */
+        f->empty_run = f->msg_len == 0 ? (uint8_t)(f->empty_run + 1) : 0;
+        if (!flag_ok || f->msg_len > GRPC_TRY_MAX_LEN || f->empty_run >= 2) {
+            framer_lose(f);
+            return;
+        }
+        f->held++;
+        break;
+    }
+    f->body_left = f->msg_len;
+    f->msg_len = 0;
+    f->prefix_have = 0;
+}
+
+static void framer_bytes(struct grpc_framer *f, const uint8_t *p, size_t n)
+{
+    while (n > 0 && f->mode != FR_LOST) {
         if (f->body_left > 0) {
             size_t k = GW_MIN(n, (size_t)f->body_left);
             f->body_left -= (uint32_t)k;
@@ -229,15 +315,41 @@ static uint64_t framer_feed(struct grpc_framer *f, const uint8_t *p, size_t n)
         }
         uint8_t b = *p++;
         n--;
-        if (f->prefix_have > 0) f->msg_len = (f->msg_len << 8) | b; /* byte 0 is the flag */
-        if (++f->prefix_have == GRPC_PREFIX_LEN) {
-            messages++;
-            f->body_left = f->msg_len;
-            f->msg_len = 0;
-            f->prefix_have = 0;
-        }
+        if (f->prefix_have == 0) f->flag = b;
+        else f->msg_len = (f->msg_len << 8) | b;
+        if (++f->prefix_have == GRPC_PREFIX_LEN) framer_prefix(f);
     }
-    return messages;
+}
+
+/* A DATA frame ended: a message ending with it confirms the framing. */
+static void framer_frame_end(struct grpc_framer *f)
+{
+    if (f->prefix_have != 0 || f->body_left != 0) return;
+    if (f->mode == FR_TRYING) {
+        f->messages += f->held;
+        f->held = 0;
+        f->mode = FR_FOUND;
+        f->aligned = true;
+    } else if (f->mode == FR_FOUND || (f->mode == FR_EXACT && f->flags_ok && f->messages > 0)) {
+        f->aligned = true;
+    }
+}
+
+/* DATA bytes p/n of one direction; s tells where its frame starts and ends
+ * (data_frame_len 0: not known, as when driven without h2). */
+static void framer_feed(struct grpc_framer *f, const struct gw_h2_stream *s, const uint8_t *p, size_t n)
+{
+    bool framed = s->data_frame_len > 0;
+    if (f->mode == FR_LOST) {
+        if (!framed || s->data_frame_off != 0) return;
+        f->mode = FR_TRYING;
+        f->held = 0;
+        f->empty_run = 0;
+        framer_clear_prefix(f);
+    }
+    framer_bytes(f, p, n);
+    if (framed && f->mode != FR_LOST && (uint64_t)s->data_frame_off + n == s->data_frame_len)
+        framer_frame_end(f);
 }
 
 static void mark_end(struct gw_grpc_call *call, int dir)
@@ -267,6 +379,7 @@ static void cb_header(void *user, struct gw_h2_stream *s, int dir, const uint8_t
     GW_UNUSED(user);
     struct grpc_stream *st = s->app;
     if (!st) return;
+    st->headers_seen[dir] = true;
     if (dir == GW_DIR_TO_SERVER) request_header(st, name, namelen, value, valuelen);
     else response_header(st, name, namelen, value, valuelen);
 }
@@ -276,8 +389,24 @@ static void cb_headers_end(void *user, struct gw_h2_stream *s, int dir, bool end
     GW_UNUSED(user);
     struct grpc_stream *st = s->app;
     if (!st) return;
+    st->headers_seen[dir] = true;
     if (dir == GW_DIR_TO_SERVER) st->saw_request_headers = true;
     if (end_stream) mark_end(&st->call, dir);
+}
+
+/* The first DATA of a direction: messages start here only if that
+ * direction's HEADERS came first. */
+static void first_data(struct grpc_stream *st, int dir)
+{
+    struct grpc_framer *f = &st->framer[dir];
+    st->data_seen[dir] = true;
+    f->flags_ok = true;
+    if (st->headers_seen[dir]) {
+        f->mode = FR_EXACT;
+    } else {
+        f->mode = FR_LOST;
+        st->call.messages_partial |= dir == GW_DIR_TO_SERVER ? GW_GRPC_PARTIAL_REQUEST : GW_GRPC_PARTIAL_RESPONSE;
+    }
 }
 
 static void cb_data(void *user, struct gw_h2_stream *s, int dir, const uint8_t *p, size_t n)
@@ -285,13 +414,15 @@ static void cb_data(void *user, struct gw_h2_stream *s, int dir, const uint8_t *
     GW_UNUSED(user);
     struct grpc_stream *st = s->app;
     if (!st) return;
-    uint64_t messages = st->unframed[dir] ? 0 : framer_feed(&st->framer[dir], p, n);
+    struct grpc_framer *f = &st->framer[dir];
+    if (!st->data_seen[dir]) first_data(st, dir);
+    if (!st->unframed[dir]) framer_feed(f, s, p, n);
     if (dir == GW_DIR_TO_SERVER) {
         st->call.request_bytes += n;
-        st->call.request_messages += messages;
+        st->call.request_messages = f->messages;
     } else {
         st->call.response_bytes += n;
-        st->call.response_messages += messages;
+        st->call.response_messages = f->messages;
     }
 }
 
@@ -302,9 +433,14 @@ static void cb_data_end(void *user, struct gw_h2_stream *s, int dir)
     if (st) mark_end(&st->call, dir);
 }
 
-static bool stream_is_grpc(const struct grpc_stream *st)
+static bool stream_is_grpc(const struct grpc_stream *st, const struct gw_h2_stream *s)
 {
-    return st->saw_request_headers ? st->request_grpc : st->response_grpc;
+    if (st->request_ct_seen) return st->request_grpc;
+    bool request_known = st->saw_request_headers && !st->request_unknown && s->unknown_names[GW_DIR_TO_SERVER] == 0;
+    if (request_known) return false; /* decoded in full, without a content-type */
+    if (st->response_grpc || st->grpc_status_seen) return true;
+    if ((s->id & 1) == 0) return false;
+    return st->framer[GW_DIR_TO_SERVER].aligned || st->framer[GW_DIR_TO_CLIENT].aligned;
 }
 
 static void cb_stream_end(void *user, struct gw_h2_stream *s, int reason, gw_time_us ts)
@@ -316,9 +452,10 @@ static void cb_stream_end(void *user, struct gw_h2_stream *s, int reason, gw_tim
     struct gw_grpc_call *call = &st->call;
     call->ended_by = (uint8_t)reason;
     call->end_ts = ts;
+    if (s->midstream || st->request_unknown) call->midstream = 1;
     /* A cut path would yield a wrong method name. */
     if (call->path_present && !call->path_truncated) gw_grpc_split_path(call->path, call->service, call->method);
-    if (stream_is_grpc(st)) {
+    if (stream_is_grpc(st, s)) {
         sess->stats.calls++;
         sess->stats.messages[GW_DIR_TO_SERVER] += call->request_messages;
         sess->stats.messages[GW_DIR_TO_CLIENT] += call->response_messages;

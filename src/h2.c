@@ -41,10 +41,31 @@
  *  - Client-initiated stream ids only increase (RFC 9113 5.1.1): a client
  *    HEADERS on an odd id not above the highest seen is a closed or refused
  *    stream and is not begun again.
+ *
+ * Mid-stream connections (gw_h2_conn_create_midstream):
+ *  - Each direction has a gw_hpack (lenient, started unknown) instead of an
+ *    nghttp2 inflater (hd == NULL); SETTINGS_HEADER_TABLE_SIZE is not
+ *    applied to it (it only bounds the encoder, whose real size is unknown;
+ *    gw_hpack accepts updates up to limits.max_header_table).
+ *  - Header block fragments are joined in rx->blk (at most max_header_list
+ *    bytes, grown by doubling and kept for the connection) and decoded at
+ *    END_HEADERS. A block that does not fit, or whose start was missed (a
+ *    CONTINUATION with no block open), restarts the decoder as unknown:
+ *    skipping its insertions any other way would shift every known index.
+ *  - Odd stream ids begun are remembered in a ring of SEEN_IDS bits
+ *    (seen_top = the highest); an id found there is closed or refused and
+ *    is not begun again. Ids out of the window count as never seen.
+ *  - A stream remembers whether its opening (a client HEADERS as its first
+ *    frame) was seen; if not, END_STREAM from the server alone ends it.
+ *
+ * One-sided connections (gw_h2_conn_set_one_sided): END_STREAM in the present
+ * direction ends a stream. stream_done() is the only place that decides when
+ * a stream is complete, for every mode.
  */
 #include "grpcwatch/h2.h"
 
 #include "grpcwatch/cursor.h"
+#include "grpcwatch/hpack.h"
 
 #include <nghttp2/nghttp2.h>
 #include <stdlib.h>
@@ -73,7 +94,17 @@
 #define F_PRIORITY 0x20
 
 #define SETTINGS_HEADER_TABLE_SIZE 0x1
+#define SETTINGS_ENABLE_PUSH 0x2
+#define SETTINGS_INITIAL_WINDOW_SIZE 0x4
 #define SETTINGS_MAX_FRAME_SIZE 0x5
+
+#define SID_MASK 0x7fffffffu
+#define H2_MAX_WINDOW 0x7fffffffu
+
+/* Mid-stream: odd stream ids remembered as begun (a power of two), and the
+ * first size of a joined header block buffer. */
+#define SEEN_IDS 1024u
+#define BLK_INITIAL 1024u
 
 enum rx_state { RX_PREFACE, RX_FRAME_HEADER, RX_PAYLOAD, RX_FAILED };
 enum rx_phase { PH_PREFIX, PH_BODY, PH_PAD };
@@ -83,6 +114,9 @@ struct h2_stream {
     struct gw_h2_stream pub; /* handed to the callbacks */
     struct h2_stream *prev, *next;
     bool pushed;             /* opened by PUSH_PROMISE */
+    /* mid-stream: its first client frame was HEADERS (its opening); a
+     * client frame was seen; a header field of it was unknown */
+    bool start_seen, client_seen, unknown_seen;
 };
 
 /* The header block open in one direction (HEADERS/PUSH_PROMISE until
@@ -106,12 +140,19 @@ struct h2_rx {
     uint8_t type, flags;
     uint32_t len, sid;
     uint32_t left;          /* bytes still to come in the current phase */
+    uint32_t body_len;      /* length of the current frame's body phase */
     uint32_t pad;           /* padding after the body */
     uint8_t fix[8];         /* fixed fields / one SETTINGS entry */
     uint8_t fix_need, fix_have;
     struct h2_block block;
-    /* HPACK decoding of this direction's header blocks */
+    /* HPACK decoding of this direction's header blocks: hd, or on a
+     * mid-stream connection mhd with the joined block in blk */
     nghttp2_hd_inflater *hd;
+    struct gw_hpack *mhd;
+    uint8_t *blk;
+    uint32_t blk_len, blk_cap;
+    bool blk_overflow;      /* the open block did not fit in blk */
+    bool saw_frame;         /* a frame other than CONTINUATION was read */
     uint32_t hd_size;       /* table size granted to the sender's encoder */
     uint32_t hd_pending;    /* hd_size not yet given to the inflater */
     bool hd_has_pending;
@@ -134,6 +175,11 @@ struct gw_h2_conn {
     uint32_t max_promised_sid;   /* highest even id a PUSH_PROMISE opened */
     gw_time_us now;              /* timestamp of the latest input */
     struct gw_h2_stats stats;
+    bool midstream;
+    bool fed[2];                 /* a byte of that direction was fed */
+    int8_t one_sided;            /* the only direction present, or -1 */
+    uint32_t seen_top;           /* mid-stream: highest odd id begun, 0 = none */
+    uint64_t seen[SEEN_IDS / 64];
 };
 
 static const uint8_t no_bytes[1];
@@ -276,11 +322,93 @@ static void stream_end(struct gw_h2_conn *c, struct h2_stream *s, int reason, gw
     free(s);
 }
 
+/* Whether the stream has nothing more to show: END_STREAM both ways; or in
+ * the only direction present; or, for a stream picked up after its
+ * opening, from the server (the request may have ended before the capture,
+ * and a response's END_STREAM ends an HTTP exchange and a gRPC call). The
+ * last rule waits until the client direction has been fed at all: each
+ * direction is picked up on its own, and the client's bytes (its HEADERS
+ * for this very stream, perhaps) may be fed after the server's. */
+static bool stream_done(const struct gw_h2_conn *c, const struct h2_stream *s)
+{
+    const uint8_t *es = s->pub.end_stream;
+    if (es[GW_DIR_TO_SERVER] && es[GW_DIR_TO_CLIENT]) return true;
+    if (c->one_sided >= 0 && es[c->one_sided]) return true;
+    return c->midstream && c->fed[GW_DIR_TO_SERVER] && !s->start_seen && !s->pushed && es[GW_DIR_TO_CLIENT];
+}
+
+/* Ends every open stream that is done (after a rule of stream_done
+ * changed). */
+static void streams_sweep(struct gw_h2_conn *c)
+{
+    struct h2_stream *next;
+    for (struct h2_stream *s = c->live; s; s = next) {
+        next = s->next;
+        if (stream_done(c, s)) stream_end(c, s, GW_H2_END_STREAM, c->now);
+    }
+}
+
+/* Mid-stream: what the consumer is told of how the stream was seen. */
+static void stream_update_midstream(struct h2_stream *s)
+{
+    s->pub.midstream = !s->start_seen || s->unknown_seen;
+}
+
 static void stream_mark_end(struct gw_h2_conn *c, struct h2_stream *s, int dir)
 {
     s->pub.end_stream[dir] = 1;
-    if (s->pub.end_stream[GW_DIR_TO_SERVER] && s->pub.end_stream[GW_DIR_TO_CLIENT])
-        stream_end(c, s, GW_H2_END_STREAM, c->now);
+    if (stream_done(c, s)) stream_end(c, s, GW_H2_END_STREAM, c->now);
+}
+
+/* ---- mid-stream: odd ids already begun ------------------------------------ */
+
+static uint32_t seen_bit(uint32_t id) { return (id >> 1) & (SEEN_IDS - 1); }
+
+static bool seen_test(const struct gw_h2_conn *c, uint32_t id)
+{
+    if (id > c->seen_top || (c->seen_top - id) / 2 >= SEEN_IDS) return false;
+    uint32_t b = seen_bit(id);
+    return (c->seen[b / 64] >> (b % 64)) & 1u;
+}
+
+static void seen_mark(struct gw_h2_conn *c, uint32_t id)
+{
+    if (id > c->seen_top) {
+        /* ids between the old top and id leave the window's far end */
+        uint32_t steps = GW_MIN((id - c->seen_top) / 2, SEEN_IDS);
+        for (uint32_t k = 1; k <= steps; k++) {
+            uint32_t b = seen_bit(id - 2 * (k - 1));
+            c->seen[b / 64] &= ~((uint64_t)1 << (b % 64));
+        }
+        c->seen_top = id;
+    } else if ((c->seen_top - id) / 2 >= SEEN_IDS) {
+        return; /* too old to remember */
+    }
+    uint32_t b = seen_bit(id);
+    c->seen[b / 64] |= (uint64_t)1 << (b % 64);
+}
+
+/* Mid-stream: the open stream sid, or a new one begun by this frame of
+ * direction dir (HEADERS, DATA or RST_STREAM); NULL when the id is closed,
+ * refused, even, or the table is full. A client HEADERS that is the
+ * stream's first client frame is its opening, even when a server frame was
+ * fed first (each direction is picked up on its own, so their order across
+ * directions is loose). */
+static struct h2_stream *midstream_stream(struct gw_h2_conn *c, int dir, uint32_t sid, bool headers)
+{
+    struct h2_stream *s = stream_lookup(c, sid);
+    if (!s) {
+        if (sid == 0 || (sid & 1) == 0 || seen_test(c, sid)) return NULL;
+        seen_mark(c, sid); /* also when refused: it is not retried */
+        s = stream_open(c, dir, sid);
+        if (!s) return NULL;
+    }
+    if (dir == GW_DIR_TO_SERVER && !s->client_seen) {
+        s->client_seen = true;
+        s->start_seen = headers;
+    }
+    stream_update_midstream(s);
+    return s;
 }
 
 /* ---- HPACK -------------------------------------------------------------- */
@@ -288,6 +416,7 @@ static void stream_mark_end(struct gw_h2_conn *c, struct h2_stream *s, int dir)
 static void hd_apply(struct gw_h2_conn *c, int dir, uint32_t size)
 {
     struct h2_rx *rx = &c->rx[dir];
+    if (!rx->hd) return; /* mid-stream: gw_hpack takes any size up to its cap */
     if (rx->block.open) {
         rx->hd_pending = size;
         rx->hd_has_pending = true;
@@ -324,23 +453,37 @@ static void settings_acked(struct gw_h2_conn *c, int dir)
     hd_apply(c, dir, rx->hd_shrink);
 }
 
-static void emit_field(struct gw_h2_conn *c, int dir, const nghttp2_nv *nv)
+/* One decoded field of the open block. name NULL: unknown name (mid-stream
+ * only), counted and not reported; value NULL: unknown value, reported as
+ * such. Sizes count toward the header list cap as RFC 9113 counts them,
+ * unknown parts as zero bytes. */
+static void emit_field(struct gw_h2_conn *c, int dir, const uint8_t *name, size_t namelen,
+                       const uint8_t *value, size_t valuelen)
 {
     struct h2_block *b = &c->rx[dir].block;
-    b->list_size += (uint64_t)nv->namelen + nv->valuelen + H2_FIELD_OVERHEAD;
+    struct h2_stream *s = stream_lookup(c, b->target_sid);
+    if (!name || !value) {
+        if (!name) c->stats.unknown_names++;
+        else c->stats.unknown_values++;
+        if (s) {
+            s->unknown_seen = true;
+            stream_update_midstream(s);
+            if (!name && s->pub.unknown_names[b->field_dir] < UINT16_MAX) s->pub.unknown_names[b->field_dir]++;
+        }
+        if (!name) return;
+    }
+    b->list_size += (uint64_t)namelen + valuelen + H2_FIELD_OVERHEAD;
     if (b->over_limit) return;
     if (b->list_size > c->lim.max_header_list) {
         b->over_limit = true;
         anomaly(c, dir, GW_H2_ANOM_HEADER_LIST_TOO_LARGE, b->target_sid ? b->target_sid : b->frame_sid);
         return;
     }
-    struct h2_stream *s = stream_lookup(c, b->target_sid);
-    if (s && c->cb->on_header)
-        c->cb->on_header(c->user, &s->pub, b->field_dir, nv->name, nv->namelen, nv->value, nv->valuelen);
+    if (s && c->cb->on_header) c->cb->on_header(c->user, &s->pub, b->field_dir, name, namelen, value, valuelen);
 }
 
 /* Streams a fragment into the inflater; final marks the end of the block. */
-static void block_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n, bool final)
+static void inflate_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n, bool final)
 {
     struct h2_rx *rx = &c->rx[dir];
     if (n == 0) p = no_bytes;
@@ -355,13 +498,94 @@ static void block_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n
         }
         p += rv;
         n -= (size_t)rv;
-        if (flags & NGHTTP2_HD_INFLATE_EMIT) emit_field(c, dir, &nv);
+        /* NULL means "unknown" to emit_field; nghttp2 knows every field */
+        if (flags & NGHTTP2_HD_INFLATE_EMIT)
+            emit_field(c, dir, nv.name ? nv.name : no_bytes, nv.namelen, nv.value ? nv.value : no_bytes, nv.valuelen);
         if (flags & NGHTTP2_HD_INFLATE_FINAL) {
             nghttp2_hd_inflate_end_headers(rx->hd);
             return;
         }
         if (!(flags & NGHTTP2_HD_INFLATE_EMIT) && n == 0) return;
     }
+}
+
+/* Mid-stream: appends a fragment to the joined block, within the cap. */
+static void blk_append(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    uint32_t cap = c->lim.max_header_list;
+    if (rx->blk_overflow || n == 0) return;
+    if (n > cap - rx->blk_len) {
+        rx->blk_overflow = true;
+        return;
+    }
+    uint32_t need = rx->blk_len + (uint32_t)n;
+    if (need > rx->blk_cap) {
+        uint32_t want = rx->blk_cap ? rx->blk_cap : GW_MIN(BLK_INITIAL, cap);
+        while (want < need) want = want > cap / 2 ? cap : want * 2;
+        uint8_t *nb = realloc(rx->blk, want);
+        if (!nb) {
+            rx->blk_overflow = true;
+            return;
+        }
+        rx->blk = nb;
+        rx->blk_cap = want;
+    }
+    memcpy(rx->blk + rx->blk_len, p, n);
+    rx->blk_len = need;
+}
+
+/* Mid-stream: this direction's table can no longer be followed; start over
+ * with everything unknown. */
+static void mhd_restart(struct gw_h2_conn *c, int dir)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    if (rx->mhd) gw_hpack_destroy(rx->mhd);
+    rx->mhd = gw_hpack_create(c->lim.max_header_table, false);
+    c->stats.hpack_resets++;
+    if (!rx->mhd) rx_fail(c, dir, GW_H2_ANOM_HPACK_ERROR, 0, GW_ERR_NOMEM);
+}
+
+struct field_ctx {
+    struct gw_h2_conn *c;
+    int dir;
+};
+
+static void mhd_field(void *user, const uint8_t *name, size_t namelen, const uint8_t *value, size_t valuelen,
+                      unsigned flags)
+{
+    struct field_ctx *fc = user;
+    /* the flags are authoritative; a known empty string may come as NULL */
+    if (!(flags & GW_HPACK_NAME_UNKNOWN) && !name) name = no_bytes;
+    if (!(flags & GW_HPACK_VALUE_UNKNOWN) && !value) value = no_bytes;
+    if (flags & GW_HPACK_NAME_UNKNOWN) name = NULL;
+    if (flags & GW_HPACK_VALUE_UNKNOWN) value = NULL;
+    emit_field(fc->c, fc->dir, name, name ? namelen : 0, value, value ? valuelen : 0);
+}
+
+/* Mid-stream: decodes the joined block at END_HEADERS. */
+static void mhd_decode(struct gw_h2_conn *c, int dir)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    if (rx->blk_overflow) {
+        anomaly(c, dir, GW_H2_ANOM_HEADER_LIST_TOO_LARGE,
+                rx->block.target_sid ? rx->block.target_sid : rx->block.frame_sid);
+        mhd_restart(c, dir);
+    } else {
+        struct field_ctx fc = { c, dir };
+        int rv = gw_hpack_decode_block(rx->mhd, rx->blk ? rx->blk : no_bytes, rx->blk_len, mhd_field, &fc);
+        if (rv != GW_OK)
+            rx_fail(c, dir, GW_H2_ANOM_HPACK_ERROR, rx->block.frame_sid,
+                    rv == GW_ERR_NOMEM ? GW_ERR_NOMEM : GW_ERR_MALFORMED);
+    }
+    rx->blk_len = 0;
+    rx->blk_overflow = false;
+}
+
+static void block_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n)
+{
+    if (c->rx[dir].hd) inflate_feed(c, dir, p, n, false);
+    else blk_append(c, dir, p, n);
 }
 
 static void block_open(struct gw_h2_conn *c, int dir, uint32_t target, int field_dir, bool end_stream)
@@ -374,13 +598,16 @@ static void block_open(struct gw_h2_conn *c, int dir, uint32_t target, int field
     b->target_sid = target;
     b->field_dir = (uint8_t)field_dir;
     b->end_stream = end_stream;
+    rx->blk_len = 0;
+    rx->blk_overflow = false;
 }
 
 static void block_finish(struct gw_h2_conn *c, int dir)
 {
     struct h2_rx *rx = &c->rx[dir];
     struct h2_block b;
-    block_feed(c, dir, NULL, 0, true);
+    if (rx->hd) inflate_feed(c, dir, NULL, 0, true);
+    else mhd_decode(c, dir);
     if (rx_failed(rx)) return;
     b = rx->block;
     rx->block.open = false;
@@ -402,9 +629,14 @@ static uint32_t headers_target(struct gw_h2_conn *c, int dir, uint32_t sid)
         anomaly(c, dir, GW_H2_ANOM_BAD_FRAME, sid);
         return 0;
     }
+    if (c->midstream) {
+        struct h2_stream *s = midstream_stream(c, dir, sid, true);
+        return s ? sid : 0;
+    }
     if (stream_lookup(c, sid)) return sid;
     if ((sid & 1) == 0) return 0;                /* even ids open by PUSH_PROMISE */
     if (sid <= c->max_client_sid) return 0;      /* closed or refused */
+    /* Only the client's HEADERS advance it: a server answers in any order. */
     if (dir == GW_DIR_TO_SERVER) c->max_client_sid = sid;
     return stream_open(c, dir, sid) ? sid : 0;
 }
@@ -427,7 +659,8 @@ static uint32_t push_target(struct gw_h2_conn *c, int dir, uint32_t promised)
 
 static void on_rst(struct gw_h2_conn *c, int dir, uint32_t code)
 {
-    struct h2_stream *s = stream_lookup(c, c->rx[dir].sid);
+    uint32_t sid = c->rx[dir].sid;
+    struct h2_stream *s = c->midstream ? midstream_stream(c, dir, sid, false) : stream_lookup(c, sid);
     if (!s) return;
     s->pub.rst = 1;
     if (c->cb->on_rst_stream) c->cb->on_rst_stream(c->user, &s->pub, dir, code);
@@ -501,6 +734,7 @@ static void enter_body(struct gw_h2_conn *c, int dir, uint32_t body_len)
     if (rx_failed(rx)) return;
     rx->phase = PH_BODY;
     rx->left = body_len;
+    rx->body_len = body_len;
     rx->fix_have = 0; /* SETTINGS entries are collected in fix */
     if (rx->left == 0) body_done(c, dir);
 }
@@ -569,6 +803,23 @@ static void frame_skip_bad(struct gw_h2_conn *c, int dir)
     rx->type = 0xff; /* as an unknown type: no type-specific handling after this */
 }
 
+/* A CONTINUATION with no block open. Mid-stream, the first frames of a
+ * direction may finish a block begun before the capture: skipped quietly.
+ * Anywhere else it is malformed. Either way its fields are lost, and on a
+ * mid-stream connection so are its table insertions: past the leading
+ * frames (when entries may be known) the decoder starts over as unknown. */
+static void orphan_continuation(struct gw_h2_conn *c, int dir)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    if (c->midstream && !rx->saw_frame) {
+        rx->body_kind = BODY_SKIP;
+        rx->type = 0xff;
+        return;
+    }
+    frame_skip_bad(c, dir);
+    if (c->midstream) mhd_restart(c, dir);
+}
+
 /* Decides how the payload of the frame whose header just completed is
  * walked. Returns false when the direction failed. */
 static bool frame_setup(struct gw_h2_conn *c, int dir)
@@ -582,6 +833,7 @@ static bool frame_setup(struct gw_h2_conn *c, int dir)
         rx->fix_need = pad_field;
         rx->body_kind = BODY_DATA;
         if (rx->sid == 0 || rx->len < rx->fix_need) frame_skip_bad(c, dir);
+        else if (c->midstream) midstream_stream(c, dir, rx->sid, false);
         return true;
     case GW_H2_HEADERS:
     case GW_H2_PUSH_PROMISE:
@@ -596,7 +848,7 @@ static bool frame_setup(struct gw_h2_conn *c, int dir)
         return true;
     case GW_H2_CONTINUATION:
         rx->body_kind = BODY_BLOCK;
-        if (!rx->block.open) frame_skip_bad(c, dir);
+        if (!rx->block.open) orphan_continuation(c, dir);
         return true;
     case GW_H2_PRIORITY:
         if (rx->len != 5 || rx->sid == 0) frame_skip_bad(c, dir);
@@ -632,8 +884,9 @@ static void frame_begin(struct gw_h2_conn *c, int dir)
     rx->len = gw_get_be24(&cur);
     rx->type = gw_get_u8(&cur);
     rx->flags = gw_get_u8(&cur);
-    rx->sid = gw_get_be32(&cur) & 0x7fffffffu;
+    rx->sid = gw_get_be32(&cur) & SID_MASK;
     rx->hdr_have = 0;
+    if (rx->type != GW_H2_CONTINUATION) rx->saw_frame = true;
     c->stats.frames[dir]++;
     if (rx->type < GW_ARRAY_LEN(c->stats.frames_by_type)) c->stats.frames_by_type[rx->type]++;
     if (c->cb->on_frame)
@@ -708,11 +961,14 @@ static void rx_body_bytes(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
     switch (rx->body_kind) {
     case BODY_DATA: {
         struct h2_stream *s = stream_lookup(c, rx->sid);
-        if (s && c->cb->on_data) c->cb->on_data(c->user, &s->pub, dir, p, k);
+        if (!s || !c->cb->on_data || k == 0) break;
+        s->pub.data_frame_len = rx->body_len;
+        s->pub.data_frame_off = rx->body_len - rx->left - (uint32_t)k;
+        c->cb->on_data(c->user, &s->pub, dir, p, k);
         break;
     }
     case BODY_BLOCK:
-        block_feed(c, dir, p, k, false);
+        block_feed(c, dir, p, k);
         break;
     case BODY_SETTINGS:
         settings_bytes(c, dir, p, k);
@@ -743,13 +999,20 @@ static void rx_payload(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
 
 /* ---- public API --------------------------------------------------------- */
 
-static bool rx_init(struct h2_rx *rx, int dir)
+static bool rx_init(struct h2_rx *rx, int dir, bool midstream, uint32_t max_table)
 {
     memset(rx, 0, sizeof *rx);
-    rx->state = dir == GW_DIR_TO_SERVER ? RX_PREFACE : RX_FRAME_HEADER;
     rx->hd_size = H2_DEFAULT_TABLE;
-    rx->max_frame = H2_DEFAULT_MAX_FRAME;
-    return nghttp2_hd_inflate_new(&rx->hd) == 0;
+    if (!midstream) {
+        rx->state = dir == GW_DIR_TO_SERVER ? RX_PREFACE : RX_FRAME_HEADER;
+        rx->max_frame = H2_DEFAULT_MAX_FRAME;
+        return nghttp2_hd_inflate_new(&rx->hd) == 0;
+    }
+    /* fed from a frame boundary; the receiver's SETTINGS are unknown */
+    rx->state = RX_FRAME_HEADER;
+    rx->max_frame = H2_LARGEST_MAX_FRAME;
+    rx->mhd = gw_hpack_create(max_table, false);
+    return rx->mhd != NULL;
 }
 
 static struct gw_h2_limits limits_or_defaults(const struct gw_h2_limits *lim)
@@ -763,8 +1026,8 @@ static struct gw_h2_limits limits_or_defaults(const struct gw_h2_limits *lim)
     return l;
 }
 
-struct gw_h2_conn *gw_h2_conn_create(const struct gw_h2_limits *lim,
-                                     const struct gw_h2_callbacks *cb, void *user)
+static struct gw_h2_conn *conn_create(const struct gw_h2_limits *lim, const struct gw_h2_callbacks *cb,
+                                      void *user, bool midstream)
 {
     if (!cb) return NULL;
     struct gw_h2_conn *c = calloc(1, sizeof *c);
@@ -772,16 +1035,49 @@ struct gw_h2_conn *gw_h2_conn_create(const struct gw_h2_limits *lim,
     c->lim = limits_or_defaults(lim);
     c->cb = cb;
     c->user = user;
+    c->midstream = midstream;
+    c->one_sided = -1;
     c->nslots = H2_INITIAL_SLOTS;
     c->slot_bits = H2_INITIAL_SLOT_BITS;
     c->slots = calloc(c->nslots, sizeof *c->slots);
     bool ok = c->slots != NULL;
-    for (int d = 0; d < 2; d++) ok = rx_init(&c->rx[d], d) && ok;
+    for (int d = 0; d < 2; d++) ok = rx_init(&c->rx[d], d, midstream, c->lim.max_header_table) && ok;
     if (!ok) {
         gw_h2_conn_destroy(c);
         return NULL;
     }
     return c;
+}
+
+struct gw_h2_conn *gw_h2_conn_create(const struct gw_h2_limits *lim,
+                                     const struct gw_h2_callbacks *cb, void *user)
+{
+    return conn_create(lim, cb, user, false);
+}
+
+struct gw_h2_conn *gw_h2_conn_create_midstream(const struct gw_h2_limits *lim,
+                                               const struct gw_h2_callbacks *cb, void *user)
+{
+    return conn_create(lim, cb, user, true);
+}
+
+bool gw_h2_conn_is_midstream(const struct gw_h2_conn *c)
+{
+    return c && c->midstream;
+}
+
+void gw_h2_conn_set_one_sided(struct gw_h2_conn *c, int dir_present)
+{
+    if (!c || (dir_present != GW_DIR_TO_SERVER && dir_present != GW_DIR_TO_CLIENT)) return;
+    c->one_sided = (int8_t)dir_present;
+    /* the SETTINGS bounding this direction's encoder travel the other way */
+    struct h2_rx *rx = &c->rx[dir_present];
+    if (rx->hd && !rx_failed(rx) && rx->hd_size < c->lim.max_header_table) {
+        rx->hd_has_shrink = false;
+        rx->hd_size = c->lim.max_header_table;
+        hd_apply(c, dir_present, rx->hd_size);
+    }
+    streams_sweep(c);
 }
 
 void gw_h2_conn_close(struct gw_h2_conn *c, int reason, gw_time_us ts)
@@ -795,8 +1091,11 @@ void gw_h2_conn_destroy(struct gw_h2_conn *c)
 {
     if (!c) return;
     if (c->slots) gw_h2_conn_close(c, GW_H2_END_CONN_CLOSED, c->now);
-    for (int d = 0; d < 2; d++)
+    for (int d = 0; d < 2; d++) {
         if (c->rx[d].hd) nghttp2_hd_inflate_del(c->rx[d].hd);
+        if (c->rx[d].mhd) gw_hpack_destroy(c->rx[d].mhd);
+        free(c->rx[d].blk);
+    }
     free(c->slots);
     free(c);
 }
@@ -806,7 +1105,9 @@ int gw_h2_conn_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n, g
     if (!c || (dir != GW_DIR_TO_SERVER && dir != GW_DIR_TO_CLIENT) || (!p && n)) return GW_ERR_ARG;
     struct h2_rx *rx = &c->rx[dir];
     struct gw_cursor cur = gw_cursor_make(p, n);
+    bool first_client_bytes = dir == GW_DIR_TO_SERVER && !c->fed[dir] && n > 0 && !rx_failed(rx);
     c->now = ts;
+    if (n > 0 && !rx_failed(rx)) c->fed[dir] = true;
     while (!rx_failed(rx) && gw_cursor_left(&cur) > 0) {
         switch (rx->state) {
         case RX_PREFACE: rx_preface(c, dir, &cur); break;
@@ -814,6 +1115,9 @@ int gw_h2_conn_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n, g
         default: rx_payload(c, dir, &cur); break;
         }
     }
+    /* Mid-stream, server END_STREAMs that came before any client byte can
+     * end their streams now, unless these bytes held frames of them. */
+    if (first_client_bytes && c->midstream && !rx_failed(rx)) streams_sweep(c);
     return rx_failed(rx) ? rx->err : GW_OK;
 }
 
@@ -835,4 +1139,294 @@ bool gw_h2_conn_dir_ok(const struct gw_h2_conn *c, int dir)
 const struct gw_h2_stats *gw_h2_conn_stats(const struct gw_h2_conn *c)
 {
     return c ? &c->stats : NULL;
+}
+
+/* ---- mid-stream pickup: finding frame boundaries ------------------------------ */
+
+enum chain_verdict { CHAIN_BAD, CHAIN_PENDING, CHAIN_OK };
+
+struct sniffed {
+    uint32_t len, sid;
+    uint8_t type, flags;
+    bool reserved;
+};
+
+/* h holds H2_FRAME_HEADER_LEN bytes (the callers check). */
+static void sniff_header(const uint8_t *h, struct sniffed *f)
+{
+    uint32_t sid = ((uint32_t)h[5] << 24) | ((uint32_t)h[6] << 16) | ((uint32_t)h[7] << 8) | h[8];
+    f->len = ((uint32_t)h[0] << 16) | ((uint32_t)h[1] << 8) | h[2];
+    f->type = h[3];
+    f->flags = h[4];
+    f->sid = sid & SID_MASK;
+    f->reserved = (sid & ~SID_MASK) != 0;
+}
+
+/* The two tests that rule out nearly every offset, on the raw bytes. */
+static bool sniff_quick_reject(const uint8_t *h, uint32_t max_frame)
+{
+    return h[3] > GW_H2_CONTINUATION || (((uint32_t)h[0] << 16) | ((uint32_t)h[1] << 8) | h[2]) > max_frame;
+}
+
+/* Flags RFC 9113 defines per type; senders leave the others unset. */
+static const uint8_t legal_flags[GW_H2_CONTINUATION + 1] = {
+    [GW_H2_DATA] = F_END_STREAM | F_PADDED,
+    [GW_H2_HEADERS] = F_END_STREAM | F_END_HEADERS | F_PADDED | F_PRIORITY,
+    [GW_H2_SETTINGS] = F_ACK,
+    [GW_H2_PUSH_PROMISE] = F_END_HEADERS | F_PADDED,
+    [GW_H2_PING] = F_ACK,
+    [GW_H2_CONTINUATION] = F_END_HEADERS,
+};
+
+/* Bytes before a frame's body: pad length, priority, promised id. */
+static uint32_t sniffed_fixed(const struct sniffed *f)
+{
+    uint32_t k = (f->flags & F_PADDED) ? 1 : 0;
+    if (f->type == GW_H2_HEADERS && (f->flags & F_PRIORITY)) k += 5;
+    if (f->type == GW_H2_PUSH_PROMISE) k += 4;
+    return k;
+}
+
+/* The frame header rules of RFC 9113 sections 4 and 6, and three of
+ * practice that make the 9 bytes of a small frame much harder to fake (an
+ * empty frame is mostly zero bytes, and so is much else): DATA, HEADERS and
+ * CONTINUATION travel on client-initiated (odd) streams (gRPC never pushes,
+ * browsers refuse push); a header block fragment is never empty; an empty
+ * DATA frame carries END_STREAM (there is no other reason to send one). */
+static bool sniffed_header_ok(const struct sniffed *f, uint32_t max_frame)
+{
+    if (f->type > GW_H2_CONTINUATION || f->reserved || f->len > max_frame) return false;
+    if (f->flags & ~legal_flags[f->type]) return false;
+    bool zero = f->sid == 0, odd = (f->sid & 1) != 0;
+    switch (f->type) {
+    case GW_H2_DATA: return odd && f->len >= sniffed_fixed(f) && (f->len > 0 || (f->flags & F_END_STREAM));
+    case GW_H2_HEADERS: return odd && f->len > sniffed_fixed(f);
+    case GW_H2_PUSH_PROMISE: return !zero && f->len > sniffed_fixed(f);
+    case GW_H2_PRIORITY: return !zero && f->len == 5;
+    case GW_H2_RST_STREAM: return !zero && f->len == 4;
+    case GW_H2_SETTINGS:
+        return zero && ((f->flags & F_ACK) ? f->len == 0 : f->len % H2_SETTINGS_ENTRY_LEN == 0);
+    case GW_H2_PING: return zero && f->len == 8;
+    case GW_H2_GOAWAY: return zero && f->len >= 8;
+    case GW_H2_WINDOW_UPDATE: return f->len == 4;
+    default: return odd && f->len > 0; /* CONTINUATION */
+    }
+}
+
+static bool settings_entries_ok(const uint8_t *p, size_t avail)
+{
+    for (size_t i = 0; i + H2_SETTINGS_ENTRY_LEN <= avail; i += H2_SETTINGS_ENTRY_LEN) {
+        struct gw_cursor cur = gw_cursor_make(p + i, H2_SETTINGS_ENTRY_LEN);
+        uint16_t id = gw_get_be16(&cur);
+        uint32_t v = gw_get_be32(&cur);
+        if (id == SETTINGS_ENABLE_PUSH && v > 1) return false;
+        if (id == SETTINGS_INITIAL_WINDOW_SIZE && v > H2_MAX_WINDOW) return false;
+        if (id == SETTINGS_MAX_FRAME_SIZE && (v < H2_DEFAULT_MAX_FRAME || v > H2_LARGEST_MAX_FRAME)) return false;
+    }
+    return true;
+}
+
+/* The payload rules that need its bytes, on the avail bytes at hand. */
+static bool sniffed_payload_ok(const struct sniffed *f, const uint8_t *p, size_t avail)
+{
+    struct gw_cursor cur = gw_cursor_make(p, avail);
+    uint32_t pad = 0;
+    if ((f->flags & F_PADDED) && f->type != GW_H2_CONTINUATION && f->type != GW_H2_PING &&
+        f->type != GW_H2_SETTINGS) {
+        if (avail < 1) return true;
+        pad = gw_get_u8(&cur);
+        if (pad > f->len - sniffed_fixed(f)) return false;
+        /* a header block fragment is not all padding */
+        if (f->type != GW_H2_DATA && pad == f->len - sniffed_fixed(f)) return false;
+    }
+    switch (f->type) {
+    case GW_H2_HEADERS:
+        if (!(f->flags & F_PRIORITY) || gw_cursor_left(&cur) < 4) return true;
+        return (gw_get_be32(&cur) & SID_MASK) != f->sid; /* not on itself */
+    case GW_H2_PRIORITY:
+        if (avail < 4) return true;
+        return (gw_get_be32(&cur) & SID_MASK) != f->sid;
+    case GW_H2_PUSH_PROMISE: {
+        if (gw_cursor_left(&cur) < 4) return true;
+        uint32_t promised = gw_get_be32(&cur) & SID_MASK;
+        return promised != 0 && (promised & 1) == 0;
+    }
+    case GW_H2_WINDOW_UPDATE:
+        if (avail < 4) return true;
+        return (gw_get_be32(&cur) & SID_MASK) != 0;
+    case GW_H2_SETTINGS: return settings_entries_ok(p, avail);
+    default: return true;
+    }
+}
+
+/* Follows frames from off. OK: GW_H2_SNIFF_FRAMES headers are well formed,
+ * or two are, from offset 0, and the second frame ends the buffer. */
+static enum chain_verdict chain_check(const uint8_t *p, size_t n, size_t off, uint32_t max_frame)
+{
+    size_t pos = off;
+    bool block_open = false; /* a header block waits for its CONTINUATION */
+    uint32_t block_sid = 0;
+    for (unsigned k = 0; k < GW_H2_SNIFF_FRAMES; k++) {
+        if (pos > n || n - pos < H2_FRAME_HEADER_LEN) {
+            if (k == 2 && pos == n && off == 0) return CHAIN_OK;
+            return CHAIN_PENDING;
+        }
+        struct sniffed f;
+        if (sniff_quick_reject(p + pos, max_frame)) return CHAIN_BAD;
+        sniff_header(p + pos, &f);
+        if (!sniffed_header_ok(&f, max_frame)) return CHAIN_BAD;
+        bool cont = f.type == GW_H2_CONTINUATION;
+        if (cont ? (k > 0 && (!block_open || f.sid != block_sid)) : block_open) return CHAIN_BAD;
+        size_t body = pos + H2_FRAME_HEADER_LEN;
+        if (!sniffed_payload_ok(&f, p + body, GW_MIN((size_t)f.len, n - body))) return CHAIN_BAD;
+        if (cont || f.type == GW_H2_HEADERS || f.type == GW_H2_PUSH_PROMISE) {
+            block_open = !(f.flags & F_END_HEADERS);
+            block_sid = f.sid;
+        }
+        pos = body + f.len;
+    }
+    return CHAIN_OK;
+}
+
+void gw_h2_sniff_init(struct gw_h2_sniff *s, uint32_t max_frame)
+{
+    if (!s) return;
+    memset(s, 0, sizeof *s);
+    if (max_frame == 0) max_frame = GW_H2_SNIFF_MAX_FRAME;
+    s->max_frame = GW_MAX(GW_MIN(max_frame, H2_LARGEST_MAX_FRAME), H2_DEFAULT_MAX_FRAME);
+}
+
+/* Re-examines the undecided offsets, dropping the ruled-out ones; returns
+ * the index of the first confirmed one, or -1. */
+static int sniff_pending(struct gw_h2_sniff *s, const uint8_t *p, size_t n)
+{
+    uint32_t keep = 0;
+    int found = -1;
+    for (uint32_t i = 0; i < s->npending; i++) {
+        enum chain_verdict v = chain_check(p, n, s->pending[i], s->max_frame);
+        if (v == CHAIN_BAD) continue;
+        if (v == CHAIN_OK && found < 0) found = (int)keep;
+        s->pending[keep++] = s->pending[i];
+    }
+    s->npending = keep;
+    return found;
+}
+
+int gw_h2_sniff_feed(struct gw_h2_sniff *s, const uint8_t *p, size_t n, size_t *frame_offset)
+{
+    if (!s || (!p && n) || !frame_offset || s->max_frame == 0) return GW_ERR_ARG;
+    /* The first boundary after any pickup point is at most this far in. */
+    size_t last = (size_t)s->max_frame + H2_FRAME_HEADER_LEN - 1;
+    int found = sniff_pending(s, p, n);
+    if (found >= 0) {
+        *frame_offset = s->pending[found];
+        return GW_OK;
+    }
+    /* Offsets are decided in order; one whose header is incomplete, or that
+     * finds the pending list full, waits for the next call. */
+    for (; s->next <= last && s->next < n && n - s->next >= H2_FRAME_HEADER_LEN; s->next++) {
+        if (sniff_quick_reject(p + s->next, s->max_frame)) continue;
+        if (s->npending == GW_H2_SNIFF_PENDING) return GW_ERR_NEED_MORE;
+        enum chain_verdict v = chain_check(p, n, s->next, s->max_frame);
+        if (v == CHAIN_BAD) continue;
+        s->pending[s->npending++] = s->next;
+        if (v == CHAIN_OK) {
+            *frame_offset = s->next++;
+            return GW_OK;
+        }
+    }
+    if (s->npending == 0 && s->next > last) return GW_ERR_UNSUPPORTED;
+    return GW_ERR_NEED_MORE;
+}
+
+int gw_h2_sniff(const uint8_t *p, size_t n, size_t *frame_offset)
+{
+    struct gw_h2_sniff s;
+    gw_h2_sniff_init(&s, 0);
+    return gw_h2_sniff_feed(&s, p, n, frame_offset);
+}
+
+/* ---- mid-stream pickup: which side sent the frames --------------------------- */
+
+#define ROLE_MAX_BLOCKS 16
+#define ROLE_MAX_FIELDS 8
+#define HPACK_STATIC_AUTHORITY 1 /* RFC 7541 Appendix A: 1..7 request pseudo-headers */
+#define HPACK_STATIC_SCHEME_HTTPS 7
+#define HPACK_STATIC_STATUS_200 8 /* 8..14 :status */
+#define HPACK_STATIC_STATUS_500 14
+
+/* An HPACK integer with an n-bit prefix (RFC 7541 5.1); false if cut or
+ * beyond 2^28. */
+static bool hpack_int(struct gw_cursor *cur, unsigned prefix_bits, uint32_t *out)
+{
+    uint32_t max = (1u << prefix_bits) - 1;
+    uint32_t v = gw_get_u8(cur) & max;
+    if (cur->err) return false;
+    if (v < max) {
+        *out = v;
+        return true;
+    }
+    for (unsigned shift = 0; shift <= 21; shift += 7) {
+        uint8_t b = gw_get_u8(cur);
+        if (cur->err) return false;
+        v += (uint32_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool hpack_skip_string(struct gw_cursor *cur)
+{
+    uint32_t len;
+    return hpack_int(cur, 7, &len) && gw_skip(cur, len);
+}
+
+/* The role a header block's fields reveal, or -1. Static references are
+ * known even mid-stream; dynamic ones are skipped. */
+static int block_role(const uint8_t *p, size_t n)
+{
+    struct gw_cursor cur = gw_cursor_make(p, n);
+    for (int fields = 0; fields < ROLE_MAX_FIELDS && gw_cursor_left(&cur) > 0;) {
+        uint8_t b = *gw_cursor_ptr(&cur);
+        uint32_t idx;
+        unsigned prefix = (b & 0x80) ? 7 : (b & 0x40) ? 6 : (b & 0x20) ? 5 : 4;
+        if (!hpack_int(&cur, prefix, &idx)) return -1;
+        if (prefix == 5) continue; /* dynamic table size update */
+        fields++;
+        if (idx >= HPACK_STATIC_AUTHORITY && idx <= HPACK_STATIC_SCHEME_HTTPS) return GW_DIR_TO_SERVER;
+        if (idx >= HPACK_STATIC_STATUS_200 && idx <= HPACK_STATIC_STATUS_500) return GW_DIR_TO_CLIENT;
+        if (prefix == 7) continue;
+        if (idx == 0 && !hpack_skip_string(&cur)) return -1;
+        if (!hpack_skip_string(&cur)) return -1;
+    }
+    return -1;
+}
+
+int gw_h2_sniff_role(const uint8_t *p, size_t n)
+{
+    size_t pos = 0;
+    if (!p) return -1;
+    for (int blocks = 0; blocks < ROLE_MAX_BLOCKS && n - pos >= H2_FRAME_HEADER_LEN;) {
+        struct sniffed f;
+        sniff_header(p + pos, &f);
+        size_t body = pos + H2_FRAME_HEADER_LEN;
+        if (f.type > GW_H2_CONTINUATION) return -1;
+        if (f.type == GW_H2_PUSH_PROMISE) return GW_DIR_TO_CLIENT;
+        if (f.type == GW_H2_HEADERS && f.len >= sniffed_fixed(&f)) {
+            uint32_t skip = sniffed_fixed(&f);
+            size_t avail = GW_MIN((size_t)f.len, n - body);
+            uint32_t pad = (f.flags & F_PADDED) && avail ? p[body] : 0;
+            if (avail > skip && pad <= f.len - skip) {
+                int role = block_role(p + body + skip, GW_MIN(avail, (size_t)(f.len - pad)) - skip);
+                if (role >= 0) return role;
+            }
+            blocks++;
+        }
+        if (f.len > n - body) break;
+        pos = body + f.len;
+    }
+    return -1;
 }

@@ -36,6 +36,9 @@
 #include <string.h>
 
 #define CLASSIFY_HOLD_MAX 4096                /* per direction, before a decision */
+#define SNIFF_HOLD_MAX (2 * 16384 + 4096)      /* a pickup inside a full frame, then frames */
+#define ROLE_WAIT_MAX 16384                    /* held bytes before guessing who is the client */
+#define ONE_SIDED_PACKETS 8                    /* packets one way, none back: one-sided */
 #define TLS_HOLD_MAX (GW_TLS_MAX_HELLO + 4096) /* hello bytes plus record headers */
 #define RECORD_BUF_SIZE (64 * 1024)
 #define ANOMALY_RECORDS_PER_FLOW 16
@@ -57,6 +60,13 @@ struct flow_app {
     uint8_t bypass_pending;  /* stop reassembly once the delivery returns */
     uint16_t anomaly_records;
     struct hold hold[2];     /* by logical dir */
+    /* mid-stream pickup: HTTP/2 found from its frames, not its preface */
+    uint8_t midstream;
+    uint8_t one_sided;
+    uint8_t sniff_dead[2];   /* this direction can not be HTTP/2 frames */
+    uint8_t synced[2];       /* this direction is fed to h2 from a frame boundary */
+    size_t sync_offset[2];
+    struct gw_h2_sniff sniff[2];
     struct gw_h2_conn *h2;
     struct gw_h2guard *guard; /* rate checks on h2's frame headers (HTTP/2 only) */
     uint8_t quiet_resets;     /* rapid reset seen: calls reset unanswered are counted, not written */
@@ -67,7 +77,7 @@ struct flow_app {
 };
 
 struct sensor_counters {
-    uint64_t flows_http2, flows_tls, flows_other;
+    uint64_t flows_http2, flows_tls, flows_other, flows_midstream, flows_one_sided;
     uint64_t grpc_records, alert_records, tls_records, anomaly_records;
     uint64_t anomalies_suppressed, records_oversize, app_alloc_failures;
     uint64_t hold_overflows;
@@ -108,10 +118,12 @@ static void record_head(struct flow_app *a, struct gw_record_head *h, gw_time_us
     h->event_type = event_type;
     h->flow_id = f->id;
     h->community_id = a->community_id;
-    h->src = &f->client;
-    h->dst = &f->server;
-    h->sport = f->client_port;
-    h->dport = f->server_port;
+    /* a flip learnt during this delivery reaches the flow table only after
+     * it, so honour it here */
+    h->src = a->flip ? &f->server : &f->client;
+    h->dst = a->flip ? &f->client : &f->server;
+    h->sport = a->flip ? f->server_port : f->client_port;
+    h->dport = a->flip ? f->client_port : f->server_port;
     h->app_proto = app_proto;
     h->tunnel = &f->tunnel;
 }
@@ -344,6 +356,8 @@ static struct flow_app *app_get(struct gw_sensor *s, struct gw_flow *f)
     }
     a->sensor = s;
     a->flow = f;
+    gw_h2_sniff_init(&a->sniff[0], 0);
+    gw_h2_sniff_init(&a->sniff[1], 0);
     f->app = a;
     return a;
 }
@@ -397,7 +411,7 @@ static bool is_preface_prefix(const uint8_t *p, uint32_t n)
     return memcmp(p, GW_H2_PREFACE, GW_MIN(n, (uint32_t)GW_H2_PREFACE_LEN)) == 0;
 }
 
-enum verdict { V_WAIT, V_HTTP2, V_TLS, V_OTHER };
+enum verdict { V_WAIT, V_HTTP2, V_TLS, V_OTHER, V_MIDSTREAM };
 
 /* What the first bytes of one direction say. */
 static enum verdict first_bytes_verdict(const uint8_t *p, uint32_t n)
@@ -411,30 +425,91 @@ static enum verdict first_bytes_verdict(const uint8_t *p, uint32_t n)
 static void tls_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n);
 static void h2_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n);
 
-static bool start_http2(struct gw_sensor *s, struct flow_app *a)
+static bool start_http2(struct gw_sensor *s, struct flow_app *a, bool midstream)
 {
     a->guard = malloc(sizeof *a->guard);
     if (a->guard) gw_h2guard_init(a->guard, &s->guard_limits, on_guard_event, a);
     a->grpc = a->guard ? gw_grpc_session_create(on_call, a) : NULL;
-    a->h2 = a->grpc ? gw_h2_conn_create(&s->h2_limits, &h2_glue_callbacks, a) : NULL;
+    if (a->grpc && midstream) {
+        /* every call on a connection picked up mid-stream says so, even one
+         * whose headers decode fully after the HPACK table recovers */
+        gw_grpc_session_set_midstream(a->grpc, true);
+        a->h2 = gw_h2_conn_create_midstream(&s->h2_limits, &h2_glue_callbacks, a);
+    } else if (a->grpc) {
+        a->h2 = gw_h2_conn_create(&s->h2_limits, &h2_glue_callbacks, a);
+    }
     if (!a->h2) {
         s->n.app_alloc_failures++;
         return false;
     }
     a->kind = APP_HTTP2;
+    a->midstream = midstream;
     s->n.flows_http2++;
+    if (midstream) s->n.flows_midstream++;
+    gw_flow_set_value(s->flows, a->flow, GW_FLOW_VALUE_HIGH);
     return true;
 }
 
-/* Commits to a protocol and replays what was held, client bytes first. */
+/* Swaps everything kept per logical direction: the peer we took for the
+ * client is the server. */
+static void app_flip(struct flow_app *a)
+{
+    struct hold h = a->hold[0];
+    a->hold[0] = a->hold[1];
+    a->hold[1] = h;
+    struct gw_h2_sniff sn = a->sniff[0];
+    a->sniff[0] = a->sniff[1];
+    a->sniff[1] = sn;
+    uint8_t d = a->sniff_dead[0];
+    a->sniff_dead[0] = a->sniff_dead[1];
+    a->sniff_dead[1] = d;
+    size_t o = a->sync_offset[0];
+    a->sync_offset[0] = a->sync_offset[1];
+    a->sync_offset[1] = o;
+    a->flip ^= 1;
+}
+
+/* A mid-stream direction that found its first frame boundary: feed h2 from
+ * there and let go of what was held. */
+static void sync_direction(struct flow_app *a, int dir)
+{
+    struct hold h = a->hold[dir];
+    memset(&a->hold[dir], 0, sizeof a->hold[dir]);
+    a->synced[dir] = 1;
+    if (h.len > a->sync_offset[dir])
+        h2_feed(a, dir, h.buf + a->sync_offset[dir], h.len - (uint32_t)a->sync_offset[dir]);
+    hold_free(&h);
+}
+
+/* Looks for HTTP/2 frames in the held bytes of direction dir. */
+static int sniff_direction(struct flow_app *a, int dir)
+{
+    const struct hold *h = &a->hold[dir];
+    if (a->sniff_dead[dir]) return GW_ERR_UNSUPPORTED;
+    if (h->len == 0) return GW_ERR_NEED_MORE;
+    int rc = gw_h2_sniff_feed(&a->sniff[dir], h->buf, h->len, &a->sync_offset[dir]);
+    if (rc != GW_OK && rc != GW_ERR_NEED_MORE) a->sniff_dead[dir] = 1;
+    return rc;
+}
+
+/* Commits to a protocol and replays what was held, client bytes first. A
+ * mid-stream direction is fed from its first frame boundary; one without a
+ * boundary yet keeps looking (sync_feed). */
 static void decide(struct flow_app *a, enum verdict v)
 {
     struct gw_sensor *s = a->sensor;
+    if (v == V_MIDSTREAM) {
+        if (start_http2(s, a, true)) {
+            for (int d = 0; d < 2; d++)
+                if (a->hold[d].len && sniff_direction(a, d) == GW_OK) sync_direction(a, d);
+            return;
+        }
+        v = V_OTHER;
+    }
     struct hold held[2] = { a->hold[0], a->hold[1] };
     memset(a->hold, 0, sizeof a->hold);
 
-    if (v == V_HTTP2 && start_http2(s, a)) {
-        gw_flow_set_value(s->flows, a->flow, GW_FLOW_VALUE_HIGH);
+    if (v == V_HTTP2 && start_http2(s, a, false)) {
         for (int d = 0; d < 2; d++)
             if (held[d].len) h2_feed(a, d, held[d].buf, held[d].len);
     } else if (v == V_TLS) {
@@ -453,41 +528,104 @@ static void decide(struct flow_app *a, enum verdict v)
     hold_free(&held[1]);
 }
 
-/* Bytes of logical direction dir while undecided. The client's first bytes
- * decide; if the supposed server speaks first with a preface or a
- * ClientHello, it was the client all along (no SYN seen) and we flip. */
+/* Without the connection start: HTTP/2 frames in either direction? Only a
+ * request's or a response's HEADERS say who is the client, so with frames
+ * found but no HEADERS yet, wait a little (ROLE_WAIT_MAX) for them before
+ * falling back on the higher-port guess. */
+static enum verdict sniff_verdict(struct flow_app *a)
+{
+    bool found = false, alive = false, bytes = false;
+    uint32_t held = 0;
+    for (int d = 0; d < 2; d++) {
+        if (sniff_direction(a, d) != GW_OK) continue;
+        found = true;
+        const struct hold *h = &a->hold[d];
+        size_t off = a->sync_offset[d];
+        int role = gw_h2_sniff_role(h->buf + off, h->len - off);
+        if (role >= 0) {
+            if (role != d) app_flip(a);
+            return V_MIDSTREAM;
+        }
+    }
+    for (int d = 0; d < 2; d++) {
+        bytes |= a->hold[d].len > 0;
+        alive |= a->hold[d].len > 0 && !a->sniff_dead[d];
+        held += a->hold[d].len;
+    }
+    if (found) return held > ROLE_WAIT_MAX ? V_MIDSTREAM : V_WAIT;
+    return bytes && !alive ? V_OTHER : V_WAIT;
+}
+
+/* What the held bytes say. With the connection start seen (SYN), the
+ * client's first bytes decide. Without it, a preface or a ClientHello from
+ * either side decides (and names the client); failing both, HTTP/2 frames
+ * found mid-stream. */
+/* The client has sent nothing (not even a packet) while the server went on:
+ * a capture of the server's side only. */
+static bool client_silent(const struct flow_app *a)
+{
+    const struct gw_flow *f = a->flow;
+    return f->pkts[GW_DIR_TO_SERVER] == 0 && f->pkts[GW_DIR_TO_CLIENT] >= ONE_SIDED_PACKETS;
+}
+
+/* Server-only, from the connection start: HTTP/2 if the server's bytes are
+ * frames from their first byte. */
+static enum verdict server_only_verdict(struct flow_app *a)
+{
+    size_t off;
+    const struct hold *h = &a->hold[GW_DIR_TO_CLIENT];
+    int rc = gw_h2_sniff(h->buf, h->len, &off);
+    if (rc == GW_OK) return off == 0 ? V_HTTP2 : V_OTHER;
+    return rc == GW_ERR_NEED_MORE ? V_WAIT : V_OTHER;
+}
+
+static enum verdict classify(struct flow_app *a)
+{
+    enum verdict c = first_bytes_verdict(a->hold[0].buf, a->hold[0].len);
+    if (c == V_HTTP2 || c == V_TLS) return c;
+    if (a->flow->saw_syn) {
+        if (c == V_WAIT && a->hold[0].len == 0 && a->hold[1].len && client_silent(a))
+            return server_only_verdict(a);
+        return c;
+    }
+    enum verdict o = first_bytes_verdict(a->hold[1].buf, a->hold[1].len);
+    if (o == V_HTTP2 || o == V_TLS) {
+        app_flip(a);
+        return o;
+    }
+    if ((c == V_WAIT && a->hold[0].len) || (o == V_WAIT && a->hold[1].len))
+        return V_WAIT; /* a preface or a hello may still be arriving */
+    return sniff_verdict(a);
+}
+
+/* Bytes of logical direction dir while undecided. */
 static void classify_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n)
 {
     struct gw_sensor *s = a->sensor;
-    if (!hold_append(&a->hold[dir], p, n, CLASSIFY_HOLD_MAX)) {
+    /* a preface or a hello needs little; finding frames needs more */
+    uint32_t cap = a->flow->saw_syn && a->flow->pkts[GW_DIR_TO_SERVER] ? CLASSIFY_HOLD_MAX
+                                                                       : SNIFF_HOLD_MAX;
+    if (!hold_append(&a->hold[dir], p, n, cap)) {
         s->n.hold_overflows++;
         decide(a, V_OTHER);
         return;
     }
-    const struct hold *c = &a->hold[GW_DIR_TO_SERVER];
-    enum verdict v = first_bytes_verdict(c->buf, c->len);
-    if (v == V_OTHER && !a->flow->saw_syn && a->hold[1].len) {
-        enum verdict other = first_bytes_verdict(a->hold[1].buf, a->hold[1].len);
-        if (other == V_HTTP2 || other == V_TLS || other == V_WAIT) {
-            /* the "server" is the real client */
-            struct hold t = a->hold[0];
-            a->hold[0] = a->hold[1];
-            a->hold[1] = t;
-            a->flip ^= 1;
-            v = other;
-        }
-    } else if (v == V_WAIT && c->len == 0 && !a->flow->saw_syn) {
-        const struct hold *o = &a->hold[1];
-        enum verdict other = first_bytes_verdict(o->buf, o->len);
-        if (other == V_HTTP2 || other == V_TLS) {
-            struct hold t = a->hold[0];
-            a->hold[0] = a->hold[1];
-            a->hold[1] = t;
-            a->flip ^= 1;
-            v = other;
-        }
-    }
+    enum verdict v = classify(a);
     if (v != V_WAIT) decide(a, v);
+}
+
+/* Bytes of a mid-stream HTTP/2 direction that has not found a frame
+ * boundary yet. */
+static void sync_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n)
+{
+    if (a->sniff_dead[dir]) return;
+    if (!hold_append(&a->hold[dir], p, n, SNIFF_HOLD_MAX)) {
+        a->sniff_dead[dir] = 1;
+        hold_free(&a->hold[dir]);
+        return;
+    }
+    if (sniff_direction(a, dir) == GW_OK) sync_direction(a, dir);
+    else if (a->sniff_dead[dir]) hold_free(&a->hold[dir]);
 }
 
 /* ---- protocol feeds ------------------------------------------------------- */
@@ -531,15 +669,26 @@ static void app_gap(struct flow_app *a, int dir, uint32_t len)
 {
     switch (a->kind) {
     case APP_HTTP2:
-        gw_h2_conn_gap(a->h2, dir, len, a->sensor->now);
+        if (a->midstream && !a->synced[dir]) {
+            /* still looking for a frame boundary: start looking afresh */
+            hold_free(&a->hold[dir]);
+            gw_h2_sniff_init(&a->sniff[dir], 0);
+        } else {
+            gw_h2_conn_gap(a->h2, dir, len, a->sensor->now);
+        }
         break;
     case APP_TLS:
         a->tls_done[dir] = 1;
         hold_free(&a->hold[dir]);
         break;
     case APP_UNDECIDED:
-        /* the first bytes are unknown: mid-stream decoding is another stage */
-        decide(a, V_OTHER);
+        if (a->flow->saw_syn) {
+            decide(a, V_OTHER); /* the connection's first bytes are lost */
+        } else {
+            /* a pickup point after the hole: look for frames from there */
+            hold_free(&a->hold[dir]);
+            gw_h2_sniff_init(&a->sniff[dir], 0);
+        }
         break;
     default:
         break;
@@ -564,6 +713,7 @@ static void deliver(void *user, int event, const uint8_t *data, uint32_t len)
     switch (event) {
     case GW_REASM_DATA:
         if (a->kind == APP_UNDECIDED) classify_feed(a, dir, data, len);
+        else if (a->kind == APP_HTTP2 && a->midstream && !a->synced[dir]) sync_feed(a, dir, data, len);
         else if (a->kind == APP_HTTP2) h2_feed(a, dir, data, len);
         else if (a->kind == APP_TLS) tls_feed(a, dir, data, len);
         break;
@@ -602,6 +752,21 @@ static void on_flow_end(void *user, struct gw_flow *f, int reason)
 
 /* ---- the packet path ------------------------------------------------------ */
 
+/* A SPAN port often carries one direction only. Packets one way and none
+ * back (not even an ACK) after a handful means the other way is not
+ * mirrored: calls then end on the END_STREAM of the side we see. */
+static void detect_one_sided(struct flow_app *a)
+{
+    const struct gw_flow *f = a->flow;
+    for (int d = 0; d < 2; d++) {
+        if (f->pkts[d] >= ONE_SIDED_PACKETS && f->pkts[d ^ 1] == 0) {
+            gw_h2_conn_set_one_sided(a->h2, d);
+            a->one_sided = 1;
+            a->sensor->n.flows_one_sided++;
+        }
+    }
+}
+
 static void segment(struct gw_sensor *s, const struct gw_segment *seg)
 {
     int dir;
@@ -622,6 +787,7 @@ static void segment(struct gw_sensor *s, const struct gw_segment *seg)
         stop_reassembly(s, f);
         a->bypass_pending = 0;
     }
+    if (a && a->h2 && !a->one_sided) detect_one_sided(a);
     if ((seg->flags & GW_TCP_RST) || (f->reasm[0].ended && f->reasm[1].ended)) {
         if (!f->closed) {
             if (a && a->h2) gw_h2_conn_close(a->h2, GW_H2_END_CONN_CLOSED, s->now);
@@ -759,6 +925,8 @@ static void stats_flows(struct gw_json *j, const struct gw_sensor *s)
     gw_json_kv_uint(j, "http2", n->flows_http2);
     gw_json_kv_uint(j, "tls", n->flows_tls);
     gw_json_kv_uint(j, "other", n->flows_other);
+    gw_json_kv_uint(j, "http2_midstream", n->flows_midstream);
+    gw_json_kv_uint(j, "one_sided", n->flows_one_sided);
     gw_json_key(j, "evicted_by_value");
     gw_json_object_begin(j);
     for (int v = 0; v < GW_FLOW_VALUE_COUNT; v++)

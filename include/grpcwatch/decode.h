@@ -15,8 +15,24 @@
  * family in host or network byte order), RAW (12, 14, 101: IPv4 or IPv6 by
  * version nibble), IPV4 (228), IPV6 (229).
  *
- * The decoder is an object so later stages of work (IP fragment reassembly,
- * tunnel state) can keep bounded state in it; today it holds only counters.
+ * Encapsulations (at most GW_DECODE_MAX_ENCAPS nested, deeper is
+ * UNSUPPORTED): MPLS (ethertypes 0x8847, 0x8848; IPv4, IPv6 or an RFC 4385
+ * pseudowire with control word carrying Ethernet below the stack), GRE
+ * version 0 (IP proto 47; payloads IPv4, IPv6, Ethernet 0x6558, MPLS, ERSPAN
+ * type I and II 0x88be, type III 0x22eb), VXLAN (UDP port 4789 or 8472),
+ * Geneve (UDP port 6081), IPv4/IPv6 in IPv4/IPv6 (protocols 4 and 41). The
+ * segment is the innermost TCP; gw_segment.tunnel describes the outermost
+ * tunnel.
+ *
+ * IPv4 and IPv6 fragments are reassembled inside the decoder, within the
+ * caps of struct gw_decode_config, at every level of encapsulation. A
+ * fragment that completes a datagram returns the result of decoding the
+ * whole datagram (GW_DECODE_TCP for a TCP segment); one that does not
+ * returns GW_DECODE_OTHER (held, duplicate or dropped: the frag_* counters
+ * say which). The payload of a segment decoded from a reassembled datagram
+ * points into a buffer owned by the decoder, valid until the next
+ * gw_decoder_decode or gw_decoder_destroy call on that decoder; otherwise it
+ * points into the caller's packet buffer as above.
  */
 #ifndef GRPCWATCH_DECODE_H
 #define GRPCWATCH_DECODE_H
@@ -35,11 +51,14 @@ enum gw_tunnel_type {
     GW_TUNNEL_VXLAN, GW_TUNNEL_GENEVE, GW_TUNNEL_IPIP, GW_TUNNEL_MPLS
 };
 
-/* The outermost tunnel a segment arrived in (reserved for tunnel decoding). */
+/* The outermost tunnel a segment arrived in. ERSPAN type I (no ERSPAN
+ * header) is reported as GW_TUNNEL_ERSPAN2 with id 0. Outer addresses are
+ * those of the IP header carrying the tunnel (family 0 for MPLS straight on
+ * the link layer). */
 struct gw_tunnel {
     uint8_t type;        /* enum gw_tunnel_type */
     struct gw_addr outer_src, outer_dst;
-    uint32_t id;         /* VNI, GRE key, ERSPAN session id; 0 if none */
+    uint32_t id;         /* VNI, GRE key, ERSPAN session id, MPLS top label; 0 if none */
 };
 
 /* One captured packet as the capture stage hands it on. */
@@ -63,7 +82,7 @@ struct gw_segment {
     const uint8_t *payload;   /* into the packet buffer */
     uint32_t payload_len;     /* captured payload bytes */
     uint32_t payload_wire_len;/* payload bytes the segment carried (>= payload_len) */
-    struct gw_tunnel tunnel;
+    struct gw_tunnel tunnel;  /* type GW_TUNNEL_NONE when not tunnelled */
 };
 
 enum gw_decode_result {
@@ -78,12 +97,47 @@ struct gw_decode_stats {
     uint64_t packets, tcp, other, truncated, malformed, unsupported;
     uint64_t snapped;       /* TCP segments whose payload was cut by the snap length */
     uint64_t vlan, ipv4, ipv6;
-    uint64_t fragments;     /* IPv4/IPv6 fragments (returned as OTHER: not reassembled yet) */
+    uint64_t fragments;     /* IPv4/IPv6 fragments, at any level of encapsulation */
+    /* Encapsulations: `tunnels` counts packets with at least one, the others
+     * each layer of their kind (VXLAN in GRE counts one of each). */
+    uint64_t tunnels;
+    uint64_t tunnel_mpls, tunnel_gre, tunnel_erspan, tunnel_vxlan, tunnel_geneve, tunnel_ipip;
+    /* Fragment reassembly. */
+    uint64_t frag_reassembled;  /* datagrams completed */
+    uint64_t frag_overlaps;     /* fragments overlapping bytes already held (first copy kept) */
+    uint64_t frag_conflicts;    /* ...of which some overlapping bytes differed (evasion) */
+    uint64_t frag_tiny;         /* first TCP fragments too short for the whole TCP header */
+    uint64_t frag_invalid;      /* fragments dropped or trimmed: past 65535 bytes, past the
+                                   datagram's end, inconsistent end, bad length */
+    uint64_t frag_timeouts;     /* incomplete datagrams dropped after the timeout */
+    uint64_t frag_evicted;      /* incomplete datagrams dropped to stay within the caps */
+    uint64_t frag_datagrams_held; /* gauge: datagrams in progress now */
+    uint64_t frag_bytes_held;   /* gauge: buffer bytes they hold now (<= frag_max_bytes) */
 };
+
+/* Nested encapsulations decoded; one more is UNSUPPORTED. */
+#define GW_DECODE_MAX_ENCAPS 4
+
+/* Caps of the fragment reassembly. Zero fields take the defaults. */
+struct gw_decode_config {
+    uint32_t frag_max_datagrams; /* in progress at once; default 1024, at most 65536 */
+    uint64_t frag_max_bytes;     /* buffered for them; default 4 MiB, at most 1 GiB */
+    uint32_t frag_timeout_s;     /* packet time from the first fragment; default 30 */
+};
+
+#define GW_DECODE_DEFAULT_FRAG_DATAGRAMS 1024
+#define GW_DECODE_DEFAULT_FRAG_BYTES (4u << 20)
+#define GW_DECODE_DEFAULT_FRAG_TIMEOUT_S 30
 
 struct gw_decoder;
 
+/* gw_decoder_create() uses the defaults. gw_decoder_create2 returns NULL
+ * when out of memory or when a field is over its maximum. Memory: the
+ * reassembly state is allocated on the first fragment: a table of about
+ * 350 bytes per datagram (frag_max_datagrams of them), buffers up to
+ * frag_max_bytes, and one 64 KiB buffer on the first completed datagram. */
 struct gw_decoder *gw_decoder_create(void);
+struct gw_decoder *gw_decoder_create2(const struct gw_decode_config *cfg);
 void gw_decoder_destroy(struct gw_decoder *d);
 
 /* Decodes pkt into *out. Returns an enum gw_decode_result. */

@@ -6,11 +6,39 @@
  * whose content-type starts with "application/grpc" is a gRPC call; other
  * streams are counted and dropped.
  *
+ * When the request's content-type is not known (request headers not seen,
+ * or one of their fields undecodable mid-stream, and no content-type among
+ * those decoded), the stream is a gRPC call if any of: the response
+ * content-type starts with "application/grpc"; the response has a
+ * grpc-status field (even of unknown value); or the DATA of either direction
+ * of a client-initiated (odd) stream follows gRPC framing, that is, from the
+ * start of a DATA frame, prefixes with flag 0 or 1 lead to a message that
+ * ends exactly where a DATA frame ends (framing "aligned" below). Request
+ * headers fully decoded without a content-type still mean "not gRPC".
+ *
  * Messages are counted from the 5-byte gRPC framing (1 flag byte, 4-byte
  * big-endian length) across DATA frames: a message may span frames and a
  * frame may hold several; a message counts when its 5-byte prefix is
  * complete. The framing state per stream and direction is a few bytes; the
  * payload is never copied.
+ *
+ * Counting when a direction's start was not seen. The first DATA of a
+ * direction starts a message when that direction's HEADERS were seen
+ * before it; counts are then exact. Otherwise (a stream picked up mid-stream
+ * without that direction's HEADERS) where messages start is not known, so:
+ * at the start of a DATA frame a candidate framing is tried; its messages
+ * are held back until one of them ends exactly at the end of a DATA frame
+ * (then they count and the framing is trusted); a flag byte other than 0/1,
+ * a candidate length over 4 MiB or two empty messages in a row drop the
+ * candidate (and a bad flag later drops trust again) and the next DATA
+ * frame start is tried. The message in progress at the pickup is never
+ * counted, so such counts are lower bounds: messages_partial says so.
+ *
+ * midstream: set when the session says so (gw_grpc_session_set_midstream,
+ * for every call), or per call when h2 marks the stream (gw_h2_stream
+ * .midstream: its start was not seen, or a field of it was undecodable).
+ * A call fully seen on a mid-stream connection (HEADERS decoded with every
+ * field known, after the HPACK table became known) is not midstream.
  *
  * Every string in a call is a fixed-size, NUL-terminated copy, truncated
  * (and flagged) when longer, so a call has a known size. Header values are
@@ -53,8 +81,14 @@ struct gw_grpc_call {
     uint64_t request_bytes, response_bytes; /* DATA payload bytes */
     uint8_t request_end, response_end;      /* END_STREAM seen */
     uint8_t ended_by;                 /* enum gw_h2_stream_end */
-    uint8_t midstream;                /* picked up without the connection start */
+    uint8_t midstream;                /* not fully seen: see above */
+    /* GW_GRPC_PARTIAL_REQUEST / _RESPONSE: that direction's message count is
+     * a lower bound (its start was not seen); 0 = counts exact */
+    uint8_t messages_partial;
 };
+
+#define GW_GRPC_PARTIAL_REQUEST 0x1
+#define GW_GRPC_PARTIAL_RESPONSE 0x2
 
 typedef void (*gw_grpc_call_fn)(void *user, struct gw_grpc_call *call);
 
@@ -71,7 +105,9 @@ void gw_grpc_session_destroy(struct gw_grpc_session *s);
 /* Callbacks to pass to gw_h2_conn_create with the session as user. */
 const struct gw_h2_callbacks *gw_grpc_h2_callbacks(void);
 
-/* Marks calls begun from now on as picked up mid-stream (or not). */
+/* Marks calls begun from now on as picked up mid-stream (or not), whatever
+ * h2 says of their streams. A session on a gw_h2_conn_create_midstream
+ * connection does not need it: h2 marks each stream. */
 void gw_grpc_session_set_midstream(struct gw_grpc_session *s, bool midstream);
 
 const struct gw_grpc_stats *gw_grpc_session_stats(const struct gw_grpc_session *s);

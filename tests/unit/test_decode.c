@@ -296,9 +296,9 @@ static void assert_addr(const struct gw_addr *a, int family, const uint8_t *byte
     for (size_t i = len; i < sizeof a->bytes; i++) ck_assert_uint_eq(a->bytes[i], 0);
 }
 
-/* Every field of a TCP result built by put_tcp. */
-static void assert_tcp(const struct run *r, int family, size_t payload_off, size_t payload_len,
-                       size_t wire_len)
+/* Every field of a TCP result built by put_tcp, except the tunnel. */
+static void assert_segment(const struct run *r, int family, size_t payload_off, size_t payload_len,
+                           size_t wire_len)
 {
     ck_assert_int_eq(r->result, GW_DECODE_TCP);
     const struct gw_segment *s = &r->seg;
@@ -314,8 +314,17 @@ static void assert_tcp(const struct run *r, int family, size_t payload_off, size
     ck_assert_ptr_eq(s->payload, r->buf + payload_off);
     ck_assert_uint_eq(s->payload_len, payload_len);
     ck_assert_uint_eq(s->payload_wire_len, wire_len);
-    ck_assert_int_eq(s->tunnel.type, GW_TUNNEL_NONE);
     for (size_t i = 0; i < payload_len; i++) ck_assert_uint_eq(s->payload[i], payload_byte(i));
+}
+
+/* ...and not tunnelled. */
+static void assert_tcp(const struct run *r, int family, size_t payload_off, size_t payload_len,
+                       size_t wire_len)
+{
+    assert_segment(r, family, payload_off, payload_len, wire_len);
+    ck_assert_int_eq(r->seg.tunnel.type, GW_TUNNEL_NONE);
+    ck_assert_uint_eq(r->seg.tunnel.id, 0);
+    ck_assert_int_eq(r->seg.tunnel.outer_src.family, 0);
 }
 
 static void assert_stats_sum(const struct gw_decode_stats *st)
@@ -1037,7 +1046,8 @@ END_TEST
 
 START_TEST(test_unknown_ethertype_unsupported)
 {
-    static const uint16_t types[] = { 0x88b5, 0x8847 /* MPLS */, 0x8864 /* PPPoE */, 0x05dd };
+    /* (MPLS, 0x8847, used to be here: it is decoded now, see the tunnel tests.) */
+    static const uint16_t types[] = { 0x88b5, 0x8864 /* PPPoE */, 0x05dd };
     for (size_t i = 0; i < GW_ARRAY_LEN(types); i++) {
         struct pkt p = { .n = 0 };
         put_eth(&p, types[i]);
@@ -1269,12 +1279,17 @@ START_TEST(test_mutations_stay_in_bounds)
             p.b[xorshift32(&seed) % p.n] = (uint8_t)xorshift32(&seed);
         size_t caplen = xorshift32(&seed) % (p.n + 1);
         size_t wirelen = caplen + xorshift32(&seed) % 3 * (xorshift32(&seed) % 64);
+        uint64_t done_before = gw_decoder_stats(d)->frag_reassembled;
         struct run r = decode_cut(d, lts[k], &p, caplen, wirelen);
         ck_assert_int_ge(r.result, GW_DECODE_TCP);
         ck_assert_int_le(r.result, GW_DECODE_UNSUPPORTED);
         if (r.result == GW_DECODE_TCP) {
-            ck_assert(r.seg.payload >= r.buf && r.seg.payload <= r.buf + caplen);
-            ck_assert_uint_le((size_t)(r.seg.payload - r.buf) + r.seg.payload_len, caplen);
+            /* ...unless a mutated fragment completed a datagram: then the
+             * payload is in the decoder's reassembly buffer. */
+            if (gw_decoder_stats(d)->frag_reassembled == done_before) {
+                ck_assert(r.seg.payload >= r.buf && r.seg.payload <= r.buf + caplen);
+                ck_assert_uint_le((size_t)(r.seg.payload - r.buf) + r.seg.payload_len, caplen);
+            }
             ck_assert_uint_le(r.seg.payload_len, r.seg.payload_wire_len);
             ck_assert(r.seg.src.family == 4 || r.seg.src.family == 6);
         }
@@ -1361,6 +1376,798 @@ START_TEST(test_result_names)
 }
 END_TEST
 
+/* ---- tunnels ------------------------------------------------------------------ */
+
+/* Header sizes of the encapsulations, from their specs: MPLS label stack
+ * entry (RFC 3032), pseudowire control word (RFC 4385), GRE base header and
+ * each optional field (RFC 2784, RFC 2890), UDP (RFC 768), VXLAN (RFC 7348),
+ * Geneve (RFC 8926), ERSPAN II and III (draft-foschiano-erspan). */
+enum { MPLS = 4, CW = 4, GRE = 4, GRE_OPT = 4, UDP = 8, VXLAN_H = 8, GENEVE_H = 8,
+       ERSPAN2_H = 8, ERSPAN3_H = 12, ERSPAN3_SUB = 8 };
+
+static const uint8_t OUT4_SRC[4] = { 203, 0, 113, 10 };  /* RFC 5737 TEST-NET-3 */
+static const uint8_t OUT4_DST[4] = { 203, 0, 113, 20 };
+static const uint8_t MID4_SRC[4] = { 198, 18, 0, 1 };    /* RFC 2544 benchmarking */
+static const uint8_t MID4_DST[4] = { 198, 18, 0, 2 };
+static const uint8_t OUT6_SRC[16] = { 0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a };
+static const uint8_t OUT6_DST[16] = { 0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x14 };
+
+static size_t put_ipv4_addrs(struct pkt *p, uint8_t proto, const uint8_t *src, const uint8_t *dst)
+{
+    size_t start = put_ipv4(p, proto, 0, 0);
+    memcpy(p->b + start + 12, src, 4);
+    memcpy(p->b + start + 16, dst, 4);
+    return start;
+}
+
+static size_t put_ipv6_addrs(struct pkt *p, uint8_t next, const uint8_t *src, const uint8_t *dst)
+{
+    size_t start = put_ipv6(p, next);
+    memcpy(p->b + start + 8, src, 16);
+    memcpy(p->b + start + 24, dst, 16);
+    return start;
+}
+
+/* MPLS label stack entry: label 20, traffic class 3, bottom of stack 1, TTL 8. */
+static void put_mpls(struct pkt *p, uint32_t label, int bottom)
+{
+    put32(p, (label << 12) | (5u << 9) | (bottom ? 0x100u : 0) | 64);
+}
+
+/* GRE with the optional fields its flags announce: C (checksum and
+ * reserved), K (key), S (sequence number). */
+static void put_gre(struct pkt *p, uint16_t flags, uint16_t proto, uint32_t key)
+{
+    put16(p, flags);
+    put16(p, proto);
+    if (flags & 0x8000) { put16(p, 0xabcd); put16(p, 0); }
+    if (flags & 0x2000) put32(p, key);
+    if (flags & 0x1000) put32(p, 77);
+}
+
+static size_t put_udp(struct pkt *p, uint16_t dport)
+{
+    size_t start = p->n;
+    put16(p, 49152); /* source port: flow entropy */
+    put16(p, dport);
+    put16(p, 0);     /* length, patched */
+    put16(p, 0);     /* checksum: optional over IPv4 */
+    return start;
+}
+
+static void finish_udp(struct pkt *p, size_t start)
+{
+    patch16(p, start + 4, (uint16_t)(p->n - start));
+}
+
+static void put_vxlan(struct pkt *p, uint8_t flags, uint32_t vni)
+{
+    put8(p, flags);
+    put8(p, 0);
+    put16(p, 0);
+    put8(p, (uint8_t)(vni >> 16));
+    put16(p, (uint16_t)vni);
+    put8(p, 0);
+}
+
+/* Geneve with opt_words 4-byte words of options: one option of class
+ * 0x0102, type 0x80, holding the rest. */
+static void put_geneve(struct pkt *p, uint8_t version, uint8_t opt_words, uint16_t proto,
+                       uint32_t vni)
+{
+    put8(p, (uint8_t)((version << 6) | opt_words));
+    put8(p, 0);
+    put16(p, proto);
+    put8(p, (uint8_t)(vni >> 16));
+    put16(p, (uint16_t)vni);
+    put8(p, 0);
+    if (opt_words > 0) {
+        put16(p, 0x0102);
+        put8(p, 0x80);
+        put8(p, (uint8_t)(opt_words - 1));
+        put_fill(p, (size_t)(opt_words - 1) * 4, 0x6b);
+    }
+}
+
+/* ERSPAN II: ver 1, VLAN 12, COS 3, En 2, T 1, session 10; reserved 12, index 20. */
+static void put_erspan2(struct pkt *p, uint32_t session, int truncated)
+{
+    put32(p, (1u << 28) | (42u << 16) | (3u << 13) | (truncated ? 1u << 10 : 0) | session);
+    put32(p, 0x12345);
+}
+
+/* ERSPAN III: ver 2 ... session; timestamp; SGT 16, P 1, FT 5, Hw ID 6, D 1, Gra 2, O 1. */
+static void put_erspan3(struct pkt *p, uint32_t session, uint8_t frame_type, int subheader)
+{
+    put32(p, (2u << 28) | (42u << 16) | session);
+    put32(p, 0xcafef00d);
+    put16(p, 0x0bad);
+    put8(p, (uint8_t)((frame_type & 0x1f) << 2));
+    put8(p, (uint8_t)(0x10 | (subheader ? 1 : 0)));   /* Hw ID bits, O */
+    if (subheader) put_fill(p, ERSPAN3_SUB, 0x5c);
+}
+
+/* The innermost packet the tunnel tests carry: IPv4 (V4_SRC -> V4_DST), TCP. */
+static void put_inner_v4(struct pkt *p, size_t payload)
+{
+    size_t ip = put_ipv4(p, 6, 0, 0);
+    put_tcp(p, 0);
+    put_payload(p, payload);
+    finish_ipv4(p, ip);
+}
+
+static void put_inner_v6(struct pkt *p, size_t payload)
+{
+    size_t ip = put_ipv6(p, 6);
+    put_tcp(p, 0);
+    put_payload(p, payload);
+    finish_ipv6(p, ip);
+}
+
+static void put_inner_eth_v4(struct pkt *p, size_t payload)
+{
+    put_eth(p, 0x0800);
+    put_inner_v4(p, payload);
+}
+
+/* Tunnel fields: family 0 and src NULL when the tunnel has no IP endpoints. */
+static void assert_tunnel(const struct gw_tunnel *t, int type, int family, const uint8_t *src,
+                          const uint8_t *dst, uint32_t id)
+{
+    ck_assert_int_eq(t->type, type);
+    ck_assert_uint_eq(t->id, id);
+    if (family == 0) {
+        static const uint8_t zero[16] = { 0 };
+        assert_addr(&t->outer_src, 0, zero);
+        assert_addr(&t->outer_dst, 0, zero);
+        return;
+    }
+    assert_addr(&t->outer_src, family, src);
+    assert_addr(&t->outer_dst, family, dst);
+}
+
+/* Decodes p on a fresh decoder, checks the inner IPv4 segment (payload at
+ * off, plen bytes) and the tunnel; returns the decoder for more checks. */
+static struct gw_decoder *check_tunnelled_v4(const struct pkt *p, size_t off, size_t plen, int type,
+                                             int family, const uint8_t *src, const uint8_t *dst,
+                                             uint32_t id)
+{
+    struct gw_decoder *d = gw_decoder_create();
+    ck_assert_ptr_nonnull(d);
+    struct run r = decode_full(d, LT_EN10MB, p);
+    assert_segment(&r, 4, off, plen, plen);
+    assert_tunnel(&r.seg.tunnel, type, family, src, dst, id);
+    ck_assert_uint_eq(gw_decoder_stats(d)->tunnels, 1);
+    free(r.buf);
+    return d;
+}
+
+static void build_mpls_v4(struct pkt *p, uint16_t ethertype, size_t payload)
+{
+    p->n = 0;
+    put_eth(p, ethertype);
+    put_mpls(p, 1000, 0);
+    put_mpls(p, 16, 1);
+    put_inner_v4(p, payload);
+}
+
+START_TEST(test_mpls_stack_ipv4)
+{
+    struct pkt p;
+    build_mpls_v4(&p, 0x8847, 12);
+    struct gw_decoder *d = check_tunnelled_v4(&p, ETH + 2 * MPLS + IP4 + TCP, 12, GW_TUNNEL_MPLS,
+                                              0, NULL, NULL, 1000);
+    ck_assert_uint_eq(gw_decoder_stats(d)->tunnel_mpls, 1);
+    ck_assert_uint_eq(gw_decoder_stats(d)->ipv4, 1);
+    gw_decoder_destroy(d);
+
+    build_mpls_v4(&p, 0x8848, 3); /* multicast MPLS */
+    gw_decoder_destroy(check_tunnelled_v4(&p, ETH + 2 * MPLS + IP4 + TCP, 3, GW_TUNNEL_MPLS, 0,
+                                          NULL, NULL, 1000));
+}
+END_TEST
+
+START_TEST(test_mpls_ipv6_and_pseudowire)
+{
+    struct pkt p = { .n = 0 };
+    put_eth(&p, 0x8847);
+    put_mpls(&p, 2, 1);        /* IPv6 explicit null, alone in the stack */
+    put_inner_v6(&p, 9);
+    struct gw_decoder *d = gw_decoder_create();
+    struct run r = decode_full(d, LT_EN10MB, &p);
+    assert_segment(&r, 6, ETH + MPLS + IP6 + TCP, 9, 9);
+    assert_tunnel(&r.seg.tunnel, GW_TUNNEL_MPLS, 0, NULL, NULL, 2);
+    free(r.buf);
+
+    /* Ethernet pseudowire: first nibble 0 is the RFC 4385 control word. */
+    p.n = 0;
+    put_eth(&p, 0x8847);
+    put_mpls(&p, 0xfffff, 0);
+    put_mpls(&p, 300, 1);
+    put32(&p, 0x00000123);     /* control word: nibble 0, flags, sequence number */
+    put_eth(&p, 0x8100);
+    put_vlan(&p, 9, 0x0800);
+    put_inner_v4(&p, 5);
+    r = decode_full(d, LT_EN10MB, &p);
+    assert_segment(&r, 4, ETH + 2 * MPLS + CW + ETH + VLAN + IP4 + TCP, 5, 5);
+    assert_tunnel(&r.seg.tunnel, GW_TUNNEL_MPLS, 0, NULL, NULL, 0xfffff);
+    ck_assert_uint_eq(gw_decoder_stats(d)->vlan, 1);
+    ck_assert_uint_eq(gw_decoder_stats(d)->tunnel_mpls, 2);
+    free(r.buf);
+    gw_decoder_destroy(d);
+}
+END_TEST
+
+START_TEST(test_mpls_limits)
+{
+    /* Eight labels decode, a ninth is past the cap. */
+    for (int labels = 8; labels <= 9; labels++) {
+        struct pkt p = { .n = 0 };
+        put_eth(&p, 0x8847);
+        for (int i = 0; i < labels; i++) put_mpls(&p, (uint32_t)(100 + i), i == labels - 1);
+        put_inner_v4(&p, 4);
+        int expect = labels == 8 ? GW_DECODE_TCP : GW_DECODE_UNSUPPORTED;
+        ck_assert_int_eq(result_full(LT_EN10MB, &p), expect);
+    }
+    /* First nibble 1: associated channel (RFC 5586), OAM and not traffic. */
+    struct pkt p = { .n = 0 };
+    put_eth(&p, 0x8847);
+    put_mpls(&p, 13, 1);
+    put32(&p, 0x10000007);
+    put_fill(&p, 20, 0);
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_OTHER);
+    /* Any other nibble is no payload we know. */
+    p.b[ETH + MPLS] = 0x50;
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_UNSUPPORTED);
+    /* A stack with no bottom before the data ends. */
+    p.n = 0;
+    put_eth(&p, 0x8847);
+    put_mpls(&p, 5, 0);
+    put_mpls(&p, 6, 0);
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_TRUNCATED);
+}
+END_TEST
+
+static void build_gre(struct pkt *p, uint16_t flags, uint16_t proto, uint32_t key, int inner_v6)
+{
+    p->n = 0;
+    put_eth(p, 0x0800);
+    size_t outer = put_ipv4_addrs(p, 47, OUT4_SRC, OUT4_DST);
+    put_gre(p, flags, proto, key);
+    if (inner_v6) put_inner_v6(p, 21);
+    else put_inner_v4(p, 21);
+    finish_ipv4(p, outer);
+}
+
+START_TEST(test_gre_plain_and_optional_fields)
+{
+    struct pkt p;
+    build_gre(&p, 0, 0x0800, 0, 0);
+    struct gw_decoder *d = check_tunnelled_v4(&p, ETH + IP4 + GRE + IP4 + TCP, 21, GW_TUNNEL_GRE, 4,
+                                              OUT4_SRC, OUT4_DST, 0);
+    ck_assert_uint_eq(gw_decoder_stats(d)->tunnel_gre, 1);
+    ck_assert_uint_eq(gw_decoder_stats(d)->ipv4, 1); /* per packet, not per header */
+    gw_decoder_destroy(d);
+
+    /* C, K and S: 12 more bytes, the key is the tunnel id. Inner IPv6. */
+    build_gre(&p, 0x8000 | 0x2000 | 0x1000, 0x86dd, 0xdeadbeef, 1);
+    d = gw_decoder_create();
+    struct run r = decode_full(d, LT_EN10MB, &p);
+    assert_segment(&r, 6, ETH + IP4 + GRE + 3 * GRE_OPT + IP6 + TCP, 21, 21);
+    assert_tunnel(&r.seg.tunnel, GW_TUNNEL_GRE, 4, OUT4_SRC, OUT4_DST, 0xdeadbeef);
+    ck_assert_uint_eq(gw_decoder_stats(d)->ipv4, 1);
+    ck_assert_uint_eq(gw_decoder_stats(d)->ipv6, 1);
+    free(r.buf);
+
+    /* K alone. */
+    build_gre(&p, 0x2000, 0x0800, 7, 0);
+    r = decode_full(d, LT_EN10MB, &p);
+    assert_segment(&r, 4, ETH + IP4 + GRE + GRE_OPT + IP4 + TCP, 21, 21);
+    assert_tunnel(&r.seg.tunnel, GW_TUNNEL_GRE, 4, OUT4_SRC, OUT4_DST, 7);
+    free(r.buf);
+    gw_decoder_destroy(d);
+}
+END_TEST
+
+START_TEST(test_gre_over_ipv6_teb_and_mpls)
+{
+    /* GRE over IPv6 carrying an Ethernet frame (transparent bridging). */
+    struct pkt p = { .n = 0 };
+    put_eth(&p, 0x86dd);
+    size_t outer = put_ipv6_addrs(&p, 47, OUT6_SRC, OUT6_DST);
+    put_gre(&p, 0x2000, 0x6558, 0x10001);
+    put_inner_eth_v4(&p, 8);
+    finish_ipv6(&p, outer);
+    struct gw_decoder *d = check_tunnelled_v4(&p, ETH + IP6 + GRE + GRE_OPT + ETH + IP4 + TCP, 8,
+                                              GW_TUNNEL_GRE, 6, OUT6_SRC, OUT6_DST, 0x10001);
+    gw_decoder_destroy(d);
+
+    /* MPLS over GRE: GRE is the outermost tunnel, both are counted. */
+    p.n = 0;
+    put_eth(&p, 0x0800);
+    outer = put_ipv4_addrs(&p, 47, OUT4_SRC, OUT4_DST);
+    put_gre(&p, 0, 0x8847, 0);
+    put_mpls(&p, 4000, 1);
+    put_inner_v4(&p, 6);
+    finish_ipv4(&p, outer);
+    d = check_tunnelled_v4(&p, ETH + IP4 + GRE + MPLS + IP4 + TCP, 6, GW_TUNNEL_GRE, 4, OUT4_SRC,
+                           OUT4_DST, 0);
+    ck_assert_uint_eq(gw_decoder_stats(d)->tunnel_gre, 1);
+    ck_assert_uint_eq(gw_decoder_stats(d)->tunnel_mpls, 1);
+    gw_decoder_destroy(d);
+}
+END_TEST
+
+START_TEST(test_gre_bad_version_routing_and_lengths)
+{
+    struct pkt p;
+    build_gre(&p, 0x0001, 0x0800, 0, 0);    /* version 1: PPTP's enhanced GRE */
+    int r = result_full(LT_EN10MB, &p);
+    ck_assert(r == GW_DECODE_UNSUPPORTED || r == GW_DECODE_MALFORMED);
+    build_gre(&p, 0x0007, 0x0800, 0, 0);    /* version 7 */
+    r = result_full(LT_EN10MB, &p);
+    ck_assert(r == GW_DECODE_UNSUPPORTED || r == GW_DECODE_MALFORMED);
+    build_gre(&p, 0x4000, 0x0800, 0, 0);    /* routing present (RFC 1701) */
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_UNSUPPORTED);
+    build_gre(&p, 0, 0x1234, 0, 0);         /* unknown protocol type */
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_UNSUPPORTED);
+    build_gre(&p, 0, 0x0806, 0, 0);         /* ARP: not IP, ignored */
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_OTHER);
+
+    /* The IP length ends inside the key the flags announce: malformed,
+     * even though the captured frame goes on. */
+    p.n = 0;
+    put_eth(&p, 0x0800);
+    size_t outer = put_ipv4_addrs(&p, 47, OUT4_SRC, OUT4_DST);
+    put16(&p, 0x2000);
+    put16(&p, 0x0800);
+    put16(&p, 0x0102);
+    finish_ipv4(&p, outer);
+    put_fill(&p, 40, 0);
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_MALFORMED);
+
+    /* Inner IP length beyond what the outer length leaves: malformed. */
+    build_gre(&p, 0, 0x0800, 0, 0);
+    patch16(&p, ETH + IP4 + GRE + 2, IP4 + TCP + 22);
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_MALFORMED);
+}
+END_TEST
+
+static void build_erspan(struct pkt *p, int type, uint32_t session, int flag)
+{
+    p->n = 0;
+    put_eth(p, 0x0800);
+    size_t outer = put_ipv4_addrs(p, 47, OUT4_SRC, OUT4_DST);
+    if (type == 1) {
+        put_gre(p, 0, 0x88be, 0);
+    } else if (type == 2) {
+        put_gre(p, 0x1000, 0x88be, 0);
+        put_erspan2(p, session, 0);
+    } else {
+        put_gre(p, 0x1000, 0x22eb, 0);
+        put_erspan3(p, session, 0, flag);
+    }
+    put_inner_eth_v4(p, 30);
+    finish_ipv4(p, outer);
+}
+
+START_TEST(test_erspan_types)
+{
+    struct pkt p;
+    build_erspan(&p, 2, 0x3ff, 0);
+    struct gw_decoder *d = check_tunnelled_v4(&p, ETH + IP4 + GRE + GRE_OPT + ERSPAN2_H + ETH + IP4 + TCP,
+                                              30, GW_TUNNEL_ERSPAN2, 4, OUT4_SRC, OUT4_DST, 0x3ff);
+    ck_assert_uint_eq(gw_decoder_stats(d)->tunnel_erspan, 1);
+    ck_assert_uint_eq(gw_decoder_stats(d)->tunnel_gre, 0);
+    gw_decoder_destroy(d);
+
+    /* Type I: no sequence number, no ERSPAN header, no session. */
+    build_erspan(&p, 1, 0, 0);
+    gw_decoder_destroy(check_tunnelled_v4(&p, ETH + IP4 + GRE + ETH + IP4 + TCP, 30,
+                                          GW_TUNNEL_ERSPAN2, 4, OUT4_SRC, OUT4_DST, 0));
+
+    build_erspan(&p, 3, 0x155, 0);
+    gw_decoder_destroy(check_tunnelled_v4(&p, ETH + IP4 + GRE + GRE_OPT + ERSPAN3_H + ETH + IP4 + TCP,
+                                          30, GW_TUNNEL_ERSPAN3, 4, OUT4_SRC, OUT4_DST, 0x155));
+    build_erspan(&p, 3, 0x2aa, 1);  /* O bit: platform-specific subheader */
+    gw_decoder_destroy(check_tunnelled_v4(
+        &p, ETH + IP4 + GRE + GRE_OPT + ERSPAN3_H + ERSPAN3_SUB + ETH + IP4 + TCP, 30,
+        GW_TUNNEL_ERSPAN3, 4, OUT4_SRC, OUT4_DST, 0x2aa));
+
+    /* Type III frame type 2: an IP packet without Ethernet header. */
+    p.n = 0;
+    put_eth(&p, 0x0800);
+    size_t outer = put_ipv4_addrs(&p, 47, OUT4_SRC, OUT4_DST);
+    put_gre(&p, 0x1000, 0x22eb, 0);
+    put_erspan3(&p, 1, 2, 0);
+    put_inner_v6(&p, 4);
+    finish_ipv4(&p, outer);
+    d = gw_decoder_create();
+    struct run r = decode_full(d, LT_EN10MB, &p);
+    assert_segment(&r, 6, ETH + IP4 + GRE + GRE_OPT + ERSPAN3_H + IP6 + TCP, 4, 4);
+    assert_tunnel(&r.seg.tunnel, GW_TUNNEL_ERSPAN3, 4, OUT4_SRC, OUT4_DST, 1);
+    free(r.buf);
+    gw_decoder_destroy(d);
+
+    /* Wrong ERSPAN version for the GRE protocol type. */
+    build_erspan(&p, 2, 5, 0);
+    p.b[ETH + IP4 + GRE + GRE_OPT] = 0x20;
+    ck_assert_int_ne(result_full(LT_EN10MB, &p), GW_DECODE_TCP);
+}
+END_TEST
+
+/* A mirror that truncated the frame says so with the T bit: the inner IP
+ * length then exceeds the frame and the segment is snapped, not malformed. */
+START_TEST(test_erspan_truncated_mirror)
+{
+    struct pkt p = { .n = 0 };
+    put_eth(&p, 0x0800);
+    size_t outer = put_ipv4_addrs(&p, 47, OUT4_SRC, OUT4_DST);
+    put_gre(&p, 0x1000, 0x88be, 0);
+    put_erspan2(&p, 9, 1);
+    put_inner_eth_v4(&p, 30);
+    size_t inner_ip = ETH + IP4 + GRE + GRE_OPT + ERSPAN2_H + ETH;
+    patch16(&p, inner_ip + 2, IP4 + TCP + 1400); /* the original datagram */
+    finish_ipv4(&p, outer);
+    struct gw_decoder *d = gw_decoder_create();
+    struct run r = decode_full(d, LT_EN10MB, &p);
+    assert_segment(&r, 4, inner_ip + IP4 + TCP, 30, 1400);
+    ck_assert_uint_eq(gw_decoder_stats(d)->snapped, 1);
+    free(r.buf);
+    gw_decoder_destroy(d);
+
+    p.b[ETH + IP4 + GRE + GRE_OPT + 2] &= (uint8_t)~0x04; /* T bit off: the length lies */
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_MALFORMED);
+}
+END_TEST
+
+static void build_vxlan(struct pkt *p, uint16_t port, uint8_t flags, uint32_t vni)
+{
+    p->n = 0;
+    put_eth(p, 0x0800);
+    size_t outer = put_ipv4_addrs(p, 17, OUT4_SRC, OUT4_DST);
+    size_t udp = put_udp(p, port);
+    put_vxlan(p, flags, vni);
+    put_eth(p, 0x8100);
+    put_vlan(p, 77, 0x0800);
+    put_inner_v4(p, 40);
+    finish_udp(p, udp);
+    finish_ipv4(p, outer);
+}
+
+START_TEST(test_vxlan)
+{
+    static const uint16_t ports[] = { 4789, 8472 };
+    for (size_t i = 0; i < GW_ARRAY_LEN(ports); i++) {
+        struct pkt p;
+        build_vxlan(&p, ports[i], 0x08, 0xabcdef);
+        struct gw_decoder *d = check_tunnelled_v4(&p, ETH + IP4 + UDP + VXLAN_H + ETH + VLAN + IP4 + TCP,
+                                                  40, GW_TUNNEL_VXLAN, 4, OUT4_SRC, OUT4_DST, 0xabcdef);
+        ck_assert_uint_eq(gw_decoder_stats(d)->tunnel_vxlan, 1);
+        ck_assert_uint_eq(gw_decoder_stats(d)->vlan, 1);
+        gw_decoder_destroy(d);
+    }
+    struct pkt p;
+    build_vxlan(&p, 4789, 0x00, 5);            /* I flag clear */
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_MALFORMED);
+    build_vxlan(&p, 4790, 0x08, 5);            /* not a VXLAN port: plain UDP */
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_OTHER);
+    build_vxlan(&p, 4789, 0x08, 5);            /* UDP length past the IP payload */
+    patch16(&p, ETH + IP4 + 4, (uint16_t)(p.n - ETH - IP4 + 1));
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_MALFORMED);
+    build_vxlan(&p, 4789, 0x08, 5);            /* UDP length below its header */
+    patch16(&p, ETH + IP4 + 4, 7);
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_MALFORMED);
+    /* A UDP length shorter than the IP payload bounds the tunnel: the inner
+     * IP length then overruns it. */
+    build_vxlan(&p, 4789, 0x08, 5);
+    patch16(&p, ETH + IP4 + 4, (uint16_t)(p.n - ETH - IP4 - 1));
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_MALFORMED);
+}
+END_TEST
+
+START_TEST(test_geneve)
+{
+    struct pkt p = { .n = 0 };
+    put_eth(&p, 0x86dd);
+    size_t outer = put_ipv6_addrs(&p, 17, OUT6_SRC, OUT6_DST);
+    size_t udp = put_udp(&p, 6081);
+    put_geneve(&p, 0, 3, 0x6558, 0x000123);
+    put_inner_eth_v4(&p, 11);
+    finish_udp(&p, udp);
+    finish_ipv6(&p, outer);
+    struct gw_decoder *d = check_tunnelled_v4(&p, ETH + IP6 + UDP + GENEVE_H + 12 + ETH + IP4 + TCP,
+                                              11, GW_TUNNEL_GENEVE, 6, OUT6_SRC, OUT6_DST, 0x123);
+    ck_assert_uint_eq(gw_decoder_stats(d)->tunnel_geneve, 1);
+    gw_decoder_destroy(d);
+
+    /* IP straight after the header, no options. */
+    p.n = 0;
+    put_eth(&p, 0x0800);
+    outer = put_ipv4_addrs(&p, 17, OUT4_SRC, OUT4_DST);
+    udp = put_udp(&p, 6081);
+    put_geneve(&p, 0, 0, 0x0800, 0xffffff);
+    put_inner_v4(&p, 2);
+    finish_udp(&p, udp);
+    finish_ipv4(&p, outer);
+    gw_decoder_destroy(check_tunnelled_v4(&p, ETH + IP4 + UDP + GENEVE_H + IP4 + TCP, 2,
+                                          GW_TUNNEL_GENEVE, 4, OUT4_SRC, OUT4_DST, 0xffffff));
+
+    struct pkt q = p;
+    q.b[ETH + IP4 + UDP] = 0x40;               /* version 1 */
+    ck_assert_int_eq(result_full(LT_EN10MB, &q), GW_DECODE_UNSUPPORTED);
+    q = p;
+    patch16(&q, ETH + IP4 + UDP + 2, 0x1234);  /* unknown protocol type */
+    ck_assert_int_eq(result_full(LT_EN10MB, &q), GW_DECODE_UNSUPPORTED);
+    q = p;
+    q.b[ETH + IP4 + UDP] = 0x3f;               /* 252 bytes of options: past the datagram */
+    ck_assert_int_eq(result_full(LT_EN10MB, &q), GW_DECODE_MALFORMED);
+}
+END_TEST
+
+START_TEST(test_ip_in_ip)
+{
+    /* IPv4 in IPv4. */
+    struct pkt p = { .n = 0 };
+    put_eth(&p, 0x0800);
+    size_t outer = put_ipv4_addrs(&p, 4, OUT4_SRC, OUT4_DST);
+    put_inner_v4(&p, 7);
+    finish_ipv4(&p, outer);
+    gw_decoder_destroy(check_tunnelled_v4(&p, ETH + IP4 + IP4 + TCP, 7, GW_TUNNEL_IPIP, 4,
+                                          OUT4_SRC, OUT4_DST, 0));
+
+    /* IPv6 in IPv4 (6in4, protocol 41). */
+    p.n = 0;
+    put_eth(&p, 0x0800);
+    outer = put_ipv4_addrs(&p, 41, OUT4_SRC, OUT4_DST);
+    put_inner_v6(&p, 7);
+    finish_ipv4(&p, outer);
+    struct gw_decoder *d = gw_decoder_create();
+    struct run r = decode_full(d, LT_EN10MB, &p);
+    assert_segment(&r, 6, ETH + IP4 + IP6 + TCP, 7, 7);
+    assert_tunnel(&r.seg.tunnel, GW_TUNNEL_IPIP, 4, OUT4_SRC, OUT4_DST, 0);
+    ck_assert_uint_eq(gw_decoder_stats(d)->tunnel_ipip, 1);
+    free(r.buf);
+
+    /* IPv4 in IPv6 behind an extension header: the inner IPv4 addresses
+     * must not keep the tail of the outer IPv6 ones. */
+    p.n = 0;
+    put_eth(&p, 0x86dd);
+    outer = put_ipv6_addrs(&p, 60, OUT6_SRC, OUT6_DST);
+    put_opts_hdr(&p, 4, 0);
+    put_inner_v4(&p, 7);
+    finish_ipv6(&p, outer);
+    r = decode_full(d, LT_EN10MB, &p);
+    assert_segment(&r, 4, ETH + IP6 + 8 + IP4 + TCP, 7, 7);
+    assert_tunnel(&r.seg.tunnel, GW_TUNNEL_IPIP, 6, OUT6_SRC, OUT6_DST, 0);
+    free(r.buf);
+
+    /* IPv6 in IPv6. */
+    p.n = 0;
+    put_eth(&p, 0x86dd);
+    outer = put_ipv6_addrs(&p, 41, OUT6_SRC, OUT6_DST);
+    put_inner_v6(&p, 7);
+    finish_ipv6(&p, outer);
+    r = decode_full(d, LT_EN10MB, &p);
+    assert_segment(&r, 6, ETH + IP6 + IP6 + TCP, 7, 7);
+    assert_tunnel(&r.seg.tunnel, GW_TUNNEL_IPIP, 6, OUT6_SRC, OUT6_DST, 0);
+    free(r.buf);
+    ck_assert_uint_eq(gw_decoder_stats(d)->tunnel_ipip, 3);
+    ck_assert_uint_eq(gw_decoder_stats(d)->tunnels, 3);
+    gw_decoder_destroy(d);
+
+    /* The inner header insists on its version. */
+    p.n = 0;
+    put_eth(&p, 0x0800);
+    outer = put_ipv4_addrs(&p, 4, OUT4_SRC, OUT4_DST);
+    put_inner_v6(&p, 7);
+    finish_ipv4(&p, outer);
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_MALFORMED);
+}
+END_TEST
+
+/* VXLAN inside GRE: the segment is the innermost TCP, the tunnel is the
+ * outermost (GRE, with the outermost addresses), every layer is counted. */
+START_TEST(test_nested_vxlan_in_gre)
+{
+    struct pkt p = { .n = 0 };
+    put_eth(&p, 0x0800);
+    size_t outer = put_ipv4_addrs(&p, 47, OUT4_SRC, OUT4_DST);
+    put_gre(&p, 0x2000, 0x0800, 0x99);
+    size_t mid = put_ipv4_addrs(&p, 17, MID4_SRC, MID4_DST);
+    size_t udp = put_udp(&p, 4789);
+    put_vxlan(&p, 0x08, 0x4242);
+    put_inner_eth_v4(&p, 50);
+    finish_udp(&p, udp);
+    finish_ipv4(&p, mid);
+    finish_ipv4(&p, outer);
+    struct gw_decoder *d = check_tunnelled_v4(
+        &p, ETH + IP4 + GRE + GRE_OPT + IP4 + UDP + VXLAN_H + ETH + IP4 + TCP, 50, GW_TUNNEL_GRE, 4,
+        OUT4_SRC, OUT4_DST, 0x99);
+    const struct gw_decode_stats *st = gw_decoder_stats(d);
+    ck_assert_uint_eq(st->tunnel_gre, 1);
+    ck_assert_uint_eq(st->tunnel_vxlan, 1);
+    ck_assert_uint_eq(st->tunnels, 1);
+    ck_assert_uint_eq(st->ipv4, 1);
+    gw_decoder_destroy(d);
+}
+END_TEST
+
+/* n nested IPv4-in-IPv4 encapsulations around the inner segment. */
+static void build_ipip_nest(struct pkt *p, int n)
+{
+    size_t starts[8];
+    ck_assert_int_le(n, 8);
+    p->n = 0;
+    put_eth(p, 0x0800);
+    for (int i = 0; i < n; i++)
+        starts[i] = put_ipv4_addrs(p, 4, i == 0 ? OUT4_SRC : MID4_SRC, i == 0 ? OUT4_DST : MID4_DST);
+    put_inner_v4(p, 3);
+    for (int i = n; i-- > 0;) finish_ipv4(p, starts[i]);
+}
+
+START_TEST(test_encapsulation_depth_cap)
+{
+    struct pkt p;
+    build_ipip_nest(&p, GW_DECODE_MAX_ENCAPS);
+    struct gw_decoder *d = check_tunnelled_v4(&p, ETH + (GW_DECODE_MAX_ENCAPS + 1) * IP4 + TCP, 3,
+                                              GW_TUNNEL_IPIP, 4, OUT4_SRC, OUT4_DST, 0);
+    ck_assert_uint_eq(gw_decoder_stats(d)->tunnel_ipip, GW_DECODE_MAX_ENCAPS);
+    gw_decoder_destroy(d);
+    build_ipip_nest(&p, GW_DECODE_MAX_ENCAPS + 1);
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_UNSUPPORTED);
+
+    /* The cap counts every kind: GRE in VXLAN in GRE in MPLS in MPLS... */
+    p.n = 0;
+    put_eth(&p, 0x8847);
+    put_mpls(&p, 1, 1);
+    put_ipv4_addrs(&p, 47, OUT4_SRC, OUT4_DST);
+    put_gre(&p, 0, 0x6558, 0);
+    put_eth(&p, 0x8847);
+    put_mpls(&p, 2, 1);
+    put_ipv4_addrs(&p, 47, MID4_SRC, MID4_DST);
+    put_gre(&p, 0, 0x8847, 0);
+    put_mpls(&p, 3, 1);
+    put_inner_v4(&p, 3);
+    /* Outer lengths: each IPv4 header spans to the end of the packet. */
+    for (size_t off = ETH + MPLS; off < p.n; off++)
+        if (p.b[off] == 0x45 && p.b[off + 9] == 47) patch16(&p, off + 2, (uint16_t)(p.n - off));
+    ck_assert_int_eq(result_full(LT_EN10MB, &p), GW_DECODE_UNSUPPORTED);
+}
+END_TEST
+
+/* Truncation at every byte for one packet of each encapsulation: every cut
+ * inside the headers is TRUNCATED, every other one TCP with consistent
+ * lengths (sweep, above). */
+START_TEST(test_truncation_sweep_tunnels)
+{
+    struct pkt p;
+    build_mpls_v4(&p, 0x8847, 9);
+    sweep(LT_EN10MB, &p, ETH + 2 * MPLS + IP4 + TCP, p.n);
+
+    p.n = 0;
+    put_eth(&p, 0x8847);
+    put_mpls(&p, 300, 1);
+    put32(&p, 0);
+    put_inner_eth_v4(&p, 9);
+    sweep(LT_EN10MB, &p, ETH + MPLS + CW + ETH + IP4 + TCP, p.n);
+
+    build_gre(&p, 0x8000 | 0x2000 | 0x1000, 0x0800, 1, 0);
+    sweep(LT_EN10MB, &p, ETH + IP4 + GRE + 3 * GRE_OPT + IP4 + TCP, p.n);
+
+    build_erspan(&p, 2, 3, 0);
+    sweep(LT_EN10MB, &p, ETH + IP4 + GRE + GRE_OPT + ERSPAN2_H + ETH + IP4 + TCP, p.n);
+    build_erspan(&p, 3, 3, 1);
+    sweep(LT_EN10MB, &p, ETH + IP4 + GRE + GRE_OPT + ERSPAN3_H + ERSPAN3_SUB + ETH + IP4 + TCP, p.n);
+
+    build_vxlan(&p, 4789, 0x08, 1);
+    sweep(LT_EN10MB, &p, ETH + IP4 + UDP + VXLAN_H + ETH + VLAN + IP4 + TCP, p.n);
+
+    p.n = 0;
+    put_eth(&p, 0x86dd);
+    size_t outer = put_ipv6_addrs(&p, 17, OUT6_SRC, OUT6_DST);
+    size_t udp = put_udp(&p, 6081);
+    put_geneve(&p, 0, 2, 0x6558, 1);
+    put_inner_eth_v4(&p, 9);
+    finish_udp(&p, udp);
+    finish_ipv6(&p, outer);
+    sweep(LT_EN10MB, &p, ETH + IP6 + UDP + GENEVE_H + 8 + ETH + IP4 + TCP, p.n);
+
+    p.n = 0;
+    put_eth(&p, 0x0800);
+    outer = put_ipv4_addrs(&p, 41, OUT4_SRC, OUT4_DST);
+    put_inner_v6(&p, 9);
+    finish_ipv4(&p, outer);
+    sweep(LT_EN10MB, &p, ETH + IP4 + IP6 + TCP, p.n);
+}
+END_TEST
+
+/* Random mutations of tunnel packets: the decoder stays in bounds, never
+ * returns TCP with lengths that do not fit, and records a tunnel whenever
+ * a TCP segment came out of one. */
+START_TEST(test_tunnel_mutations_stay_in_bounds)
+{
+    struct pkt base[5];
+    build_erspan(&base[0], 3, 7, 1);
+    build_vxlan(&base[1], 4789, 0x08, 3);
+    build_gre(&base[2], 0x2000 | 0x1000, 0x86dd, 5, 1);
+    base[3].n = 0;
+    put_eth(&base[3], 0x8847);
+    put_mpls(&base[3], 9, 1);
+    put32(&base[3], 0);
+    put_inner_eth_v4(&base[3], 20);
+    base[4].n = 0;
+    put_eth(&base[4], 0x0800);
+    size_t outer = put_ipv4_addrs(&base[4], 47, OUT4_SRC, OUT4_DST);
+    put_gre(&base[4], 0, 0x0800, 0);
+    size_t mid = put_ipv4_addrs(&base[4], 17, MID4_SRC, MID4_DST);
+    size_t udp = put_udp(&base[4], 6081);
+    put_geneve(&base[4], 0, 1, 0x6558, 1);
+    put_inner_eth_v4(&base[4], 20);
+    finish_udp(&base[4], udp);
+    finish_ipv4(&base[4], mid);
+    finish_ipv4(&base[4], outer);
+
+    struct gw_decoder *d = gw_decoder_create();
+    uint32_t seed = 0x2545f491u;
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t k = (size_t)iter % GW_ARRAY_LEN(base);
+        struct pkt p = base[k];
+        int flips = 1 + (int)(xorshift32(&seed) % 4);
+        for (int f = 0; f < flips; f++)
+            p.b[xorshift32(&seed) % p.n] = (uint8_t)xorshift32(&seed);
+        size_t caplen = xorshift32(&seed) % 4 == 0 ? xorshift32(&seed) % (p.n + 1) : p.n;
+        uint64_t done_before = gw_decoder_stats(d)->frag_reassembled;
+        struct run r = decode_cut(d, LT_EN10MB, &p, caplen, p.n);
+        /* Plain tests in the loop: a passing ck_assert costs a write. */
+        if (r.result < GW_DECODE_TCP || r.result > GW_DECODE_UNSUPPORTED)
+            ck_abort_msg("iteration %d: result %d", iter, r.result);
+        if (r.result == GW_DECODE_TCP) {
+            const struct gw_segment *s = &r.seg;
+            bool ok = s->payload_len <= s->payload_wire_len &&
+                      (s->src.family == 4 || s->src.family == 6) &&
+                      s->tunnel.type <= GW_TUNNEL_MPLS;
+            /* A mutation may turn a header into a fragment that completes
+             * one held earlier: that payload is in the decoder's buffer. */
+            if (gw_decoder_stats(d)->frag_reassembled == done_before)
+                ok = ok && s->payload >= r.buf && s->payload <= r.buf + caplen &&
+                     (size_t)(s->payload - r.buf) + s->payload_len <= caplen;
+            if (!ok) ck_abort_msg("iteration %d: inconsistent segment", iter);
+        }
+        free(r.buf);
+    }
+    const struct gw_decode_stats *st = gw_decoder_stats(d);
+    ck_assert_uint_eq(st->packets, 20000);
+    assert_stats_sum(st);
+    ck_assert_uint_gt(st->tcp, 0);
+    ck_assert_uint_gt(st->tunnels, 0);
+    ck_assert_uint_le(st->frag_bytes_held, GW_DECODE_DEFAULT_FRAG_BYTES);
+    gw_decoder_destroy(d);
+}
+END_TEST
+
+START_TEST(test_create2_config)
+{
+    struct gw_decode_config cfg = { 0 };
+    struct gw_decoder *d = gw_decoder_create2(&cfg);          /* zeros: the defaults */
+    ck_assert_ptr_nonnull(d);
+    gw_decoder_destroy(d);
+    d = gw_decoder_create2(NULL);
+    ck_assert_ptr_nonnull(d);
+    gw_decoder_destroy(d);
+    cfg.frag_max_datagrams = 65537;
+    ck_assert_ptr_null(gw_decoder_create2(&cfg));
+    cfg.frag_max_datagrams = 65536;
+    cfg.frag_max_bytes = ((uint64_t)1 << 30) + 1;
+    ck_assert_ptr_null(gw_decoder_create2(&cfg));
+    cfg.frag_max_bytes = 1;
+    cfg.frag_timeout_s = 1;
+    d = gw_decoder_create2(&cfg);
+    ck_assert_ptr_nonnull(d);
+    gw_decoder_destroy(d);
+}
+END_TEST
+
 static Suite *decode_suite(void)
 {
     Suite *s = suite_create("decode");
@@ -1408,7 +2215,26 @@ static Suite *decode_suite(void)
     tcase_add_test(cut, test_mutations_stay_in_bounds);
     suite_add_tcase(s, cut);
 
+    TCase *tun = tcase_create("tunnel");
+    tcase_add_test(tun, test_mpls_stack_ipv4);
+    tcase_add_test(tun, test_mpls_ipv6_and_pseudowire);
+    tcase_add_test(tun, test_mpls_limits);
+    tcase_add_test(tun, test_gre_plain_and_optional_fields);
+    tcase_add_test(tun, test_gre_over_ipv6_teb_and_mpls);
+    tcase_add_test(tun, test_gre_bad_version_routing_and_lengths);
+    tcase_add_test(tun, test_erspan_types);
+    tcase_add_test(tun, test_erspan_truncated_mirror);
+    tcase_add_test(tun, test_vxlan);
+    tcase_add_test(tun, test_geneve);
+    tcase_add_test(tun, test_ip_in_ip);
+    tcase_add_test(tun, test_nested_vxlan_in_gre);
+    tcase_add_test(tun, test_encapsulation_depth_cap);
+    tcase_add_test(tun, test_truncation_sweep_tunnels);
+    tcase_add_test(tun, test_tunnel_mutations_stay_in_bounds);
+    suite_add_tcase(s, tun);
+
     TCase *api = tcase_create("api");
+    tcase_add_test(api, test_create2_config);
     tcase_add_test(api, test_stats_accounting);
     tcase_add_test(api, test_null_data_and_api);
     tcase_add_test(api, test_result_names);

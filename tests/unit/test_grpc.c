@@ -815,6 +815,232 @@ START_TEST(test_session_misc)
 }
 END_TEST
 
+/* ---- mid-stream: unknown values, evidence, partial counts ------------------- */
+
+/* A header whose value is unknown (mid-stream HPACK): value NULL. */
+static void hdr_unknown(struct direct *d, int dir, const char *name)
+{
+    d->cb->on_header(d->sess, &d->stream, dir, (const uint8_t *)name, strlen(name), NULL, 0);
+}
+
+/* One DATA frame of n bytes, delivered in chunks of `chunk` bytes with the
+ * frame position h2 gives on_data. */
+static void data_frame(struct direct *d, int dir, const uint8_t *p, size_t n, size_t chunk)
+{
+    for (size_t off = 0; off < n; off += chunk) {
+        size_t k = GW_MIN(chunk, n - off);
+        d->stream.data_frame_len = (uint32_t)n;
+        d->stream.data_frame_off = (uint32_t)off;
+        data(d, dir, p + off, k);
+    }
+}
+
+START_TEST(test_unknown_values_never_invented)
+{
+    /* :path, :authority, content-type unknown: nothing invented; the
+     * metadata name is kept; the call is not gRPC on headers alone */
+    struct direct d;
+    uint8_t buf[64];
+    direct_begin(&d, 1, 0);
+    hdr(&d, 0, ":method", "POST");
+    hdr_unknown(&d, 0, ":path");
+    hdr_unknown(&d, 0, ":authority");
+    hdr_unknown(&d, 0, "content-type");
+    hdr_unknown(&d, 0, "authorization");
+    hdr_unknown(&d, 0, "host");
+    hend(&d, 0, false);
+    direct_end(&d, GW_H2_END_EOF, 1);
+    ck_assert_int_eq(d.calls->n, 0); /* no evidence of gRPC at all */
+    ck_assert_uint_eq(gw_grpc_session_stats(d.sess)->non_grpc_streams, 1);
+    direct_free(&d);
+
+    /* the same with request DATA in gRPC framing: a gRPC call, path unknown */
+    direct_begin(&d, 1, 0);
+    hdr_unknown(&d, 0, ":path");
+    hdr_unknown(&d, 0, "content-type");
+    hdr_unknown(&d, 0, "authorization");
+    hend(&d, 0, false);
+    data_frame(&d, 0, buf, msg(buf, 9, 'q'), 4);
+    data_end(&d, 0);
+    direct_end(&d, GW_H2_END_STREAM, 2);
+    ck_assert_int_eq(d.calls->n, 1);
+    const struct gw_grpc_call *c = &d.calls->call[0];
+    ck_assert(!c->path_present);
+    ck_assert_str_eq(c->path, "");
+    ck_assert(!c->authority.present && !c->content_type.present);
+    ck_assert_uint_eq(c->n_metadata_keys, 1);
+    ck_assert_str_eq(c->metadata_keys[0], "authorization");
+    ck_assert(c->midstream);            /* a field of it was unknown */
+    ck_assert_uint_eq(c->request_messages, 1);
+    ck_assert_uint_eq(c->messages_partial, 0); /* its HEADERS came first */
+    direct_free(&d);
+}
+END_TEST
+
+START_TEST(test_grpc_evidence)
+{
+    struct direct d;
+    uint8_t buf[64];
+    size_t n;
+
+    /* grpc-status of unknown value in the response: gRPC */
+    direct_begin(&d, 3, 0);
+    hdr(&d, 1, ":status", "200");
+    hdr_unknown(&d, 1, "content-type");
+    hend(&d, 1, false);
+    hdr_unknown(&d, 1, "grpc-status");
+    hend(&d, 1, true);
+    direct_end(&d, GW_H2_END_STREAM, 1);
+    ck_assert_int_eq(d.calls->n, 1);
+    ck_assert_int_eq(d.calls->call[0].grpc_status, -1);
+    ck_assert_int_eq(d.calls->call[0].http_status, 200);
+    direct_free(&d);
+
+    /* no headers at all, request DATA framed as gRPC on an odd stream */
+    direct_begin(&d, 5, 0);
+    n = msg(buf, 3, 'a');
+    n += msg(buf + n, 4, 'b');
+    data_frame(&d, 0, buf, n, n);
+    direct_end(&d, GW_H2_END_EOF, 1);
+    ck_assert_int_eq(d.calls->n, 1);
+    ck_assert_uint_eq(d.calls->call[0].request_messages, 2);
+    ck_assert_uint_eq(d.calls->call[0].messages_partial, GW_GRPC_PARTIAL_REQUEST);
+    direct_free(&d);
+
+    /* ... on an even stream it is not */
+    direct_begin(&d, 6, 0);
+    data_frame(&d, 0, buf, n, n);
+    direct_end(&d, GW_H2_END_EOF, 1);
+    ck_assert_int_eq(d.calls->n, 0);
+    direct_free(&d);
+
+    /* response DATA framed as gRPC after response headers of unknown type */
+    direct_begin(&d, 7, 0);
+    hdr(&d, 1, ":status", "200");
+    hdr_unknown(&d, 1, "content-type");
+    hend(&d, 1, false);
+    data_frame(&d, 1, buf, msg(buf, 20, 'r'), 7);
+    direct_end(&d, GW_H2_END_EOF, 1);
+    ck_assert_int_eq(d.calls->n, 1);
+    ck_assert_uint_eq(d.calls->call[0].response_messages, 1);
+    ck_assert_uint_eq(d.calls->call[0].messages_partial, 0);
+    direct_free(&d);
+
+    /* DATA that is not gRPC framing (text) is no evidence */
+    direct_begin(&d, 9, 0);
+    hdr_unknown(&d, 0, "content-type");
+    hend(&d, 0, false);
+    data_frame(&d, 0, (const uint8_t *)"{\"json\":true}", 13, 13);
+    direct_end(&d, GW_H2_END_EOF, 1);
+    ck_assert_int_eq(d.calls->n, 0);
+    direct_free(&d);
+
+    /* a framing whose message does not end at the frame end is no evidence */
+    direct_begin(&d, 11, 0);
+    n = msg(buf, 30, 'x');
+    data_frame(&d, 0, buf, n - 3, n - 3);
+    direct_end(&d, GW_H2_END_EOF, 1);
+    ck_assert_int_eq(d.calls->n, 0);
+    direct_free(&d);
+
+    /* request headers fully known without a content-type: not gRPC,
+     * whatever the DATA looks like */
+    direct_begin(&d, 13, 0);
+    hdr(&d, 0, ":path", "/x");
+    hend(&d, 0, false);
+    data_frame(&d, 0, buf, msg(buf, 3, 'a'), 8);
+    direct_end(&d, GW_H2_END_EOF, 1);
+    ck_assert_int_eq(d.calls->n, 0);
+    direct_free(&d);
+}
+END_TEST
+
+/* A response direction picked up mid-message: the message in progress is
+ * never counted, later ones are once a message ends with a frame. */
+START_TEST(test_partial_counts_lower_bound)
+{
+    struct direct d;
+    static uint8_t big[200];
+    uint8_t f2[64], f3[64];
+    size_t n1 = msg(big, 150, 'm');
+    size_t n2 = msg(f2, 10, 'n');
+    size_t n3 = msg(f3, 4, 'o');
+    n3 += msg(f3 + n3, 0, 0);
+    n3 += msg(f3 + n3, 6, 'p');
+    for (size_t chunk = 1; chunk <= 64; chunk++) {
+        direct_begin(&d, 1, 0);
+        hdr(&d, 0, "content-type", "application/grpc");
+        hend(&d, 0, false);
+        /* the tail of a 150-byte message, then one message, then three */
+        data_frame(&d, 1, big + 40, n1 - 40, chunk);
+        data_frame(&d, 1, f2, n2, chunk);
+        data_frame(&d, 1, f3, n3, chunk);
+        direct_end(&d, GW_H2_END_EOF, 1);
+        const struct gw_grpc_call *c = &d.calls->call[0];
+        ck_assert_uint_eq(c->response_messages, 4); /* of 5 sent */
+        ck_assert_uint_eq(c->messages_partial, GW_GRPC_PARTIAL_RESPONSE);
+        ck_assert_uint_eq(c->response_bytes, (n1 - 40) + n2 + n3);
+        direct_free(&d);
+    }
+
+    /* a frame start inside a message that looks like a prefix: held back,
+     * and dropped when the next prefix has a bad flag */
+    uint8_t fake[32];
+    memset(fake, 'z', sizeof fake);
+    fake[0] = 0;
+    fake[1] = fake[2] = fake[3] = 0;
+    fake[4] = 3; /* "a 3-byte message", then 'z' as the next flag byte */
+    direct_begin(&d, 1, 0);
+    data_frame(&d, 1, fake, sizeof fake, sizeof fake);
+    data_frame(&d, 1, f2, n2, n2);
+    direct_end(&d, GW_H2_END_EOF, 1);
+    ck_assert_uint_eq(d.calls->call[0].response_messages, 1);
+    direct_free(&d);
+
+    /* zero bytes (two empty messages in a row) and a length over 4 MiB are
+     * not taken as framing */
+    uint8_t zeros[10] = { 0 };
+    uint8_t huge[8] = { 0, 0x00, 0x40, 0x00, 0x01, 'a', 'b', 'c' };
+    direct_begin(&d, 1, 0);
+    data_frame(&d, 1, zeros, sizeof zeros, sizeof zeros);
+    data_frame(&d, 1, huge, sizeof huge, sizeof huge);
+    direct_end(&d, GW_H2_END_EOF, 1);
+    ck_assert_int_eq(d.calls->n, 0); /* and so no evidence */
+    direct_free(&d);
+
+    /* after confirmation, a bad flag byte drops the framing again */
+    uint8_t bad[16];
+    memset(bad, 'q', sizeof bad);
+    bad[0] = 7;
+    direct_begin(&d, 1, 0);
+    data_frame(&d, 1, f2, n2, n2);       /* confirmed: 1 */
+    data_frame(&d, 1, bad, sizeof bad, 16); /* flag 7: lost */
+    data_frame(&d, 1, f3, n3, 5);        /* found again: 3 */
+    direct_end(&d, GW_H2_END_EOF, 1);
+    ck_assert_uint_eq(d.calls->call[0].response_messages, 4);
+    direct_free(&d);
+}
+END_TEST
+
+/* A stream h2 marks as seen mid-stream is reported so; one it does not mark
+ * is not, even on a mid-stream connection. */
+START_TEST(test_midstream_from_h2_stream)
+{
+    struct direct d;
+    direct_begin(&d, 1, 0);
+    d.stream.midstream = 1;
+    hdr(&d, 0, "content-type", "application/grpc");
+    direct_end(&d, GW_H2_END_STREAM, 1);
+    ck_assert(d.calls->call[0].midstream);
+    direct_free(&d);
+    direct_begin(&d, 1, 0);
+    hdr(&d, 0, "content-type", "application/grpc");
+    direct_end(&d, GW_H2_END_STREAM, 1);
+    ck_assert(!d.calls->call[0].midstream);
+    direct_free(&d);
+}
+END_TEST
+
 static Suite *grpc_suite(void)
 {
     Suite *s = suite_create("grpc");
@@ -839,6 +1065,10 @@ static Suite *grpc_suite(void)
     tcase_add_test(tc, test_split_path);
     tcase_add_test(tc, test_is_metadata_key);
     tcase_add_test(tc, test_session_misc);
+    tcase_add_test(tc, test_unknown_values_never_invented);
+    tcase_add_test(tc, test_grpc_evidence);
+    tcase_add_test(tc, test_partial_counts_lower_bound);
+    tcase_add_test(tc, test_midstream_from_h2_stream);
     suite_add_tcase(s, tc);
     return s;
 }

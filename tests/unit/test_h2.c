@@ -78,6 +78,8 @@ struct rec {
     int anomalies[16];
     uint64_t data_bytes[2];
     bool log_data_bytes;   /* log DATA content (else only counted) */
+    uint32_t frame_pos[2]; /* DATA: bytes of the current frame delivered */
+    uint64_t data_frames_done[2];
 };
 
 static void rec_line(struct rec *r, const char *fmt, ...)
@@ -122,6 +124,13 @@ static void on_data(void *u, struct gw_h2_stream *s, int dir, const uint8_t *p, 
     struct rec *r = u;
     ck_assert_ptr_eq(s->app, r);
     ck_assert_uint_gt(n, 0);
+    /* the frame position: chunks of one frame are contiguous from 0 */
+    if (s->data_frame_off == 0) r->frame_pos[dir] = 0;
+    if (s->data_frame_off != r->frame_pos[dir] || (uint64_t)s->data_frame_off + n > s->data_frame_len)
+        ck_abort_msg("DATA chunk at %u+%zu of %u, expected at %u", s->data_frame_off, n, s->data_frame_len,
+                     r->frame_pos[dir]);
+    r->frame_pos[dir] += (uint32_t)n;
+    if (r->frame_pos[dir] == s->data_frame_len) r->data_frames_done[dir]++;
     r->data_bytes[dir] += n;
     if (!r->log_data_bytes) return;
     if (r->data_open && r->data_sid == s->id && r->data_dir == dir) {
@@ -1465,6 +1474,105 @@ START_TEST(test_strings_and_args)
 }
 END_TEST
 
+/* on_data tells where each chunk lies in its DATA frame (padding left
+ * out), in any chunking. */
+START_TEST(test_data_frame_position)
+{
+    struct script sc;
+    sc_init(&sc, true);
+    open_stream1(&sc);
+    uint8_t padded[1 + 10 + 4] = { 4 };
+    memcpy(padded + 1, "0123456789", 10);
+    sc_frame(&sc, 0, 0, F_PADDED, 1, padded, sizeof padded);
+    sc_data(&sc, 0, 1, 0, "abc");
+    sc_frame(&sc, 0, 0, F_PADDED, 1, "\x02xy", 3); /* padding only: no on_data */
+    sc_data(&sc, 0, 1, F_END_STREAM, "defgh");
+    size_t total = sc_total(&sc);
+    for (size_t at = 0; at <= total; at++) {
+        struct rec r;
+        struct run out;
+        rec_init(&r);
+        run_script(&sc, NULL, at == total ? FEED_BYTES : FEED_SPLIT, at, &r, &out);
+        ck_assert_uint_eq(r.data_bytes[0], 10 + 3 + 5);
+        ck_assert_uint_eq(r.data_frames_done[0], 3);
+        buf_free(&r.log);
+    }
+    sc_free(&sc);
+}
+END_TEST
+
+/* set_one_sided: a server-only capture ends each stream at its trailers,
+ * a client-only one at the request's END_STREAM, even when said late. */
+START_TEST(test_one_sided)
+{
+    struct script sc;
+    struct rec r;
+    sc_init(&sc, false);
+    sc_headers(&sc, 1, 1, 0, resp_nv, GW_ARRAY_LEN(resp_nv));
+    sc_data(&sc, 1, 1, 0, "abc");
+    sc_headers(&sc, 1, 1, F_END_STREAM, trailer_nv, GW_ARRAY_LEN(trailer_nv));
+    rec_init(&r);
+    struct gw_h2_conn *c = gw_h2_conn_create(NULL, &rec_cb, &r);
+    gw_h2_conn_set_one_sided(c, 7); /* ignored */
+    gw_h2_conn_set_one_sided(c, GW_DIR_TO_CLIENT);
+    ck_assert_int_eq(gw_h2_conn_feed(c, 1, sc.part[0].p, sc.part[0].n, 5), GW_OK);
+    ck_assert_int_eq(r.ends[1], 1);
+    ck_assert_int_eq(r.end_reason[1], GW_H2_END_STREAM);
+    ck_assert_uint_eq(gw_h2_conn_stats(c)->open_streams, 0);
+    gw_h2_conn_destroy(c);
+    buf_free(&r.log);
+    sc_free(&sc);
+
+    sc_init(&sc, true);
+    sc_headers(&sc, 0, 1, 0, req_nv, GW_ARRAY_LEN(req_nv));
+    sc_data(&sc, 0, 1, F_END_STREAM, "hello");
+    sc_headers(&sc, 0, 3, 0, req_nv, GW_ARRAY_LEN(req_nv)); /* still sending */
+    rec_init(&r);
+    c = gw_h2_conn_create(NULL, &rec_cb, &r);
+    ck_assert_int_eq(gw_h2_conn_feed(c, 0, sc.part[0].p, sc.part[0].n, 5), GW_OK);
+    ck_assert_int_eq(r.ends[1], 0);
+    gw_h2_conn_set_one_sided(c, GW_DIR_TO_SERVER);
+    ck_assert_int_eq(r.ends[1], 1);
+    ck_assert_int_eq(r.end_reason[1], GW_H2_END_STREAM);
+    ck_assert_int_eq(r.ends[3], 0);
+    gw_h2_conn_destroy(c);
+    ck_assert_int_eq(r.ends[3], 1);
+    buf_free(&r.log);
+    sc_free(&sc);
+    gw_h2_conn_set_one_sided(NULL, 0);
+}
+END_TEST
+
+/* One-sided, the SETTINGS bounding the present direction's HPACK table are
+ * never seen: its decoder takes sizes up to the configured cap. */
+START_TEST(test_one_sided_table_size)
+{
+    for (int one_sided = 0; one_sided < 2; one_sided++) {
+        struct script sc;
+        struct rec r;
+        sc_init(&sc, true);
+        nghttp2_hd_deflate_del(sc.enc[0]);
+        ck_assert_int_eq(nghttp2_hd_deflate_new(&sc.enc[0], 8192), 0);
+        ck_assert_int_eq(nghttp2_hd_deflate_change_table_size(sc.enc[0], 8192), 0);
+        sc_headers(&sc, 0, 1, F_END_STREAM, req_nv, GW_ARRAY_LEN(req_nv));
+        rec_init(&r);
+        struct gw_h2_conn *c = gw_h2_conn_create(NULL, &rec_cb, &r);
+        if (one_sided) gw_h2_conn_set_one_sided(c, GW_DIR_TO_SERVER);
+        int rc = gw_h2_conn_feed(c, 0, sc.part[0].p, sc.part[0].n, 5);
+        if (one_sided) {
+            ck_assert_int_eq(rc, GW_OK);
+            ck_assert_int_eq(r.ends[1], 1); /* decoded, and ended by END_STREAM */
+        } else {
+            ck_assert_int_eq(rc, GW_ERR_MALFORMED); /* an update above 4096 */
+            ck_assert_int_eq(r.anomalies[GW_H2_ANOM_HPACK_ERROR], 1);
+        }
+        gw_h2_conn_destroy(c);
+        buf_free(&r.log);
+        sc_free(&sc);
+    }
+}
+END_TEST
+
 static Suite *h2_suite(void)
 {
     Suite *s = suite_create("h2");
@@ -1494,6 +1602,9 @@ static Suite *h2_suite(void)
     tcase_add_test(tc, test_headers_on_stream_zero_keep_hpack_in_step);
     tcase_add_test(tc, test_closed_stream_not_reopened);
     tcase_add_test(tc, test_strings_and_args);
+    tcase_add_test(tc, test_data_frame_position);
+    tcase_add_test(tc, test_one_sided);
+    tcase_add_test(tc, test_one_sided_table_size);
     suite_add_tcase(s, tc);
 
     TCase *hp = tcase_create("hpack");
