@@ -47,6 +47,9 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->h2_max_streams = 512;
     cfg->h2_max_header_table = 65536;
     cfg->h2_max_header_list = 262144;
+    cfg->frag_max_datagrams = 1024;
+    cfg->frag_max_bytes = 4 * MIB;
+    cfg->frag_timeout = 30;
     cfg->n_cred_keys = 0;
     cfg->stats_interval = 60;
 }
@@ -78,6 +81,10 @@ static const struct key_spec key_table[] = {
     { "http2", "max-streams", KIND_INT, 1, 65536, FIELD(h2_max_streams) },
     { "http2", "max-header-table", KIND_SIZE, 0, 16 * MIB, FIELD(h2_max_header_table) },
     { "http2", "max-header-list", KIND_SIZE, 1 * KIB, 64 * MIB, FIELD(h2_max_header_list) },
+    /* decode.h's maxima */
+    { "defrag", "max-datagrams", KIND_INT, 1, 65536, FIELD(frag_max_datagrams) },
+    { "defrag", "max-bytes", KIND_SIZE, 64 * KIB, GIB, FIELD(frag_max_bytes) },
+    { "defrag", "timeout", KIND_INT, 1, 3600, FIELD(frag_timeout) },
     { "policy", "credential-keys", KIND_NAMES, 0, 0, FIELD(cred_keys) },
     { "output", "stats-interval", KIND_INT, 0, 86400, FIELD(stats_interval) },
 };
@@ -85,7 +92,7 @@ static const struct key_spec key_table[] = {
 /* seen_keys is a 32-bit mask over key_table */
 _Static_assert(sizeof key_table / sizeof key_table[0] <= 32, "key_table outgrew seen_keys");
 
-static const char *const section_names[] = { "flow", "reassembly", "http2", "policy", "output" };
+static const char *const section_names[] = { "flow", "reassembly", "http2", "defrag", "policy", "output" };
 
 struct loader {
     const char *name;

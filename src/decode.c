@@ -365,6 +365,10 @@ static int enter_tunnel(struct decode_ctx *x, uint8_t type, uint32_t id)
     return STEP_OK;
 }
 
+/* The tunnel decoders below call back into the IP and link decoders: a
+ * recursion by design (a tunnel payload is a packet of its own), bounded by
+ * GW_DECODE_MAX_ENCAPS through descend(), as in Suricata's DecodeTunnel. */
+/* NOLINTBEGIN(misc-no-recursion) */
 /* ERSPAN types II and III: a mirrored Ethernet frame (or, type III, IP). */
 static int decode_erspan(struct decode_ctx *x, struct ip_body *b, bool type3)
 {
@@ -770,6 +774,8 @@ static int decode_ethernet(struct decode_ctx *x, struct gw_cursor *c)
     if (c->err) return GW_DECODE_TRUNCATED;
     return decode_ethertype(x, c, type);
 }
+
+/* NOLINTEND(misc-no-recursion) */
 
 static int decode_sll(struct decode_ctx *x, struct gw_cursor *c)
 {

@@ -32,6 +32,12 @@
  *    a DATA frame start), TRYING (a candidate framing whose messages are
  *    held back) and FOUND (a candidate confirmed by a message ending exactly
  *    at a DATA frame end). Only EXACT and FOUND add to the call's counts.
+ *  - DATA lost in a gap (h2's data_gaps changed since the last look, checked
+ *    before each DATA chunk and at the stream's end): a hole of known size
+ *    inside the body of the message being skipped (EXACT or FOUND) moves
+ *    the framing on and the count stays exact; any other loss puts the
+ *    direction in STOPPED for good (a candidate framing after a hole could
+ *    count garbage) and marks its count partial: the prefixes seen before.
  */
 #include "grpcwatch/grpc.h"
 
@@ -53,7 +59,7 @@ struct gw_grpc_session {
     struct gw_grpc_stats stats;
 };
 
-enum framing { FR_EXACT, FR_LOST, FR_TRYING, FR_FOUND };
+enum framing { FR_EXACT, FR_LOST, FR_TRYING, FR_FOUND, FR_STOPPED };
 
 struct grpc_framer {
     uint8_t prefix_have;  /* bytes of the 5-byte prefix collected, 0..4 */
@@ -80,6 +86,10 @@ struct grpc_stream {
     bool headers_seen[2];      /* a header field or block end in that direction */
     bool data_seen[2];
     bool unframed[2];          /* that direction's content-type is not gRPC */
+    /* h2's data_gaps / data_gaps_unknown / data_gap_bytes as last looked
+     * at, by direction */
+    uint32_t gaps_seen[2], unknown_gaps_seen[2];
+    uint64_t gap_bytes_seen[2];
 };
 
 static const char *const non_metadata_names[] = {
@@ -305,7 +315,7 @@ static void framer_prefix(struct grpc_framer *f)
 
 static void framer_bytes(struct grpc_framer *f, const uint8_t *p, size_t n)
 {
-    while (n > 0 && f->mode != FR_LOST) {
+    while (n > 0 && f->mode != FR_LOST && f->mode != FR_STOPPED) {
         if (f->body_left > 0) {
             size_t k = GW_MIN(n, (size_t)f->body_left);
             f->body_left -= (uint32_t)k;
@@ -340,6 +350,7 @@ static void framer_frame_end(struct grpc_framer *f)
 static void framer_feed(struct grpc_framer *f, const struct gw_h2_stream *s, const uint8_t *p, size_t n)
 {
     bool framed = s->data_frame_len > 0;
+    if (f->mode == FR_STOPPED) return;
     if (f->mode == FR_LOST) {
         if (!framed || s->data_frame_off != 0) return;
         f->mode = FR_TRYING;
@@ -348,8 +359,48 @@ static void framer_feed(struct grpc_framer *f, const struct gw_h2_stream *s, con
         framer_clear_prefix(f);
     }
     framer_bytes(f, p, n);
-    if (framed && f->mode != FR_LOST && (uint64_t)s->data_frame_off + n == s->data_frame_len)
+    if (framed && f->mode != FR_LOST && f->mode != FR_STOPPED &&
+        (uint64_t)s->data_frame_off + n == s->data_frame_len)
         framer_frame_end(f);
+}
+
+static void mark_partial(struct gw_grpc_call *call, int dir)
+{
+    call->messages_partial |= dir == GW_DIR_TO_SERVER ? GW_GRPC_PARTIAL_REQUEST : GW_GRPC_PARTIAL_RESPONSE;
+}
+
+/* The gaps h2 reported so far are accounted for. */
+static void gaps_absorb(struct grpc_stream *st, const struct gw_h2_stream *s, int dir)
+{
+    st->gaps_seen[dir] = s->data_gaps[dir];
+    st->unknown_gaps_seen[dir] = s->data_gaps_unknown[dir];
+    st->gap_bytes_seen[dir] = s->data_gap_bytes[dir];
+}
+
+/* Whether a hole of `lost` bytes (known) provably leaves the framing in
+ * place: it lies inside the body of the message being skipped. */
+static bool framer_survives(const struct grpc_framer *f, uint64_t lost)
+{
+    bool trusted = f->mode == FR_EXACT || f->mode == FR_FOUND;
+    return trusted && f->prefix_have == 0 && lost > 0 && lost <= f->body_left;
+}
+
+/* Acts on DATA of direction dir that h2 says was lost since the last look. */
+static void framer_gap(struct grpc_stream *st, const struct gw_h2_stream *s, int dir)
+{
+    if (s->data_gaps[dir] == st->gaps_seen[dir]) return;
+    uint64_t lost = s->data_gap_bytes[dir] - st->gap_bytes_seen[dir];
+    bool unknown = s->data_gaps_unknown[dir] != st->unknown_gaps_seen[dir];
+    struct grpc_framer *f = &st->framer[dir];
+    gaps_absorb(st, s, dir);
+    if (f->mode == FR_STOPPED) return;
+    if (st->data_seen[dir] && !unknown && framer_survives(f, lost)) {
+        f->body_left -= (uint32_t)lost;
+        return;
+    }
+    framer_lose(f);
+    f->mode = FR_STOPPED;
+    if (!st->unframed[dir]) mark_partial(&st->call, dir);
 }
 
 static void mark_end(struct gw_grpc_call *call, int dir)
@@ -380,6 +431,10 @@ static void cb_header(void *user, struct gw_h2_stream *s, int dir, const uint8_t
     struct grpc_stream *st = s->app;
     if (!st) return;
     st->headers_seen[dir] = true;
+    /* A pseudo-header opens the direction (RFC 9113 8.1: trailers carry
+     * none, and every DATA follows the opening block): a hole before it,
+     * with no DATA of this direction seen yet, took none of its DATA. */
+    if (!st->data_seen[dir] && namelen > 0 && name[0] == ':') gaps_absorb(st, s, dir);
     if (dir == GW_DIR_TO_SERVER) request_header(st, name, namelen, value, valuelen);
     else response_header(st, name, namelen, value, valuelen);
 }
@@ -401,11 +456,12 @@ static void first_data(struct grpc_stream *st, int dir)
     struct grpc_framer *f = &st->framer[dir];
     st->data_seen[dir] = true;
     f->flags_ok = true;
+    if (f->mode == FR_STOPPED) return; /* a gap came first */
     if (st->headers_seen[dir]) {
         f->mode = FR_EXACT;
     } else {
         f->mode = FR_LOST;
-        st->call.messages_partial |= dir == GW_DIR_TO_SERVER ? GW_GRPC_PARTIAL_REQUEST : GW_GRPC_PARTIAL_RESPONSE;
+        mark_partial(&st->call, dir);
     }
 }
 
@@ -415,6 +471,7 @@ static void cb_data(void *user, struct gw_h2_stream *s, int dir, const uint8_t *
     struct grpc_stream *st = s->app;
     if (!st) return;
     struct grpc_framer *f = &st->framer[dir];
+    framer_gap(st, s, dir);
     if (!st->data_seen[dir]) first_data(st, dir);
     if (!st->unframed[dir]) framer_feed(f, s, p, n);
     if (dir == GW_DIR_TO_SERVER) {
@@ -450,6 +507,8 @@ static void cb_stream_end(void *user, struct gw_h2_stream *s, int reason, gw_tim
     if (!st) return;
     s->app = NULL;
     struct gw_grpc_call *call = &st->call;
+    framer_gap(st, s, GW_DIR_TO_SERVER);
+    framer_gap(st, s, GW_DIR_TO_CLIENT);
     call->ended_by = (uint8_t)reason;
     call->end_ts = ts;
     if (s->midstream || st->request_unknown) call->midstream = 1;

@@ -61,6 +61,19 @@
  * One-sided connections (gw_h2_conn_set_one_sided): END_STREAM in the present
  * direction ends a stream. stream_done() is the only place that decides when
  * a stream is complete, for every mode.
+ *
+ * Gaps (gw_h2_conn_gap, h2.h explains the rule):
+ *  - A hole inside the DATA frame being read only moves that frame's
+ *    counters on: the frame still ends where its header said.
+ *  - Any other hole puts the direction in RX_SYNC: bytes go to sync_buf
+ *    (at most SYNC_HOLD_MAX, freed once decided) and nothing is decoded or
+ *    reported until gw_h2_sniff_feed confirms a frame boundary; then the
+ *    held bytes from there are fed as usual. A direction that resyncs
+ *    always decodes its header blocks with a fresh gw_hpack (unknown until
+ *    proven), whatever it used before: an HPACK index is never resolved
+ *    against a table that may have changed in the hole, which is what
+ *    would put one call's :path on another. rx->lenient_start lets the
+ *    leading CONTINUATIONs after such a boundary (or a pickup) be skipped.
  */
 #include "grpcwatch/h2.h"
 
@@ -106,7 +119,12 @@
 #define SEEN_IDS 1024u
 #define BLK_INITIAL 1024u
 
-enum rx_state { RX_PREFACE, RX_FRAME_HEADER, RX_PAYLOAD, RX_FAILED };
+/* After a gap: bytes held while looking for a frame boundary. The sniffer
+ * decides within GW_H2_SNIFF_MAX_NEED bytes for frames of its default max. */
+#define SYNC_HOLD_MAX GW_H2_SNIFF_MAX_NEED
+#define SYNC_INITIAL 4096u
+
+enum rx_state { RX_PREFACE, RX_FRAME_HEADER, RX_PAYLOAD, RX_SYNC, RX_FAILED };
 enum rx_phase { PH_PREFIX, PH_BODY, PH_PAD };
 enum body_kind { BODY_SKIP, BODY_DATA, BODY_BLOCK, BODY_SETTINGS };
 
@@ -117,6 +135,11 @@ struct h2_stream {
     /* mid-stream: its first client frame was HEADERS (its opening); a
      * client frame was seen; a header field of it was unknown */
     bool start_seen, client_seen, unknown_seen;
+    /* its client bytes may have been lost in a gap: the server's
+     * END_STREAM ends it, once a client feed decoded after that END_STREAM
+     * (client bytes held up by reassembly behind the hole come late) */
+    bool client_lost;
+    uint64_t server_end_feed; /* client_feeds at the server's END_STREAM */
 };
 
 /* The header block open in one direction (HEADERS/PUSH_PROMISE until
@@ -160,6 +183,16 @@ struct h2_rx {
     bool hd_has_shrink;
     uint32_t max_frame;     /* largest frame the receiver advertised */
     int err;                /* why the direction failed */
+    /* leading CONTINUATIONs (a block begun before a pickup or in a gap)
+     * are skipped quietly */
+    bool lenient_start;
+    /* RX_SYNC: bytes since the gap, the boundary search, gaps not yet
+     * resolved; gaps: the holes that lost this direction's framing */
+    uint8_t *sync_buf;
+    uint32_t sync_len, sync_cap;
+    struct gw_h2_sniff sniff;
+    uint32_t gaps_pending;
+    uint64_t gaps;
 };
 
 struct gw_h2_conn {
@@ -179,6 +212,9 @@ struct gw_h2_conn {
     bool fed[2];                 /* a byte of that direction was fed */
     int8_t one_sided;            /* the only direction present, or -1 */
     uint32_t seen_top;           /* mid-stream: highest odd id begun, 0 = none */
+    uint64_t client_feeds;       /* client feeds that ended decoding (not held, not failed) */
+    uint32_t gap_client_sid;     /* max_client_sid at the latest client-direction hole */
+    bool lost_waiting;           /* a client_lost stream waits for a client feed */
     uint64_t seen[SEEN_IDS / 64];
 };
 
@@ -289,8 +325,13 @@ static void slot_remove(struct gw_h2_conn *c, uint32_t id)
     }
 }
 
+static void seen_mark(struct gw_h2_conn *c, uint32_t id);
+
 static struct h2_stream *stream_open(struct gw_h2_conn *c, int dir, uint32_t id)
 {
+    /* odd ids begun are remembered in every mode: after a client-direction
+     * hole, they tell a stream opened in the hole from a closed one */
+    if (id & 1) seen_mark(c, id);
     struct h2_stream *s = NULL;
     if (c->stats.open_streams < c->lim.max_streams && slots_reserve(c, c->stats.open_streams + 1))
         s = calloc(1, sizeof *s);
@@ -300,6 +341,9 @@ static struct h2_stream *stream_open(struct gw_h2_conn *c, int dir, uint32_t id)
         return NULL;
     }
     s->pub.id = id;
+    /* a client stream begun by the server after client bytes were lost:
+     * its opening, and maybe its END_STREAM, were in the hole */
+    s->client_lost = dir == GW_DIR_TO_CLIENT && (id & 1) && c->rx[GW_DIR_TO_SERVER].gaps > 0;
     s->next = c->live;
     if (c->live) c->live->prev = s;
     c->live = s;
@@ -313,6 +357,9 @@ static struct h2_stream *stream_open(struct gw_h2_conn *c, int dir, uint32_t id)
 
 static void stream_end(struct gw_h2_conn *c, struct h2_stream *s, int reason, gw_time_us ts)
 {
+    /* its client HEADERS, if they come late, must not begin it again */
+    if (s->client_lost && !c->midstream && (s->pub.id & 1) && s->pub.id > c->max_client_sid)
+        c->max_client_sid = s->pub.id;
     slot_remove(c, s->pub.id);
     if (s->prev) s->prev->next = s->next;
     else c->live = s->next;
@@ -334,6 +381,9 @@ static bool stream_done(const struct gw_h2_conn *c, const struct h2_stream *s)
     const uint8_t *es = s->pub.end_stream;
     if (es[GW_DIR_TO_SERVER] && es[GW_DIR_TO_CLIENT]) return true;
     if (c->one_sided >= 0 && es[c->one_sided]) return true;
+    if (s->client_lost && es[GW_DIR_TO_CLIENT] &&
+        (c->client_feeds > s->server_end_feed || rx_failed(&c->rx[GW_DIR_TO_SERVER])))
+        return true;
     return c->midstream && c->fed[GW_DIR_TO_SERVER] && !s->start_seen && !s->pushed && es[GW_DIR_TO_CLIENT];
 }
 
@@ -348,15 +398,19 @@ static void streams_sweep(struct gw_h2_conn *c)
     }
 }
 
-/* Mid-stream: what the consumer is told of how the stream was seen. */
-static void stream_update_midstream(struct h2_stream *s)
+/* What the consumer is told of how the stream was seen. */
+static void stream_update_midstream(const struct gw_h2_conn *c, struct h2_stream *s)
 {
-    s->pub.midstream = !s->start_seen || s->unknown_seen;
+    s->pub.midstream = (c->midstream && !s->start_seen) || s->unknown_seen;
 }
 
 static void stream_mark_end(struct gw_h2_conn *c, struct h2_stream *s, int dir)
 {
     s->pub.end_stream[dir] = 1;
+    if (dir == GW_DIR_TO_CLIENT && s->client_lost) {
+        s->server_end_feed = c->client_feeds;
+        c->lost_waiting = true;
+    }
     if (stream_done(c, s)) stream_end(c, s, GW_H2_END_STREAM, c->now);
 }
 
@@ -407,7 +461,7 @@ static struct h2_stream *midstream_stream(struct gw_h2_conn *c, int dir, uint32_
         s->client_seen = true;
         s->start_seen = headers;
     }
-    stream_update_midstream(s);
+    stream_update_midstream(c, s);
     return s;
 }
 
@@ -467,7 +521,7 @@ static void emit_field(struct gw_h2_conn *c, int dir, const uint8_t *name, size_
         else c->stats.unknown_values++;
         if (s) {
             s->unknown_seen = true;
-            stream_update_midstream(s);
+            stream_update_midstream(c, s);
             if (!name && s->pub.unknown_names[b->field_dir] < UINT16_MAX) s->pub.unknown_names[b->field_dir]++;
         }
         if (!name) return;
@@ -621,6 +675,15 @@ static void block_finish(struct gw_h2_conn *c, int dir)
 
 /* ---- frames -------------------------------------------------------------- */
 
+/* An odd id at or below the highest the client opened that may still be
+ * new: the client direction lost bytes since that id could have been
+ * opened, and the id was never begun (its HEADERS were in the hole; the
+ * server's answer is the first sign of it). */
+static bool opened_in_client_hole(const struct gw_h2_conn *c, uint32_t sid)
+{
+    return c->rx[GW_DIR_TO_SERVER].gaps > 0 && sid > c->gap_client_sid && !seen_test(c, sid);
+}
+
 /* The stream a HEADERS frame's fields go to, begun if new; 0 = none. */
 static uint32_t headers_target(struct gw_h2_conn *c, int dir, uint32_t sid)
 {
@@ -635,7 +698,7 @@ static uint32_t headers_target(struct gw_h2_conn *c, int dir, uint32_t sid)
     }
     if (stream_lookup(c, sid)) return sid;
     if ((sid & 1) == 0) return 0;                /* even ids open by PUSH_PROMISE */
-    if (sid <= c->max_client_sid) return 0;      /* closed or refused */
+    if (sid <= c->max_client_sid && !opened_in_client_hole(c, sid)) return 0; /* closed or refused */
     /* Only the client's HEADERS advance it: a server answers in any order. */
     if (dir == GW_DIR_TO_SERVER) c->max_client_sid = sid;
     return stream_open(c, dir, sid) ? sid : 0;
@@ -811,13 +874,13 @@ static void frame_skip_bad(struct gw_h2_conn *c, int dir)
 static void orphan_continuation(struct gw_h2_conn *c, int dir)
 {
     struct h2_rx *rx = &c->rx[dir];
-    if (c->midstream && !rx->saw_frame) {
+    if (rx->lenient_start && !rx->saw_frame) {
         rx->body_kind = BODY_SKIP;
         rx->type = 0xff;
         return;
     }
     frame_skip_bad(c, dir);
-    if (c->midstream) mhd_restart(c, dir);
+    if (rx->mhd) mhd_restart(c, dir);
 }
 
 /* Decides how the payload of the frame whose header just completed is
@@ -997,6 +1060,179 @@ static void rx_payload(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
     }
 }
 
+/* ---- gaps ------------------------------------------------------------------ */
+
+/* Bytes of a stream's DATA body were lost (len of them; unknown: maybe,
+ * and how many is not known). */
+static void stream_data_lost(struct h2_stream *s, int dir, uint64_t len, bool unknown)
+{
+    s->pub.data_gaps[dir]++;
+    s->pub.data_gap_bytes[dir] += len;
+    if (unknown) s->pub.data_gaps_unknown[dir]++;
+}
+
+/* A hole of len bytes provably inside the payload (body or padding) of the
+ * DATA frame being read: skip them and keep framing. False, changing
+ * nothing, when it is not provably so (len 0 means unknown). */
+static bool gap_inside_data(struct gw_h2_conn *c, int dir, size_t len)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    if (rx->state != RX_PAYLOAD || rx->type != GW_H2_DATA || rx->body_kind != BODY_DATA) return false;
+    if (rx->phase == PH_PREFIX || len == 0) return false; /* the pad length may be in the hole */
+    uint64_t remaining = rx->phase == PH_BODY ? (uint64_t)rx->left + rx->pad : rx->left;
+    if (len > remaining) return false;
+    if (rx->phase == PH_BODY) {
+        uint32_t k = (uint32_t)GW_MIN(len, (size_t)rx->left);
+        struct h2_stream *s = stream_lookup(c, rx->sid);
+        rx->left -= k;
+        len -= k;
+        if (s && k > 0) stream_data_lost(s, dir, k, false);
+        if (rx->left > 0) return true;
+        body_done(c, dir); /* to the padding, or the frame's end */
+    }
+    if (len > 0 && !rx_failed(rx)) {
+        /* the rest lies in the padding (len <= remaining) */
+        rx->left -= (uint32_t)len;
+        if (rx->left == 0) frame_done(c, dir);
+    }
+    return true;
+}
+
+/* The held bytes are no longer needed (a boundary found, or given up). */
+static void sync_release(struct h2_rx *rx)
+{
+    free(rx->sync_buf);
+    rx->sync_buf = NULL;
+    rx->sync_len = rx->sync_cap = 0;
+}
+
+/* Any other hole: the frame boundary and the HPACK table are lost. Mark
+ * what the hole may have cut, drop the open header block, restart the
+ * direction's decoder as unknown and look for the next frame boundary. */
+static void gap_resync(struct gw_h2_conn *c, int dir)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    rx->gaps++;
+    anomaly(c, dir, GW_H2_ANOM_GAP, rx->state == RX_PAYLOAD ? rx->sid : 0);
+    if (dir == GW_DIR_TO_SERVER) c->gap_client_sid = c->max_client_sid;
+    for (struct h2_stream *s = c->live; s; s = s->next) {
+        if (s->pub.end_stream[dir]) continue;
+        stream_data_lost(s, dir, 0, true);
+        if (dir == GW_DIR_TO_SERVER && (s->pub.id & 1)) s->client_lost = true;
+    }
+    /* a header block cut by the hole is dropped: its fields can not be
+     * decoded, nor told apart from those of the next block */
+    memset(&rx->block, 0, sizeof rx->block);
+    rx->blk_len = 0;
+    rx->blk_overflow = false;
+    rx->hd_has_pending = false;
+    if (rx->hd) {
+        nghttp2_hd_inflate_del(rx->hd);
+        rx->hd = NULL;
+    }
+    mhd_restart(c, dir);
+    if (rx_failed(rx)) {
+        sync_release(rx);
+        c->stats.gaps_stopped[dir] += rx->gaps_pending + 1;
+        rx->gaps_pending = 0;
+        return;
+    }
+    rx->state = RX_SYNC;
+    rx->hdr_have = 0;
+    rx->saw_frame = false;
+    rx->lenient_start = true;
+    rx->sync_len = 0;
+    rx->gaps_pending++;
+    gw_h2_sniff_init(&rx->sniff, 0);
+}
+
+/* The search after a gap failed: the direction stops. */
+static void sync_give_up(struct gw_h2_conn *c, int dir, int err)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    sync_release(rx);
+    c->stats.gaps_stopped[dir] += rx->gaps_pending;
+    rx->gaps_pending = 0;
+    /* the gap was reported already; no second anomaly */
+    rx->state = RX_FAILED;
+    rx->err = err;
+    /* no client feed will decode again: waiting streams end now */
+    if (dir == GW_DIR_TO_SERVER) streams_sweep(c);
+}
+
+static bool sync_reserve(struct h2_rx *rx, uint32_t need)
+{
+    if (need <= rx->sync_cap) return true;
+    uint32_t want = rx->sync_cap ? rx->sync_cap : SYNC_INITIAL;
+    while (want < need) want = want > SYNC_HOLD_MAX / 2 ? SYNC_HOLD_MAX : want * 2;
+    uint8_t *nb = realloc(rx->sync_buf, want);
+    if (!nb) return false;
+    rx->sync_buf = nb;
+    rx->sync_cap = want;
+    return true;
+}
+
+static void rx_sync(struct gw_h2_conn *c, int dir, struct gw_cursor *cur);
+
+/* rx_run -> rx_sync -> sync_found -> rx_run recurses once at most: the held
+ * bytes are fed in state RX_FRAME_HEADER and only a gap (never a byte) enters
+ * RX_SYNC again. */
+/* NOLINTBEGIN(misc-no-recursion) */
+
+/* Feeds the bytes of cur through the receiver of direction dir. Re-entered
+ * once at most, by sync_found (which can not lead back to RX_SYNC). */
+static void rx_run(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    while (!rx_failed(rx) && gw_cursor_left(cur) > 0) {
+        switch (rx->state) {
+        case RX_PREFACE: rx_preface(c, dir, cur); break;
+        case RX_FRAME_HEADER: rx_frame_header(c, dir, cur); break;
+        case RX_SYNC: rx_sync(c, dir, cur); break;
+        default: rx_payload(c, dir, cur); break;
+        }
+    }
+}
+
+/* A boundary at off of the held bytes: decode from there. */
+static void sync_found(struct gw_h2_conn *c, int dir, size_t off)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    uint8_t *held = rx->sync_buf;
+    uint32_t len = rx->sync_len;
+    /* detached first: the bytes fed below are read from it */
+    rx->sync_buf = NULL;
+    rx->sync_len = rx->sync_cap = 0;
+    c->stats.gaps_resynced[dir] += rx->gaps_pending;
+    rx->gaps_pending = 0;
+    rx->state = RX_FRAME_HEADER;
+    struct gw_cursor sub = gw_cursor_make(held + off, len - off);
+    rx_run(c, dir, &sub);
+    free(held);
+}
+
+/* RX_SYNC: hold the bytes and look for a frame boundary in them. */
+static void rx_sync(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    size_t k = GW_MIN(gw_cursor_left(cur), (size_t)(SYNC_HOLD_MAX - rx->sync_len));
+    if (!sync_reserve(rx, rx->sync_len + (uint32_t)k)) {
+        sync_give_up(c, dir, GW_ERR_NOMEM);
+        return;
+    }
+    memcpy(rx->sync_buf + rx->sync_len, gw_get_bytes(cur, k), k);
+    rx->sync_len += (uint32_t)k;
+    size_t off = 0;
+    int rc = gw_h2_sniff_feed(&rx->sniff, rx->sync_buf, rx->sync_len, &off);
+    if (rc == GW_OK && off < rx->sync_len) {
+        sync_found(c, dir, off);
+    } else if (rc != GW_ERR_NEED_MORE || rx->sync_len == SYNC_HOLD_MAX) {
+        sync_give_up(c, dir, GW_ERR_TRUNCATED);
+    }
+}
+
+/* NOLINTEND(misc-no-recursion) */
+
 /* ---- public API --------------------------------------------------------- */
 
 static bool rx_init(struct h2_rx *rx, int dir, bool midstream, uint32_t max_table)
@@ -1011,6 +1247,7 @@ static bool rx_init(struct h2_rx *rx, int dir, bool midstream, uint32_t max_tabl
     /* fed from a frame boundary; the receiver's SETTINGS are unknown */
     rx->state = RX_FRAME_HEADER;
     rx->max_frame = H2_LARGEST_MAX_FRAME;
+    rx->lenient_start = true;
     rx->mhd = gw_hpack_create(max_table, false);
     return rx->mhd != NULL;
 }
@@ -1095,6 +1332,7 @@ void gw_h2_conn_destroy(struct gw_h2_conn *c)
         if (c->rx[d].hd) nghttp2_hd_inflate_del(c->rx[d].hd);
         if (c->rx[d].mhd) gw_hpack_destroy(c->rx[d].mhd);
         free(c->rx[d].blk);
+        free(c->rx[d].sync_buf);
     }
     free(c->slots);
     free(c);
@@ -1108,11 +1346,12 @@ int gw_h2_conn_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n, g
     bool first_client_bytes = dir == GW_DIR_TO_SERVER && !c->fed[dir] && n > 0 && !rx_failed(rx);
     c->now = ts;
     if (n > 0 && !rx_failed(rx)) c->fed[dir] = true;
-    while (!rx_failed(rx) && gw_cursor_left(&cur) > 0) {
-        switch (rx->state) {
-        case RX_PREFACE: rx_preface(c, dir, &cur); break;
-        case RX_FRAME_HEADER: rx_frame_header(c, dir, &cur); break;
-        default: rx_payload(c, dir, &cur); break;
+    rx_run(c, dir, &cur);
+    if (dir == GW_DIR_TO_SERVER && n > 0 && rx->state != RX_SYNC && !rx_failed(rx)) {
+        c->client_feeds++;
+        if (c->lost_waiting) {
+            c->lost_waiting = false;
+            streams_sweep(c);
         }
     }
     /* Mid-stream, server END_STREAMs that came before any client byte can
@@ -1123,17 +1362,30 @@ int gw_h2_conn_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n, g
 
 void gw_h2_conn_gap(struct gw_h2_conn *c, int dir, size_t len, gw_time_us ts)
 {
-    GW_UNUSED(len);
     if (!c || (dir != GW_DIR_TO_SERVER && dir != GW_DIR_TO_CLIENT)) return;
+    struct h2_rx *rx = &c->rx[dir];
     c->now = ts;
-    /* Frame boundaries and the HPACK table are lost with the bytes. */
-    rx_fail(c, dir, GW_H2_ANOM_GAP, 0, GW_ERR_TRUNCATED);
+    if (rx_failed(rx)) {
+        c->stats.gaps_stopped[dir]++;
+        return;
+    }
+    if (gap_inside_data(c, dir, len)) {
+        c->stats.gaps_skipped[dir]++;
+        return;
+    }
+    gap_resync(c, dir);
 }
 
 bool gw_h2_conn_dir_ok(const struct gw_h2_conn *c, int dir)
 {
     if (!c || (dir != GW_DIR_TO_SERVER && dir != GW_DIR_TO_CLIENT)) return false;
     return !rx_failed(&c->rx[dir]);
+}
+
+uint64_t gw_h2_conn_dir_resynced(const struct gw_h2_conn *c, int dir)
+{
+    if (!c || (dir != GW_DIR_TO_SERVER && dir != GW_DIR_TO_CLIENT)) return 0;
+    return c->stats.gaps_resynced[dir];
 }
 
 const struct gw_h2_stats *gw_h2_conn_stats(const struct gw_h2_conn *c)

@@ -488,6 +488,18 @@ static void grpc_truncated(struct gw_json *j, const struct gw_grpc_call *c)
     gw_json_array_end(j);
 }
 
+/* "messages_partial": the directions whose message count is a lower bound
+ * (bytes of that stream were lost, or its start was not seen). */
+static void grpc_partial(struct gw_json *j, const struct gw_grpc_call *c)
+{
+    if (!(c->messages_partial & (GW_GRPC_PARTIAL_REQUEST | GW_GRPC_PARTIAL_RESPONSE))) return;
+    gw_json_key(j, "messages_partial");
+    gw_json_array_begin(j);
+    if (c->messages_partial & GW_GRPC_PARTIAL_REQUEST) gw_json_cstring(j, "request");
+    if (c->messages_partial & GW_GRPC_PARTIAL_RESPONSE) gw_json_cstring(j, "response");
+    gw_json_array_end(j);
+}
+
 void gw_record_grpc_object(struct gw_json *j, const struct gw_grpc_call *c)
 {
     gw_json_key(j, "grpc");
@@ -513,6 +525,7 @@ void gw_record_grpc_object(struct gw_json *j, const struct gw_grpc_call *c)
         gw_json_key(j, "midstream");
         gw_json_bool(j, true);
     }
+    grpc_partial(j, c);
     grpc_truncated(j, c);
     gw_json_kv_str(j, "ended_by", gw_h2_stream_end_str(c->ended_by));
     gw_json_object_end(j);
@@ -535,7 +548,9 @@ void gw_record_alert_object(struct gw_json *j, const struct gw_alert *a)
 void gw_record_loss_object(struct gw_json *j, const struct gw_record_loss *l)
 {
     static const char *const dir_name[2] = { "to_server", "to_client" };
-    if (!l->gap_bytes[0] && !l->gap_bytes[1] && !l->stopped[0] && !l->stopped[1]) return;
+    if (!l->gap_bytes[0] && !l->gap_bytes[1] && !l->stopped[0] && !l->stopped[1] &&
+        !l->resynced[0] && !l->resynced[1])
+        return;
     gw_json_key(j, "loss");
     gw_json_object_begin(j);
     gw_json_kv_uint(j, "gap_bytes_to_server", l->gap_bytes[0]);
@@ -546,6 +561,11 @@ void gw_record_loss_object(struct gw_json *j, const struct gw_record_loss *l)
     gw_json_array_begin(j);
     for (int d = 0; d < 2; d++)
         if (l->stopped[d]) gw_json_cstring(j, dir_name[d]);
+    gw_json_array_end(j);
+    gw_json_key(j, "decoding_resynced");
+    gw_json_array_begin(j);
+    for (int d = 0; d < 2; d++)
+        if (l->resynced[d] && !l->stopped[d]) gw_json_cstring(j, dir_name[d]);
     gw_json_array_end(j);
     gw_json_object_end(j);
 }

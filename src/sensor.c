@@ -148,6 +148,7 @@ static void flow_loss(const struct flow_app *a, struct gw_record_loss *l)
         l->gap_bytes[d] = r->gap_bytes;
         l->gaps[d] = r->gaps;
         l->stopped[d] = a->h2 && !gw_h2_conn_dir_ok(a->h2, d);
+        l->resynced[d] = a->h2 && gw_h2_conn_dir_resynced(a->h2, d) > 0;
     }
 }
 
@@ -846,7 +847,12 @@ struct gw_sensor *gw_sensor_create(const struct gw_config *cfg, struct gw_output
     s->guard_limits.continuation_bytes = 2 * cfg->h2_max_header_list;
 
     s->json_buf = malloc(RECORD_BUF_SIZE);
-    s->decoder = gw_decoder_create();
+    struct gw_decode_config dc = {
+        .frag_max_datagrams = cfg->frag_max_datagrams,
+        .frag_max_bytes = cfg->frag_max_bytes,
+        .frag_timeout_s = cfg->frag_timeout,
+    };
+    s->decoder = gw_decoder_create2(&dc);
     s->policy = gw_policy_create(cfg);
     s->flows = flow_table_create(s);
     if (!s->json_buf || !s->decoder || !s->policy || !s->flows) {
@@ -903,6 +909,29 @@ static void stats_decode(struct gw_json *j, const struct gw_decode_stats *d)
     gw_json_kv_uint(j, "ipv4", d->ipv4);
     gw_json_kv_uint(j, "ipv6", d->ipv6);
     gw_json_kv_uint(j, "vlan", d->vlan);
+    gw_json_key(j, "tunnels");
+    gw_json_object_begin(j);
+    gw_json_kv_uint(j, "encapsulated", d->tunnels);
+    gw_json_kv_uint(j, "mpls", d->tunnel_mpls);
+    gw_json_kv_uint(j, "gre", d->tunnel_gre);
+    gw_json_kv_uint(j, "erspan", d->tunnel_erspan);
+    gw_json_kv_uint(j, "vxlan", d->tunnel_vxlan);
+    gw_json_kv_uint(j, "geneve", d->tunnel_geneve);
+    gw_json_kv_uint(j, "ipip", d->tunnel_ipip);
+    gw_json_object_end(j);
+    gw_json_key(j, "fragments");
+    gw_json_object_begin(j);
+    gw_json_kv_uint(j, "received", d->fragments);
+    gw_json_kv_uint(j, "reassembled", d->frag_reassembled);
+    gw_json_kv_uint(j, "overlaps", d->frag_overlaps);
+    gw_json_kv_uint(j, "conflicts", d->frag_conflicts);
+    gw_json_kv_uint(j, "tiny", d->frag_tiny);
+    gw_json_kv_uint(j, "invalid", d->frag_invalid);
+    gw_json_kv_uint(j, "timeouts", d->frag_timeouts);
+    gw_json_kv_uint(j, "evicted", d->frag_evicted);
+    gw_json_kv_uint(j, "datagrams_held", d->frag_datagrams_held);
+    gw_json_kv_uint(j, "bytes_held", d->frag_bytes_held);
+    gw_json_object_end(j);
     gw_json_object_end(j);
 }
 

@@ -50,6 +50,12 @@ echo "== attacks"
 "$PY" tests/attacks/check_attacks.py "$BUILD/grpcwatch" 2>&1 | tee "$log"
 count_plain
 
+echo "== transformed captures (SPAN reality)"
+"$PY" tests/transform/check_transforms.py --selftest 2>&1 | tail -3 | tee "$log"
+count_plain
+"$PY" tests/transform/check_transforms.py --jobs 2 "$BUILD/grpcwatch" 2>&1 | tee "$log"
+count_plain
+
 echo "== flood"
 tests/flood/run.sh "$BUILD/grpcwatch" 2>&1 | tee "$log"
 count_plain

@@ -8,6 +8,7 @@
  *   flow:    { max-flows, timeout-new, timeout-established, timeout-closed }
  *   reassembly: { ooo-max-bytes, ooo-max-segments, memcap }
  *   http2:   { max-streams, max-header-table, max-header-list }
+ *   defrag:  { max-datagrams, max-bytes, timeout }
  *   policy:  { credential-keys: [names...] }
  *   output:  { stats-interval }
  * Sizes accept a plain integer or a suffix k/m/g (KiB, MiB, GiB).
@@ -34,6 +35,10 @@ struct gw_config {
     uint32_t h2_max_streams;
     uint32_t h2_max_header_table;
     uint32_t h2_max_header_list;
+    /* IP fragment reassembly (decode.h's gw_decode_config) */
+    uint32_t frag_max_datagrams;
+    uint64_t frag_max_bytes;
+    uint32_t frag_timeout;              /* seconds */
     /* policy: extra credential metadata names (lowercase) */
     char cred_keys[GW_CONFIG_MAX_CRED_KEYS][GW_CONFIG_NAME_MAX];
     uint32_t n_cred_keys;

@@ -34,6 +34,14 @@
  * frame start is tried. The message in progress at the pickup is never
  * counted, so such counts are lower bounds: messages_partial says so.
  *
+ * Counting after DATA was lost in a gap (gw_h2_stream.data_gaps, see h2.h
+ * "Gaps"): a hole of known size lying inside the body of the message being
+ * skipped leaves the framing provably in place, and the count stays exact.
+ * Any other loss (a hole reaching a prefix, or of unknown extent) stops
+ * counting that stream direction for good: where messages start is no
+ * longer known, and a guessed framing could count garbage. The count is
+ * then the prefixes seen before the loss, a lower bound: messages_partial.
+ *
  * midstream: set when the session says so (gw_grpc_session_set_midstream,
  * for every call), or per call when h2 marks the stream (gw_h2_stream
  * .midstream: its start was not seen, or a field of it was undecodable).
@@ -83,7 +91,8 @@ struct gw_grpc_call {
     uint8_t ended_by;                 /* enum gw_h2_stream_end */
     uint8_t midstream;                /* not fully seen: see above */
     /* GW_GRPC_PARTIAL_REQUEST / _RESPONSE: that direction's message count is
-     * a lower bound (its start was not seen); 0 = counts exact */
+     * a lower bound (its start was not seen, or DATA of it was lost in a
+     * gap); 0 = counts exact */
     uint8_t messages_partial;
 };
 

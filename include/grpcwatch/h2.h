@@ -27,9 +27,9 @@
  * limits.max_header_list bytes (name + value + 32 per field, as RFC 9113's
  * SETTINGS_MAX_HEADER_LIST_SIZE counts them).
  *
- * After a fatal error in one direction (HPACK failure, malformed frame,
- * a gap) that direction stops decoding; the other goes on. gw_h2_conn_gap()
- * tells the parser bytes are missing; today it stops that direction.
+ * After a fatal error in one direction (HPACK failure, malformed frame)
+ * that direction stops decoding; the other goes on. gw_h2_conn_gap() tells
+ * the parser bytes are missing: see "Gaps" below for how it recovers.
  *
  * Mid-stream pickup (a connection seen without its start): gw_h2_sniff_*
  * finds a frame boundary in the bytes of one direction, and a connection
@@ -83,17 +83,29 @@ struct gw_h2_stream {
     uint8_t end_stream[2];   /* END_STREAM seen, by enum gw_dir */
     uint8_t rst;             /* RST_STREAM seen */
     void *app;               /* the consumer's */
-    /* Mid-stream connections only (always 0 otherwise): the stream's start
-     * (the client's opening HEADERS) was not seen, or a field of one of its
-     * header blocks could not be decoded. Final when on_stream_end runs. */
+    /* Mid-stream connections: the stream's start (the client's opening
+     * HEADERS) was not seen; any connection: a field of one of its header
+     * blocks could not be decoded (only mid-stream or after a gap: see
+     * "Gaps"). Final when on_stream_end runs. */
     uint8_t midstream;
     /* Header fields of this stream whose NAME could not be decoded (they are
-     * not passed to on_header), by direction. Mid-stream connections only. */
+     * not passed to on_header), by direction. Mid-stream or after a gap. */
     uint16_t unknown_names[2];
     /* During on_data only: the DATA frame's body length (padding excluded)
      * and the offset of this chunk in it, so a consumer can tell where
      * frames start (data_frame_off == 0) and end (off + n == len). */
     uint32_t data_frame_len, data_frame_off;
+    /* DATA lost in gaps (see "Gaps"), by direction. data_gaps: holes that
+     * took bytes of this stream's DATA bodies, or may have (a counter:
+     * compare it with the value seen last; a change means the DATA bytes
+     * before this on_data, or before the stream's end, are not contiguous
+     * with those of the previous on_data). data_gap_bytes: bytes of those
+     * holes known to lie inside its DATA bodies. data_gaps_unknown: those
+     * of them that lost a frame boundary, so how much they took (maybe
+     * nothing) is unknown. */
+    uint32_t data_gaps[2];
+    uint32_t data_gaps_unknown[2];
+    uint64_t data_gap_bytes[2];
 };
 
 struct gw_h2_callbacks {
@@ -142,6 +154,12 @@ struct gw_h2_stats {
      * reported with an unknown value, HPACK decoders restarted as unknown
      * (a header block too large to join, or one begun before the capture) */
     uint64_t unknown_names, unknown_values, hpack_resets;
+    /* gw_h2_conn_gap calls by direction: holes inside one DATA frame's
+     * payload (skipped: framing and HPACK kept); holes after which a frame
+     * boundary was found again (resynchronised); holes after which the
+     * direction stopped decoding (it had failed already, or no boundary was
+     * found). A hole whose search is still going on is in none of them. */
+    uint64_t gaps_skipped[2], gaps_resynced[2], gaps_stopped[2];
 };
 
 struct gw_h2_conn;
@@ -156,14 +174,52 @@ void gw_h2_conn_destroy(struct gw_h2_conn *c);
  * negative gw_err once the direction has failed (further bytes ignored). */
 int gw_h2_conn_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n, gw_time_us ts);
 
-/* Tells the parser that len bytes of direction dir are missing. */
+/* Tells the parser that len bytes of direction dir are missing (0: an
+ * unknown number). See "Gaps" below. */
 void gw_h2_conn_gap(struct gw_h2_conn *c, int dir, size_t len, gw_time_us ts);
 
 /* Ends every open stream with `reason` (enum gw_h2_stream_end). */
 void gw_h2_conn_close(struct gw_h2_conn *c, int reason, gw_time_us ts);
 
-/* True while direction dir still decodes (no fatal error). */
+/* True while direction dir has not stopped decoding (no fatal error). A
+ * direction looking for a frame boundary after a gap is still ok. */
 bool gw_h2_conn_dir_ok(const struct gw_h2_conn *c, int dir);
+
+/* Gaps of direction dir after which decoding resynchronised (found a frame
+ * boundary again): stats.gaps_resynced[dir]. For the record's loss object
+ * ("decoding_resynced"); 0 for bad arguments. */
+uint64_t gw_h2_conn_dir_resynced(const struct gw_h2_conn *c, int dir);
+
+/* ---- Gaps ----------------------------------------------------------------
+ *
+ * A SPAN port loses segments. gw_h2_conn_gap(c, dir, len) recovers so:
+ *  - a hole that lies inside the payload of the DATA frame being read
+ *    (0 < len <= the bytes of body and padding still to come) costs only
+ *    those bytes: they are skipped, the frame ends where its header said,
+ *    framing and HPACK go on. The stream's data_gaps/data_gap_bytes in that
+ *    direction tell the consumer (grpc counts messages as a lower bound
+ *    unless the hole lies provably inside one message's body);
+ *  - any other hole loses the frame boundary and the HPACK table of that
+ *    direction (GW_H2_ANOM_GAP is reported). Every stream still open in
+ *    that direction (no END_STREAM from it yet) gets data_gaps and
+ *    data_gaps_unknown; a header block cut by the hole is dropped (fields
+ *    already reported stay, none more; no on_headers_end). The bytes that
+ *    follow are held (at most GW_H2_SNIFF_MAX_NEED, freed once decided)
+ *    and searched for a frame boundary with gw_h2_sniff_feed (default
+ *    max_frame); from there decoding goes on as on a mid-stream pickup of
+ *    that direction: its header blocks are decoded by gw_hpack, unknown
+ *    until proven (references to entries inserted before the hole are
+ *    reported unknown, never guessed; entries inserted after are known;
+ *    literals always are), blocks joined as described under "Mid-stream
+ *    pickup", leading CONTINUATION frames skipped. A stream whose client
+ *    bytes may have been lost (open at a client-direction hole, or begun
+ *    by the server's HEADERS after one) ends on the server's END_STREAM
+ *    alone. With no boundary found within GW_H2_SNIFF_MAX_NEED bytes, or
+ *    memory short, the direction stops (gaps_stopped, dir_ok false);
+ *  - a hole in a direction that had stopped counts in gaps_stopped.
+ * Fields are never attributed to another stream than the frame's: after a
+ * hole nothing is decoded until a boundary is confirmed, and no HPACK
+ * index is resolved against entries that predate it. */
 
 const struct gw_h2_stats *gw_h2_conn_stats(const struct gw_h2_conn *c);
 

@@ -87,10 +87,13 @@ struct gw_record_loss {
     uint64_t gap_bytes[2];   /* bytes missing from the TCP stream */
     uint32_t gaps[2];        /* number of holes */
     uint8_t stopped[2];      /* the parser stopped decoding that direction */
+    uint8_t resynced[2];     /* ...or found its footing again after a hole */
 };
 
 /* "loss": {"gap_bytes_to_server":..,"gap_bytes_to_client":..,"gaps_to_server":..,
- * "gaps_to_client":..,"decoding_stopped":["to_server"|"to_client"...]};
+ * "gaps_to_client":..,"decoding_stopped":["to_server"|"to_client"...],
+ * "decoding_resynced":[...]} (a direction that resynchronised and later
+ * stopped is listed as stopped only);
  * writes nothing when nothing was lost. */
 void gw_record_loss_object(struct gw_json *j, const struct gw_record_loss *l);
 

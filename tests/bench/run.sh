@@ -14,7 +14,7 @@ src=pcaps/python-many-calls.pcap
 port=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["server_port"])' pcaps/expected/python-many-calls.json)
 "$PY" tests/bench/mkbench.py "$src" "$port" "$COPIES" "$T/bench.pcap"
 "$PY" - "$BUILD/grpcwatch" "$T/bench.pcap" <<'PYEOF'
-import os, resource, subprocess, sys, time
+import json, os, resource, subprocess, sys, time
 binary, cap = sys.argv[1], sys.argv[2]
 size = os.path.getsize(cap)
 best = None
@@ -27,7 +27,8 @@ for i in range(3):
 rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 out = subprocess.run([binary, "-r", cap], capture_output=True).stdout.decode()
 calls = out.count('"event_type":"grpc"')
-pkts = int(out.rsplit('"packets":', 1)[1].split(",", 1)[0]) if '"packets":' in out else 0
+stats = [json.loads(l) for l in out.splitlines() if '"event_type":"stats"' in l]
+pkts = stats[-1]["stats"]["decoder"]["packets"] if stats else 0
 print("bench: %d packets, %.1f MB, %d calls" % (pkts, size / 1e6, calls))
 print("bench: best of 3: %.3f s = %.0f packets/s, %.0f Mbit/s, %.0f calls/s" % (
     best, pkts / best, size * 8 / best / 1e6, calls / best))

@@ -8,6 +8,7 @@
  * from the test input.
  */
 #include "grpcwatch/config.h"
+#include "grpcwatch/decode.h"
 
 #include <check.h>
 #include <errno.h>
@@ -69,6 +70,10 @@ START_TEST(defaults)
     ck_assert_uint_eq(c.h2_max_streams, 512);
     ck_assert_uint_eq(c.h2_max_header_table, 65536);
     ck_assert_uint_eq(c.h2_max_header_list, 262144);
+    /* the decoder's own defaults, so an empty file changes nothing */
+    ck_assert_uint_eq(c.frag_max_datagrams, GW_DECODE_DEFAULT_FRAG_DATAGRAMS);
+    ck_assert_uint_eq(c.frag_max_bytes, GW_DECODE_DEFAULT_FRAG_BYTES);
+    ck_assert_uint_eq(c.frag_timeout, GW_DECODE_DEFAULT_FRAG_TIMEOUT_S);
     ck_assert_uint_eq(c.n_cred_keys, 0);
     ck_assert_uint_eq(c.stats_interval, 60);
 }
@@ -213,6 +218,10 @@ START_TEST(ranges)
         { "http2", "max-header-table", "16777217", "16777216", "0..16777216" },
         { "http2", "max-header-list", "1023", "1024", "1024..67108864" },
         { "http2", "max-header-list", "65537k", "65536k", "1024..67108864" },
+        { "defrag", "max-datagrams", "0", "1", "1..65536" },
+        { "defrag", "max-datagrams", "65537", "65536", "1..65536" },
+        { "defrag", "max-bytes", "1025m", "1g", "65536..1073741824" },
+        { "defrag", "timeout", "3601", "3600", "1..3600" },
         { "output", "stats-interval", "86401", "0", "0..86400" },
     };
     char yaml[256], want[256];

@@ -1041,6 +1041,249 @@ START_TEST(test_midstream_from_h2_stream)
 }
 END_TEST
 
+/* ---- gaps (h2.h "Gaps") ----------------------------------------------------- */
+
+/* Feeds client bytes [0, from), a gap of the rest up to `to`, then [to, n);
+ * then the server bytes with the same treatment (sfrom == sto: no gap);
+ * then closes. Each run also returns the connection's stats. */
+static struct calls *wire_run_gaps(const struct wire *w, size_t cfrom, size_t cto, size_t sfrom, size_t sto,
+                                   struct gw_h2_stats *h2stats)
+{
+    struct calls *calls = calls_new();
+    struct gw_grpc_session *sess = gw_grpc_session_create(collect, calls);
+    struct gw_h2_conn *c = gw_h2_conn_create(NULL, gw_grpc_h2_callbacks(), sess);
+    ck_assert_ptr_nonnull(c);
+    size_t from[2] = { cfrom, sfrom }, to[2] = { cto, sto };
+    for (int d = 0; d < 2; d++) {
+        ck_assert_uint_le(to[d], w->n[d]);
+        gw_h2_conn_feed(c, d, w->p[d], from[d], 10 + d);
+        if (to[d] > from[d]) gw_h2_conn_gap(c, d, to[d] - from[d], 20 + d);
+        gw_h2_conn_feed(c, d, w->p[d] + to[d], w->n[d] - to[d], 30 + d);
+    }
+    if (h2stats) *h2stats = *gw_h2_conn_stats(c);
+    gw_h2_conn_destroy(c);
+    gw_grpc_session_destroy(sess);
+    return calls;
+}
+
+static const struct gw_grpc_call *call_on(const struct calls *calls, uint32_t sid)
+{
+    for (int i = 0; i < calls->n; i++)
+        if (calls->call[i].stream_id == sid) return &calls->call[i];
+    return NULL;
+}
+
+#define PATH_A "/shop.v1.Cart/WatchCart"
+#define PATH_B "/shop.v1.Cart/Sync"
+#define PATH_C "/shop.v1.Cart/BulkAdd"
+static const nghttp2_nv req_a[] = { NV(":method", "POST"), NV(":scheme", "http"), NV(":path", PATH_A),
+                                    NV(":authority", "cart:50051"), NV("content-type", "application/grpc"),
+                                    NV("x-tenant", "acme") };
+static const nghttp2_nv req_b[] = { NV(":method", "POST"), NV(":scheme", "http"), NV(":path", PATH_B),
+                                    NV(":authority", "cart:50051"), NV("content-type", "application/grpc"),
+                                    NV("x-tenant", "acme") };
+static const nghttp2_nv req_c[] = { NV(":method", "POST"), NV(":scheme", "http"), NV(":path", PATH_C),
+                                    NV(":authority", "cart:50051"), NV("content-type", "application/grpc"),
+                                    NV("x-tenant", "acme") };
+static const nghttp2_nv bad_trailers[] = { NV("grpc-status", "5"), NV("grpc-message", "nope") };
+
+static void wire_response(struct wire *w, uint32_t sid, int nmsgs, const nghttp2_nv *tr, size_t ntr)
+{
+    uint8_t buf[64];
+    wire_headers(w, 1, sid, false, ok_resp, GW_ARRAY_LEN(ok_resp));
+    for (int i = 0; i < nmsgs; i++) wire_data(w, 1, sid, false, buf, msg(buf, 10, 'r'));
+    wire_headers(w, 1, sid, true, tr, ntr);
+}
+
+/* Rule 1: a hole inside one DATA frame's payload costs only its bytes. */
+START_TEST(test_gap_inside_data_payload)
+{
+    static uint8_t big[3000];
+    uint8_t two[600];
+    struct wire w;
+    wire_init(&w);
+    wire_headers(&w, 0, 1, false, req_a, GW_ARRAY_LEN(req_a));
+    size_t data1 = w.n[0] + 9; /* first DATA payload: one 2000-byte message */
+    wire_data(&w, 0, 1, false, big, msg(big, 2000, 'x'));
+    size_t data2 = w.n[0] + 9; /* second: two 200-byte messages */
+    size_t k = msg(two, 200, 'y');
+    k += msg(two + k, 200, 'z');
+    wire_data(&w, 0, 1, true, two, k);
+    wire_headers(&w, 0, 3, true, req_b, GW_ARRAY_LEN(req_b)); /* literal path after the holes */
+    wire_response(&w, 1, 1, ok_trailers, GW_ARRAY_LEN(ok_trailers));
+    wire_response(&w, 3, 0, bad_trailers, GW_ARRAY_LEN(bad_trailers));
+
+    /* inside the first message's body: framing provably kept, exact counts */
+    struct gw_h2_stats hs;
+    struct calls *calls = wire_run_gaps(&w, data1 + 100, data1 + 1100, 0, 0, &hs);
+    const struct gw_grpc_call *c1 = call_on(calls, 1), *c3 = call_on(calls, 3);
+    ck_assert_ptr_nonnull(c1);
+    ck_assert_ptr_nonnull(c3);
+    ck_assert_str_eq(c1->path, PATH_A);
+    ck_assert_uint_eq(c1->request_messages, 3);
+    ck_assert_uint_eq(c1->messages_partial, 0);
+    ck_assert_int_eq(c1->grpc_status, 0);
+    ck_assert_str_eq(c3->path, PATH_B); /* HPACK went on */
+    ck_assert_int_eq(c3->grpc_status, 5);
+    ck_assert_uint_eq(hs.gaps_skipped[0], 1);
+    ck_assert_uint_eq(hs.gaps_resynced[0] + hs.gaps_stopped[0], 0);
+    free(calls);
+
+    /* across the second message's prefix: a lower bound, the prefixes before */
+    calls = wire_run_gaps(&w, data2 + 150, data2 + 210, 0, 0, &hs);
+    c1 = call_on(calls, 1);
+    ck_assert_ptr_nonnull(c1);
+    ck_assert_uint_eq(c1->request_messages, 2);
+    ck_assert_uint_eq(c1->messages_partial, GW_GRPC_PARTIAL_REQUEST);
+    ck_assert_uint_eq(c1->request_end, 1); /* the frame still ended where its header said */
+    ck_assert_ptr_nonnull(call_on(calls, 3));
+    ck_assert_str_eq(call_on(calls, 3)->path, PATH_B);
+    ck_assert_uint_eq(hs.gaps_skipped[0], 1);
+    free(calls);
+
+    /* up to the frame's very end (the rest of its payload exactly) */
+    calls = wire_run_gaps(&w, data2 + 300, data2 + k, 0, 0, &hs);
+    c1 = call_on(calls, 1);
+    ck_assert_ptr_nonnull(c1);
+    ck_assert_uint_eq(c1->request_messages, 3); /* the third prefix came before the hole */
+    ck_assert_uint_eq(c1->messages_partial, 0);   /* and the hole lies inside its body */
+    ck_assert_uint_eq(c1->request_end, 1);
+    ck_assert_uint_eq(hs.gaps_skipped[0], 1);
+    free(calls);
+    wire_free(&w);
+}
+END_TEST
+
+/* Rule 2: a hole across a frame header. Decoding resumes at the next
+ * boundary; a literal :path after it is known, a reference to an entry
+ * inserted before it is unknown, never taken from the old table. */
+START_TEST(test_gap_across_frame_header_resyncs)
+{
+    uint8_t buf[64];
+    struct wire w;
+    wire_init(&w);
+    wire_headers(&w, 0, 1, false, req_a, GW_ARRAY_LEN(req_a));
+    wire_data(&w, 0, 1, true, buf, msg(buf, 10, 'q'));
+    size_t h3 = w.n[0];
+    wire_headers(&w, 0, 3, false, req_b, GW_ARRAY_LEN(req_b));
+    wire_data(&w, 0, 3, true, buf, msg(buf, 10, 'q'));
+    wire_headers(&w, 0, 5, false, req_c, GW_ARRAY_LEN(req_c)); /* :authority etc. indexed */
+    wire_data(&w, 0, 5, true, buf, msg(buf, 10, 'q'));
+    wire_frame(&w, 0, 6, 0, 0, "pingping", 8);
+    wire_response(&w, 1, 1, ok_trailers, GW_ARRAY_LEN(ok_trailers));
+    wire_response(&w, 3, 1, bad_trailers, GW_ARRAY_LEN(bad_trailers));
+    wire_response(&w, 5, 2, ok_trailers, GW_ARRAY_LEN(ok_trailers));
+
+    struct gw_h2_stats hs;
+    struct calls *calls = wire_run_gaps(&w, h3 - 3, h3 + 12, 0, 0, &hs);
+    ck_assert_uint_eq(hs.gaps_resynced[0], 1);
+    ck_assert_uint_eq(hs.gaps_stopped[0], 0);
+    ck_assert_uint_gt(hs.unknown_values + hs.unknown_names, 0);
+    const struct gw_grpc_call *c1 = call_on(calls, 1), *c3 = call_on(calls, 3), *c5 = call_on(calls, 5);
+    ck_assert_ptr_nonnull(c1);
+    ck_assert_str_eq(c1->path, PATH_A);
+    ck_assert_uint_eq(c1->request_messages, 1); /* its prefix came before the hole */
+    ck_assert_uint_eq(c1->messages_partial & GW_GRPC_PARTIAL_REQUEST, GW_GRPC_PARTIAL_REQUEST);
+    ck_assert_ptr_nonnull(c3); /* proven gRPC by its response alone */
+    ck_assert_uint_eq(c3->path_present, 0);
+    ck_assert_int_eq(c3->grpc_status, 5);
+    ck_assert_ptr_nonnull(c5);
+    ck_assert_str_eq(c5->path, PATH_C);       /* a literal: known */
+    ck_assert_uint_eq(c5->authority.present, 0); /* an old entry: unknown, not guessed */
+    ck_assert_uint_eq(c5->request_messages, 1);
+    ck_assert_uint_eq(c5->messages_partial, 0); /* its HEADERS came after the hole */
+    ck_assert_uint_eq(c5->response_messages, 2);
+    ck_assert_int_eq(calls->n, 3);
+    free(calls);
+    wire_free(&w);
+}
+END_TEST
+
+/* A hole inside a header block split over HEADERS + CONTINUATION: the block
+ * is dropped, its CONTINUATION skipped, the next block decoded. */
+START_TEST(test_gap_inside_headers_block)
+{
+    uint8_t buf[64], block[1024];
+    struct wire w;
+    wire_init(&w);
+    wire_headers(&w, 0, 1, false, req_a, GW_ARRAY_LEN(req_a));
+    wire_data(&w, 0, 1, true, buf, msg(buf, 10, 'q'));
+    ssize_t bl = nghttp2_hd_deflate_hd(w.enc[0], block, sizeof block, req_b, GW_ARRAY_LEN(req_b));
+    ck_assert_int_gt(bl, 20);
+    size_t half = (size_t)bl / 2;
+    size_t h3 = w.n[0] + 9;
+    wire_frame(&w, 0, 1, 0, 3, block, half);                            /* HEADERS, no END_HEADERS */
+    wire_frame(&w, 0, 9, 0x4, 3, block + half, (size_t)bl - half);      /* CONTINUATION */
+    wire_data(&w, 0, 3, true, buf, msg(buf, 10, 'q'));
+    wire_headers(&w, 0, 5, false, req_c, GW_ARRAY_LEN(req_c));
+    wire_data(&w, 0, 5, true, buf, msg(buf, 10, 'q'));
+    wire_response(&w, 1, 1, ok_trailers, GW_ARRAY_LEN(ok_trailers));
+    wire_response(&w, 5, 1, ok_trailers, GW_ARRAY_LEN(ok_trailers));
+
+    struct gw_h2_stats hs;
+    struct calls *calls = wire_run_gaps(&w, h3 + 2, h3 + half - 2, 0, 0, &hs);
+    ck_assert_uint_eq(hs.gaps_resynced[0], 1);
+    for (int i = 0; i < calls->n; i++)
+        ck_assert(!calls->call[i].path_present || strcmp(calls->call[i].path, PATH_B) != 0);
+    ck_assert_ptr_null(call_on(calls, 3)); /* nothing shows it: not reported */
+    ck_assert_ptr_nonnull(call_on(calls, 5));
+    ck_assert_str_eq(call_on(calls, 5)->path, PATH_C);
+    ck_assert_str_eq(call_on(calls, 1)->path, PATH_A);
+    free(calls);
+    wire_free(&w);
+}
+END_TEST
+
+/* A hole at every offset (and of several sizes) of a small exchange, in
+ * either direction: nothing crashes, no path is reported that was not sent,
+ * none on another stream than its own, no count above what was sent. */
+START_TEST(test_gap_at_every_offset)
+{
+    uint8_t buf[64];
+    struct wire w;
+    wire_init(&w);
+    wire_headers(&w, 0, 1, false, req_a, GW_ARRAY_LEN(req_a));
+    wire_headers(&w, 0, 3, false, req_b, GW_ARRAY_LEN(req_b));
+    wire_data(&w, 0, 1, false, buf, msg(buf, 10, 'a'));
+    wire_data(&w, 0, 3, true, buf, msg(buf, 20, 'b'));
+    wire_data(&w, 0, 1, true, buf, msg(buf, 30, 'c'));
+    wire_headers(&w, 0, 5, false, req_a, GW_ARRAY_LEN(req_a)); /* :path A indexed */
+    wire_data(&w, 0, 5, true, buf, msg(buf, 10, 'd'));
+    wire_response(&w, 3, 1, bad_trailers, GW_ARRAY_LEN(bad_trailers));
+    wire_response(&w, 1, 2, ok_trailers, GW_ARRAY_LEN(ok_trailers));
+    wire_response(&w, 5, 1, ok_trailers, GW_ARRAY_LEN(ok_trailers));
+    static const char *const path_of[6] = { NULL, PATH_A, NULL, PATH_B, NULL, PATH_A };
+    static const int status_of[6] = { -1, 0, -1, 5, -1, 0 };
+    static const uint64_t req_of[6] = { 0, 2, 0, 1, 0, 1 }, resp_of[6] = { 0, 2, 0, 1, 0, 1 };
+    static const size_t sizes[] = { 1, 9, 40 };
+    for (int d = 0; d < 2; d++) {
+        for (size_t si = 0; si < GW_ARRAY_LEN(sizes); si++) {
+            for (size_t off = 0; off + sizes[si] <= w.n[d]; off++) {
+                size_t to = off + sizes[si];
+                struct calls *calls = d == 0 ? wire_run_gaps(&w, off, to, 0, 0, NULL)
+                                             : wire_run_gaps(&w, 0, 0, off, to, NULL);
+                ck_assert_int_le(calls->n, 3);
+                for (int i = 0; i < calls->n; i++) {
+                    const struct gw_grpc_call *c = &calls->call[i];
+                    ck_assert_msg(c->stream_id == 1 || c->stream_id == 3 || c->stream_id == 5,
+                                  "dir %d off %zu: stream %u", d, off, c->stream_id);
+                    if (c->path_present)
+                        ck_assert_msg(strcmp(c->path, path_of[c->stream_id]) == 0,
+                                      "dir %d off %zu len %zu: stream %u path %s", d, off, sizes[si],
+                                      c->stream_id, c->path);
+                    if (c->grpc_status >= 0) ck_assert_int_eq(c->grpc_status, status_of[c->stream_id]);
+                    ck_assert_uint_le(c->request_messages, req_of[c->stream_id]);
+                    ck_assert_uint_le(c->response_messages, resp_of[c->stream_id]);
+                    for (int j = 0; j < i; j++) ck_assert_uint_ne(calls->call[j].stream_id, c->stream_id);
+                }
+                free(calls);
+            }
+        }
+    }
+    wire_free(&w);
+}
+END_TEST
+
 static Suite *grpc_suite(void)
 {
     Suite *s = suite_create("grpc");
@@ -1069,6 +1312,10 @@ static Suite *grpc_suite(void)
     tcase_add_test(tc, test_grpc_evidence);
     tcase_add_test(tc, test_partial_counts_lower_bound);
     tcase_add_test(tc, test_midstream_from_h2_stream);
+    tcase_add_test(tc, test_gap_inside_data_payload);
+    tcase_add_test(tc, test_gap_across_frame_header_resyncs);
+    tcase_add_test(tc, test_gap_inside_headers_block);
+    tcase_add_test(tc, test_gap_at_every_offset);
     suite_add_tcase(s, tc);
     return s;
 }

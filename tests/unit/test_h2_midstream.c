@@ -1695,13 +1695,15 @@ START_TEST(test_midstream_server_end_waits_for_client)
     REQ_EQ(r.midstream, 1);
     gw_h2_conn_destroy(h2);
 
-    /* a client direction failed by a gap before its first byte */
+    /* a gap before the client's first byte: it looks for a frame boundary
+     * (h2.h "Gaps") instead of stopping, and the stream still ends once */
     memset(&r, 0, sizeof r);
     h2 = gw_h2_conn_create_midstream(NULL, &rec_cb, &r);
     REQ_EQ(gw_h2_conn_feed(h2, GW_DIR_TO_CLIENT, srv.p, srv.n, 1), GW_OK);
     gw_h2_conn_gap(h2, GW_DIR_TO_SERVER, 100, 2);
-    REQ_EQ(gw_h2_conn_feed(h2, GW_DIR_TO_SERVER, cli.p, cli.n, 3), GW_ERR_TRUNCATED);
-    REQ_EQ(r.ends, 0); /* no callback from the failed direction */
+    REQ(gw_h2_conn_dir_ok(h2, GW_DIR_TO_SERVER));
+    REQ_EQ(gw_h2_conn_feed(h2, GW_DIR_TO_SERVER, cli.p, cli.n, 3), GW_OK);
+    REQ(r.ends <= 1);
     gw_h2_conn_destroy(h2);
     REQ_EQ(r.ends, 1);
     bytes_free(&srv);

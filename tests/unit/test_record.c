@@ -574,6 +574,7 @@ static void fill_call(struct gw_grpc_call *c)
     c->response_bytes = 4000000000ULL;
     c->ended_by = GW_H2_END_RST;
     c->midstream = 1;
+    c->messages_partial = GW_GRPC_PARTIAL_RESPONSE;
 }
 
 struct endpoints {
@@ -656,7 +657,8 @@ START_TEST(record_grpc_key_order)
         ",\"credential_keys\":[\"authorization\",\"x-api-key\"]", ",\"grpc_status\":0",
         ",\"grpc_message\":null", ",\"http_status\":200", ",\"request_messages\":1",
         ",\"response_messages\":2", ",\"request_bytes\":17", ",\"response_bytes\":4000000000",
-        ",\"grpc_encoding\":\"gzip\"", ",\"midstream\":true", ",\"truncated\":[\"user_agent\"]",
+        ",\"grpc_encoding\":\"gzip\"", ",\"midstream\":true",
+        ",\"messages_partial\":[\"response\"]", ",\"truncated\":[\"user_agent\"]",
         ",\"ended_by\":\"", "\"}", ",\"alert\":{\"action\":\"allowed\"", ",\"gid\":1",
         ",\"signature_id\":2300001", ",\"rev\":1",
         ",\"signature\":\"Cleartext gRPC call exposes credentials\"",
@@ -699,6 +701,7 @@ START_TEST(record_grpc_absent_fields)
     ck_assert_ptr_null(strstr(buf, "tunnel"));
     ck_assert_ptr_null(strstr(buf, "grpc_encoding"));
     ck_assert_ptr_null(strstr(buf, "midstream"));
+    ck_assert_ptr_null(strstr(buf, "messages_partial"));
     ck_assert_ptr_null(strstr(buf, "truncated"));
     static const char *const keys[] = {
         "\"community_id\":null", "\"proto\":\"TCP\",\"grpc\":{\"path\":null,\"service\":null,"
@@ -871,7 +874,23 @@ START_TEST(record_loss)
     ck_assert(gw_json_finish(&j));
     ck_assert_str_eq(buf, "{\"loss\":{\"gap_bytes_to_server\":0,\"gap_bytes_to_client\":1400,"
                           "\"gaps_to_server\":0,\"gaps_to_client\":1,"
-                          "\"decoding_stopped\":[\"to_client\"]}}\n");
+                          "\"decoding_stopped\":[\"to_client\"],\"decoding_resynced\":[]}}\n");
+
+    /* a resynchronised direction; one that resynchronised and then stopped
+     * is listed as stopped only */
+    l.gap_bytes[0] = 7;
+    l.gaps[0] = 2;
+    l.resynced[0] = 1;
+    l.resynced[1] = 1;
+    gw_json_reset(&j);
+    gw_json_object_begin(&j);
+    gw_record_loss_object(&j, &l);
+    gw_json_object_end(&j);
+    ck_assert(gw_json_finish(&j));
+    ck_assert_str_eq(buf, "{\"loss\":{\"gap_bytes_to_server\":7,\"gap_bytes_to_client\":1400,"
+                          "\"gaps_to_server\":2,\"gaps_to_client\":1,"
+                          "\"decoding_stopped\":[\"to_client\"],"
+                          "\"decoding_resynced\":[\"to_server\"]}}\n");
 }
 END_TEST
 END_TEST
