@@ -7,8 +7,14 @@
  * and the flow's Community ID (computed once).
  *
  * Invariants:
- *  - Data flows one way: reasm delivers to classify/h2/tls, h2 to grpc, grpc
- *    hands finished calls back here only to be judged and written.
+ *  - Data flows one way: reasm delivers to classify/h2/tls/http1, h2 to
+ *    grpc, grpc (and http1, for gRPC-Web) hands finished calls back here
+ *    only to be judged and written.
+ *  - An HTTP/1.x flow (the client's first bytes are a request line) is fed
+ *    to http1 in both directions until each direction switches protocols
+ *    (h2c Upgrade, CONNECT tunnel, websocket...); from a direction's switch
+ *    on, its bytes go to the protocol the switch chose (kind), the bytes
+ *    http1 held first. http1 lives until the flow ends (open gRPC-Web calls).
  *  - Directions inside flow_app are logical (client = connection initiator).
  *    When a flow picked up without its SYN turns out to be oriented the
  *    other way (the "server" sent the preface or the ClientHello), `flip` is
@@ -27,6 +33,7 @@
 #include "grpcwatch/grpc.h"
 #include "grpcwatch/h2.h"
 #include "grpcwatch/h2guard.h"
+#include "grpcwatch/http1.h"
 #include "grpcwatch/policy.h"
 #include "grpcwatch/reasm.h"
 #include "grpcwatch/record.h"
@@ -43,7 +50,7 @@
 #define RECORD_BUF_SIZE (64 * 1024)
 #define ANOMALY_RECORDS_PER_FLOW 16
 
-enum app_kind { APP_UNDECIDED = 0, APP_HTTP2, APP_TLS, APP_OTHER };
+enum app_kind { APP_UNDECIDED = 0, APP_HTTP2, APP_TLS, APP_OTHER, APP_HTTP1 };
 
 struct hold {
     uint8_t *buf;
@@ -71,6 +78,10 @@ struct flow_app {
     struct gw_h2guard *guard; /* rate checks on h2's frame headers (HTTP/2 only) */
     uint8_t quiet_resets;     /* rapid reset seen: calls reset unanswered are counted, not written */
     struct gw_grpc_session *grpc;
+    /* HTTP/1.x: fed while its direction has not switched (see invariants) */
+    struct gw_http1_conn *h1;
+    uint8_t h1_dead[2];      /* http1 failed in this direction: its bytes are dropped */
+    uint8_t tunnel;          /* classifying the inside of a CONNECT tunnel */
     struct gw_tls_info tls;
     gw_time_us tls_ts;
     char community_id[32];
@@ -78,6 +89,7 @@ struct flow_app {
 
 struct sensor_counters {
     uint64_t flows_http2, flows_tls, flows_other, flows_midstream, flows_one_sided;
+    uint64_t flows_http1, http1_switches, http1_tunnels;
     uint64_t grpc_records, alert_records, tls_records, anomaly_records;
     uint64_t anomalies_suppressed, records_oversize, app_alloc_failures;
     uint64_t hold_overflows;
@@ -147,12 +159,14 @@ static void flow_loss(const struct flow_app *a, struct gw_record_loss *l)
         const struct gw_reasm_dir *r = &a->flow->reasm[d ^ a->flip];
         l->gap_bytes[d] = r->gap_bytes;
         l->gaps[d] = r->gaps;
-        l->stopped[d] = a->h2 && !gw_h2_conn_dir_ok(a->h2, d);
+        l->stopped[d] = (a->h2 && !gw_h2_conn_dir_ok(a->h2, d)) || a->h1_dead[d];
         l->resynced[d] = a->h2 && gw_h2_conn_dir_resynced(a->h2, d) > 0;
     }
 }
 
-static void write_call(struct flow_app *a, struct gw_grpc_call *call)
+/* app_proto: "grpc" for calls from HTTP/2, "grpc-web" for those http1
+ * found (gRPC-Web, or gRPC framing over HTTP/1.x). */
+static void write_call(struct flow_app *a, struct gw_grpc_call *call, const char *app_proto)
 {
     struct gw_sensor *s = a->sensor;
     if (a->quiet_resets && call->ended_by == GW_H2_END_RST && call->http_status < 0) {
@@ -166,7 +180,7 @@ static void write_call(struct flow_app *a, struct gw_grpc_call *call)
     struct gw_record_loss loss;
     flow_loss(a, &loss);
 
-    record_head(a, &h, call->start_ts, "grpc", "grpc");
+    record_head(a, &h, call->start_ts, "grpc", app_proto);
     gw_json_reset(&s->json);
     gw_record_begin(&s->json, &h);
     gw_record_grpc_object(&s->json, call);
@@ -227,7 +241,12 @@ static void write_anomaly(struct flow_app *a, const char *type, const char *even
 
 static void on_call(void *user, struct gw_grpc_call *call)
 {
-    write_call(user, call);
+    write_call(user, call, "grpc");
+}
+
+static void on_grpc_web_call(void *user, struct gw_grpc_call *call)
+{
+    write_call(user, call, "grpc-web");
 }
 
 /* Wraps the grpc stage's h2 callbacks so anomalies reach the records; the
@@ -389,6 +408,11 @@ static void grpc_totals_add(struct gw_sensor *s, const struct gw_grpc_stats *st)
 
 static void app_free(struct gw_sensor *s, struct flow_app *a, int h2_reason)
 {
+    if (a->h1) {
+        /* open gRPC-Web calls are written now, with the flow's end */
+        gw_http1_conn_close(a->h1, h2_reason, s->now);
+        gw_http1_conn_destroy(a->h1);
+    }
     if (a->h2) {
         gw_h2_conn_close(a->h2, h2_reason, s->now);
         h2_totals_add(s, gw_h2_conn_stats(a->h2));
@@ -412,7 +436,7 @@ static bool is_preface_prefix(const uint8_t *p, uint32_t n)
     return memcmp(p, GW_H2_PREFACE, GW_MIN(n, (uint32_t)GW_H2_PREFACE_LEN)) == 0;
 }
 
-enum verdict { V_WAIT, V_HTTP2, V_TLS, V_OTHER, V_MIDSTREAM };
+enum verdict { V_WAIT, V_HTTP2, V_TLS, V_OTHER, V_MIDSTREAM, V_HTTP1 };
 
 /* What the first bytes of one direction say. */
 static enum verdict first_bytes_verdict(const uint8_t *p, uint32_t n)
@@ -420,11 +444,23 @@ static enum verdict first_bytes_verdict(const uint8_t *p, uint32_t n)
     if (n == 0) return V_WAIT;
     if (is_preface_prefix(p, n)) return n >= GW_H2_PREFACE_LEN ? V_HTTP2 : V_WAIT;
     if (gw_tls_looks_like_client_hello(p, n)) return n >= 6 ? V_TLS : V_WAIT;
-    return V_OTHER;
+    /* "<method> <target> HTTP/1.<d>" and its line end: an HTTP/1.x client */
+    int rc = gw_http1_sniff_request_line(p, n);
+    if (rc == GW_OK) return V_HTTP1;
+    return rc == GW_ERR_NEED_MORE ? V_WAIT : V_OTHER;
+}
+
+/* The connection's start is known: the flow saw its SYN, or these are the
+ * first bytes inside a CONNECT tunnel (whose client is the flow's). */
+static bool start_seen(const struct flow_app *a)
+{
+    return a->flow->saw_syn || a->tunnel;
 }
 
 static void tls_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n);
 static void h2_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n);
+static void h1_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n);
+static bool start_http1(struct gw_sensor *s, struct flow_app *a);
 
 static bool start_http2(struct gw_sensor *s, struct flow_app *a, bool midstream)
 {
@@ -493,6 +529,10 @@ static int sniff_direction(struct flow_app *a, int dir)
     return rc;
 }
 
+/* decide -> h1_feed -> app_data -> classify_feed -> decide recurses once at
+ * most: the inside of a CONNECT tunnel is classified once, and a second
+ * HTTP/1.x inside it is not followed (one http1 per flow). */
+/* NOLINTBEGIN(misc-no-recursion) */
 /* Commits to a protocol and replays what was held, client bytes first. A
  * mid-stream direction is fed from its first frame boundary; one without a
  * boundary yet keeps looking (sync_feed). */
@@ -513,6 +553,10 @@ static void decide(struct flow_app *a, enum verdict v)
     if (v == V_HTTP2 && start_http2(s, a, false)) {
         for (int d = 0; d < 2; d++)
             if (held[d].len) h2_feed(a, d, held[d].buf, held[d].len);
+    } else if (v == V_HTTP1 && !a->h1 && start_http1(s, a)) {
+        /* (HTTP/1.x inside a CONNECT tunnel is not followed: one http1 per flow) */
+        for (int d = 0; d < 2; d++)
+            if (held[d].len) h1_feed(a, d, held[d].buf, held[d].len);
     } else if (v == V_TLS) {
         a->kind = APP_TLS;
         gw_flow_set_value(s->flows, a->flow, GW_FLOW_VALUE_MID);
@@ -583,14 +627,14 @@ static enum verdict server_only_verdict(struct flow_app *a)
 static enum verdict classify(struct flow_app *a)
 {
     enum verdict c = first_bytes_verdict(a->hold[0].buf, a->hold[0].len);
-    if (c == V_HTTP2 || c == V_TLS) return c;
-    if (a->flow->saw_syn) {
+    if (c == V_HTTP2 || c == V_TLS || c == V_HTTP1) return c;
+    if (start_seen(a)) {
         if (c == V_WAIT && a->hold[0].len == 0 && a->hold[1].len && client_silent(a))
             return server_only_verdict(a);
         return c;
     }
     enum verdict o = first_bytes_verdict(a->hold[1].buf, a->hold[1].len);
-    if (o == V_HTTP2 || o == V_TLS) {
+    if (o == V_HTTP2 || o == V_TLS || o == V_HTTP1) {
         app_flip(a);
         return o;
     }
@@ -604,8 +648,8 @@ static void classify_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_
 {
     struct gw_sensor *s = a->sensor;
     /* a preface or a hello needs little; finding frames needs more */
-    uint32_t cap = a->flow->saw_syn && a->flow->pkts[GW_DIR_TO_SERVER] ? CLASSIFY_HOLD_MAX
-                                                                       : SNIFF_HOLD_MAX;
+    uint32_t cap = start_seen(a) && a->flow->pkts[GW_DIR_TO_SERVER] ? CLASSIFY_HOLD_MAX
+                                                                    : SNIFF_HOLD_MAX;
     if (!hold_append(&a->hold[dir], p, n, cap)) {
         s->n.hold_overflows++;
         decide(a, V_OTHER);
@@ -668,6 +712,12 @@ static void tls_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n)
 /* A gap in logical direction dir. */
 static void app_gap(struct flow_app *a, int dir, uint32_t len)
 {
+    if (a->h1 && !gw_http1_conn_switched(a->h1, dir)) {
+        /* skipped inside a body; elsewhere the direction is lost to http1 */
+        if (!a->h1_dead[dir] && gw_http1_conn_gap(a->h1, dir, len, a->sensor->now) != GW_OK)
+            a->h1_dead[dir] = 1;
+        return;
+    }
     switch (a->kind) {
     case APP_HTTP2:
         if (a->midstream && !a->synced[dir]) {
@@ -683,7 +733,7 @@ static void app_gap(struct flow_app *a, int dir, uint32_t len)
         hold_free(&a->hold[dir]);
         break;
     case APP_UNDECIDED:
-        if (a->flow->saw_syn) {
+        if (start_seen(a)) {
             decide(a, V_OTHER); /* the connection's first bytes are lost */
         } else {
             /* a pickup point after the hole: look for frames from there */
@@ -695,6 +745,94 @@ static void app_gap(struct flow_app *a, int dir, uint32_t len)
         break;
     }
 }
+
+/* ---- HTTP/1.x ---------------------------------------------------------------- */
+
+/* Bytes of logical direction dir to whatever protocol reads it now. */
+static void app_data(struct flow_app *a, int dir, const uint8_t *p, uint32_t n)
+{
+    if (n == 0) return;
+    if (a->h1 && !gw_http1_conn_switched(a->h1, dir)) h1_feed(a, dir, p, n);
+    else if (a->kind == APP_UNDECIDED) classify_feed(a, dir, p, n);
+    else if (a->kind == APP_HTTP2 && a->midstream && !a->synced[dir]) sync_feed(a, dir, p, n);
+    else if (a->kind == APP_HTTP2) h2_feed(a, dir, p, n);
+    else if (a->kind == APP_TLS) tls_feed(a, dir, p, n);
+}
+
+/* The first direction to switch sets what the flow becomes. h2c: HTTP/2
+ * from here (the client's new bytes start with the preface, the server's
+ * with its SETTINGS; the upgraded request's answer comes on stream 1,
+ * which h2 begins on the server's HEADERS). CONNECT: the tunnel's bytes are
+ * classified as a new connection's first bytes. Anything else (websocket,
+ * raw streams): not followed. */
+static void h1_switch_to(struct flow_app *a, int kind)
+{
+    struct gw_sensor *s = a->sensor;
+    s->n.http1_switches++;
+    if (kind == GW_HTTP1_SWITCH_H2C && start_http2(s, a, false)) return;
+    if (kind == GW_HTTP1_SWITCH_CONNECT) {
+        s->n.http1_tunnels++;
+        a->kind = APP_UNDECIDED;
+        a->tunnel = 1;
+        return;
+    }
+    a->kind = APP_OTHER;
+    a->bypass_pending = 1;
+}
+
+static void h1_on_switch(void *user, int dir, int kind, const uint8_t *held, size_t held_len)
+{
+    struct flow_app *a = user;
+    if (a->kind == APP_HTTP1) h1_switch_to(a, kind);
+    /* what http1 held of this direction comes first in the new protocol */
+    if (held_len) app_data(a, dir, held, (uint32_t)held_len);
+}
+
+/* HTTP/1.x flows stay low-value (most are not gRPC) until one carries a
+ * gRPC-Web request. */
+static void h1_on_request(void *user, const struct gw_http1_request *req)
+{
+    struct flow_app *a = user;
+    if (req->grpc) gw_flow_set_value(a->sensor->flows, a->flow, GW_FLOW_VALUE_HIGH);
+}
+
+static const struct gw_http1_callbacks h1_callbacks = {
+    .on_request = h1_on_request,
+    .on_switch = h1_on_switch,
+    .on_grpc_web_call = on_grpc_web_call,
+};
+
+static bool start_http1(struct gw_sensor *s, struct flow_app *a)
+{
+    a->h1 = gw_http1_conn_create(&h1_callbacks, a);
+    if (!a->h1) {
+        s->n.app_alloc_failures++;
+        return false;
+    }
+    a->kind = APP_HTTP1;
+    s->n.flows_http1++;
+    return true;
+}
+
+/* Bytes of a direction http1 still reads. Past a switch the rest of the
+ * buffer belongs to the new protocol. */
+static void h1_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n)
+{
+    size_t used = 0;
+    if (a->h1_dead[dir]) return;
+    int rc = gw_http1_conn_feed(a->h1, dir, p, n, a->sensor->now, &used);
+    if (rc == GW_OK) return;
+    if (rc == GW_ERR_UNSUPPORTED) {
+        if (used < n) app_data(a, dir, p + used, n - (uint32_t)used);
+        return;
+    }
+    a->h1_dead[dir] = 1;
+    if (rc == GW_ERR_MALFORMED) write_anomaly(a, "http1", "malformed", dir, 0);
+    /* neither direction readable and nothing switched: stop paying for it */
+    if (a->kind == APP_HTTP1 && a->h1_dead[dir ^ 1]) a->bypass_pending = 1;
+}
+
+/* NOLINTEND(misc-no-recursion) */
 
 /* ---- reassembly delivery ---------------------------------------------------- */
 
@@ -713,15 +851,16 @@ static void deliver(void *user, int event, const uint8_t *data, uint32_t len)
 
     switch (event) {
     case GW_REASM_DATA:
-        if (a->kind == APP_UNDECIDED) classify_feed(a, dir, data, len);
-        else if (a->kind == APP_HTTP2 && a->midstream && !a->synced[dir]) sync_feed(a, dir, data, len);
-        else if (a->kind == APP_HTTP2) h2_feed(a, dir, data, len);
-        else if (a->kind == APP_TLS) tls_feed(a, dir, data, len);
+        app_data(a, dir, data, len);
         break;
     case GW_REASM_GAP:
         app_gap(a, dir, len);
         break;
-    default: /* FIN, RST: the flow table learns of it from the flags */
+    case GW_REASM_FIN:
+        /* a response delimited by the close ends here */
+        if (a->h1 && !gw_http1_conn_switched(a->h1, dir)) gw_http1_conn_fin(a->h1, dir, ctx->s->now);
+        break;
+    default: /* RST: the flow table learns of it from the flags */
         break;
     }
 }
@@ -792,6 +931,7 @@ static void segment(struct gw_sensor *s, const struct gw_segment *seg)
     if ((seg->flags & GW_TCP_RST) || (f->reasm[0].ended && f->reasm[1].ended)) {
         if (!f->closed) {
             if (a && a->h2) gw_h2_conn_close(a->h2, GW_H2_END_CONN_CLOSED, s->now);
+            if (a && a->h1) gw_http1_conn_close(a->h1, GW_H2_END_CONN_CLOSED, s->now);
             gw_flow_mark_closed(s->flows, f);
         }
     }
@@ -954,6 +1094,9 @@ static void stats_flows(struct gw_json *j, const struct gw_sensor *s)
     gw_json_kv_uint(j, "http2", n->flows_http2);
     gw_json_kv_uint(j, "tls", n->flows_tls);
     gw_json_kv_uint(j, "other", n->flows_other);
+    gw_json_kv_uint(j, "http1", n->flows_http1);
+    gw_json_kv_uint(j, "http1_switches", n->http1_switches);
+    gw_json_kv_uint(j, "http1_tunnels", n->http1_tunnels);
     gw_json_kv_uint(j, "http2_midstream", n->flows_midstream);
     gw_json_kv_uint(j, "one_sided", n->flows_one_sided);
     gw_json_key(j, "evicted_by_value");

@@ -1,0 +1,1593 @@
+/*
+ * http1.c - passive HTTP/1.x decoding of one connection, both directions.
+ *
+ * Each direction is a state machine (enum dir_state) fed in any chunking.
+ * dir_run() drives it over a buffer until the bytes run out, the direction
+ * must stop (the client waits for the answer to a switch request, or a
+ * direction switches protocols) or fails.
+ *
+ * Invariants:
+ *  - Heads are parsed only when complete: in place if they lie whole in the
+ *    buffer fed, else from the direction's head buffer (<= GW_HTTP1_HEAD_MAX,
+ *    grown on demand and kept). Slices handed to callbacks point into one of
+ *    the two and die with the callback.
+ *  - Body bytes are never copied: they go to on_body and the gRPC-Web
+ *    framer in place. The framer keeps a 5-byte prefix, a base64 quantum
+ *    and a trailer-line state per direction of a call; a trailer value is
+ *    written straight into the call's bounded fields.
+ *  - The only client bytes kept are those after a request that asked to
+ *    switch (CONNECT or Upgrade), until its answer: c->hold, at most
+ *    GW_HTTP1_HOLD_MAX. They go either to the new protocol (on_switch's
+ *    held bytes) or back through the parser (a refusal).
+ *  - Responses answer requests in order, so the n-th final response
+ *    answers request n whatever was queued; the queue only remembers what
+ *    framing needs (HEAD, CONNECT) and the call, matched by sequence number.
+ *  - A direction that switched or failed never parses again; errors are
+ *    sticky per direction.
+ *  - Every gRPC-Web call lives in c->calls[] (at most GW_HTTP1_MAX_WEB_CALLS)
+ *    and is handed on exactly once: when both its messages ended, or at
+ *    gw_http1_conn_close, which acts once (c->closed; destroy calls it too).
+ *  - Callbacks never feed this connection, so the only reentry is ours: a
+ *    server head that refuses a switch resumes the held client bytes
+ *    (resume_client), once, before the server's feed goes on.
+ */
+#include "grpcwatch/http1.h"
+
+#include "grpcwatch/cursor.h"
+#include "grpcwatch/h2.h"
+#include "grpcwatch/policy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HEAD_BUF_INITIAL 1024
+#define HOLD_BUF_INITIAL 512
+#define GRPC_PREFIX_LEN 5
+#define STATUS_MAX_DIGITS 3
+#define NAME_SCRATCH 64          /* lowercase copy of a field name for tests on it */
+#define TRAILER_NAME_MAX 16      /* "grpc-message" and "grpc-status" fit */
+#define B64_OUT_BATCH 96
+#define SNIFF_METHOD_MAX 24      /* longest method token a request line sniff waits for */
+
+/* dir_run() outcomes besides the (negative) gw_err codes */
+enum run_result { RUN_DONE = 1, RUN_AWAIT, RUN_SWITCH };
+
+enum dir_state {
+    ST_HEAD = 0,     /* collecting a head (or the empty lines before one) */
+    ST_BODY_LEN,     /* Content-Length body: body_left bytes to go */
+    ST_CHUNK_SIZE,   /* a chunk-size line with its extensions */
+    ST_CHUNK_DATA,   /* body_left bytes of chunk data */
+    ST_CHUNK_END,    /* the CRLF after chunk data */
+    ST_TRAILERS,     /* trailer section after the last chunk */
+    ST_BODY_CLOSE,   /* body delimited by the server's close */
+    ST_AWAIT,        /* client: a switch request waits for its answer */
+    ST_SWITCHED,     /* another protocol from here on */
+    ST_DONE,         /* FIN seen */
+    ST_FAILED
+};
+
+enum web_mode { WEB_BINARY = 0, WEB_TEXT, WEB_UNFRAMED, WEB_LOST };
+
+enum trailer_state { TR_NAME = 0, TR_VALUE_WS, TR_VALUE, TR_SKIP };
+enum trailer_field { TRF_NONE = 0, TRF_STATUS, TRF_MESSAGE };
+
+struct growbuf {
+    uint8_t *p;
+    uint32_t len, cap;
+};
+
+/* gRPC-Web framing state of one direction of a call. */
+struct web_framer {
+    uint8_t mode;          /* enum web_mode */
+    uint8_t prefix_have;   /* bytes of the 5-byte prefix so far */
+    uint8_t flag;
+    uint8_t in_trailer;    /* the current frame is an uncompressed trailer frame */
+    uint32_t msg_len;
+    uint32_t body_left;    /* bytes of the current frame still to come */
+    uint32_t b64_acc;      /* sextets of the current base64 quantum */
+    uint8_t b64_have;      /* 0..3 sextets in b64_acc */
+    uint8_t b64_pad;       /* one more '=' may follow ("xx==") */
+    uint8_t tr_state, tr_field, tr_name_len, tr_digits;
+    char tr_name[TRAILER_NAME_MAX];
+    int32_t tr_status;
+    uint16_t tr_msg_len, tr_msg_keep; /* grpc-message bytes copied, up to the last non-blank */
+};
+
+struct web_call {
+    struct gw_grpc_call call;
+    struct web_framer fr[2];
+};
+
+/* A request waiting for its response. */
+struct pending {
+    uint32_t seq;
+    uint8_t is_head, is_connect;
+    struct web_call *call;
+};
+
+struct h1_dir {
+    uint8_t state;             /* enum dir_state */
+    int err;                   /* sticky error when ST_FAILED */
+    /* head scanning */
+    struct growbuf head;       /* a head split across feeds */
+    uint8_t in_head;           /* the head's first byte was seen */
+    uint8_t line_first;        /* first byte of the current line */
+    uint32_t line_len;         /* bytes of the current line before its LF */
+    /* bodies */
+    uint64_t body_left;
+    uint64_t chunk_size;
+    uint32_t line_bytes;       /* chunk-size line or trailer section so far */
+    uint8_t chunk_digits, chunk_ext, chunk_ws, saw_cr;
+    /* the message in progress */
+    struct web_call *call;
+    uint8_t msg_ask_kind;      /* client: the request asks to switch (enum gw_http1_switch) */
+    uint32_t msg_seq;          /* client: the request's number */
+    uint8_t switch_kind;       /* once switched */
+};
+
+struct gw_http1_conn {
+    struct gw_http1_callbacks cb;
+    void *user;
+    struct h1_dir d[2];
+    struct growbuf hold;       /* client bytes after a switch request, unanswered */
+    uint8_t await_kind;        /* what the awaited request asked for */
+    uint32_t await_seq;        /* its number */
+    struct pending q[GW_HTTP1_MAX_PENDING];
+    uint32_t q_head, q_len;
+    uint32_t req_seq;          /* requests parsed */
+    uint32_t req_done;         /* requests whose message ended */
+    uint32_t resp_seq;         /* final responses parsed */
+    uint8_t switch_pending;    /* the server switched: the client follows ... */
+    uint32_t switch_after;     /* ... once request number switch_after has ended */
+    struct web_call *calls[GW_HTTP1_MAX_WEB_CALLS];
+    gw_time_us now;
+    uint8_t closed;            /* gw_http1_conn_close ran: later closes do nothing */
+    struct gw_http1_stats stats;
+};
+
+/* What a head says beyond the public structs. */
+struct head_extra {
+    uint8_t te_present, te_chunked_last, te_chunked_count;
+    uint8_t conn_upgrade;
+    uint8_t up_h2c, up_websocket, up_first_kind;
+    uint8_t encoded;           /* Content-Encoding other than identity */
+    struct gw_http1_str grpc_status, grpc_message, grpc_encoding, host, user_agent, h2_settings;
+};
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static uint8_t lower(uint8_t ch)
+{
+    return (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+}
+
+/* p/n equals the lowercase literal lit, ignoring ASCII case. */
+static bool eq_ci(const uint8_t *p, size_t n, const char *lit)
+{
+    size_t k = strlen(lit);
+    if (n != k) return false;
+    for (size_t i = 0; i < k; i++)
+        if (lower(p[i]) != (uint8_t)lit[i]) return false;
+    return true;
+}
+
+static bool prefix_ci(const uint8_t *p, size_t n, const char *lit)
+{
+    size_t k = strlen(lit);
+    return n >= k && eq_ci(p, k, lit);
+}
+
+static bool is_tchar(uint8_t ch)
+{
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) return true;
+    return ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+static bool is_blank(uint8_t ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+static bool is_digit(uint8_t ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+static int hex_value(uint8_t ch)
+{
+    if (is_digit(ch)) return ch - '0';
+    ch = lower(ch);
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    return -1;
+}
+
+/* Bytes at the cursor satisfying pred, without consuming. */
+static size_t span(const struct gw_cursor *c, bool (*pred)(uint8_t))
+{
+    size_t k = 0, left = gw_cursor_left(c);
+    const uint8_t *p = gw_cursor_ptr(c);
+    while (k < left && pred(p[k])) k++;
+    return k;
+}
+
+static bool is_target_char(uint8_t ch)
+{
+    return ch > 0x20 && ch != 0x7f;
+}
+
+static struct gw_http1_str slice(const uint8_t *p, size_t n)
+{
+    struct gw_http1_str s = { p, n };
+    return s;
+}
+
+/* Trims blanks on both sides. */
+static struct gw_http1_str trim(const uint8_t *p, size_t n)
+{
+    while (n && is_blank(p[0])) {
+        p++;
+        n--;
+    }
+    while (n && is_blank(p[n - 1])) n--;
+    return slice(p, n);
+}
+
+/* Calls fn on each comma-separated element of a list value, trimmed, empty
+ * elements skipped (RFC 9110 section 5.6.1). Stops when fn returns false. */
+static bool list_each(struct gw_http1_str v, bool (*fn)(void *ctx, struct gw_http1_str el), void *ctx)
+{
+    size_t i = 0;
+    while (i <= v.n) {
+        const uint8_t *comma = i < v.n ? memchr(v.p + i, ',', v.n - i) : NULL;
+        size_t end = comma ? (size_t)(comma - v.p) : v.n;
+        struct gw_http1_str el = trim(v.p + i, end - i);
+        if (el.n && !fn(ctx, el)) return false;
+        i = end + 1;
+    }
+    return true;
+}
+
+/* Appends to a buffer that grows up to cap. GW_ERR_MALFORMED past the cap
+ * (a head or hold that large is refused), GW_ERR_NOMEM if growing fails. */
+static int growbuf_append(struct growbuf *b, const uint8_t *p, size_t n, uint32_t cap, uint32_t initial)
+{
+    if (n > (size_t)(cap - b->len)) return GW_ERR_MALFORMED;
+    uint32_t need = b->len + (uint32_t)n;
+    if (need > b->cap) {
+        uint32_t want = b->cap ? b->cap : initial;
+        while (want < need) want *= 2;
+        if (want > cap) want = cap;
+        uint8_t *nb = realloc(b->p, want);
+        if (!nb) return GW_ERR_NOMEM;
+        b->p = nb;
+        b->cap = want;
+    }
+    if (n) memcpy(b->p + b->len, p, n);
+    b->len = need;
+    return GW_OK;
+}
+
+static void growbuf_free(struct growbuf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+/* Copies at most cap - 1 bytes and terminates; true if it had to cut. */
+static bool copy_bounded(char *dst, size_t cap, const uint8_t *p, size_t n)
+{
+    size_t k = GW_MIN(n, cap - 1);
+    if (k) memcpy(dst, p, k);
+    dst[k] = '\0';
+    return k < n;
+}
+
+static void set_grpc_str(struct gw_grpc_str *dst, struct gw_http1_str v)
+{
+    if (!v.p) return;
+    dst->truncated = copy_bounded(dst->s, sizeof dst->s, v.p, v.n);
+    dst->present = 1;
+}
+
+/* 1..STATUS_MAX_DIGITS decimal digits, else -1 (as grpc.c reads statuses). */
+static int32_t parse_status(struct gw_http1_str v)
+{
+    int32_t x = 0;
+    if (!v.p || v.n == 0 || v.n > STATUS_MAX_DIGITS) return -1;
+    for (size_t i = 0; i < v.n; i++) {
+        if (!is_digit(v.p[i])) return -1;
+        x = x * 10 + (v.p[i] - '0');
+    }
+    return x;
+}
+
+/* Lowercase copy of a name into a NAME_SCRATCH buffer (cut if longer). */
+static size_t lower_copy(char *dst, const uint8_t *p, size_t n)
+{
+    size_t k = GW_MIN(n, (size_t)NAME_SCRATCH - 1);
+    for (size_t i = 0; i < k; i++) dst[i] = (char)lower(p[i]);
+    dst[k] = '\0';
+    return k;
+}
+
+/* ---- base64 and gRPC-Web framing ------------------------------------------- */
+
+/* Standard and URL-safe alphabets (RFC 4648 sections 4 and 5). */
+static int b64_value(uint8_t ch)
+{
+    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+    if (is_digit(ch)) return ch - '0' + 52;
+    if (ch == '+' || ch == '-') return 62;
+    if (ch == '/' || ch == '_') return 63;
+    return -1;
+}
+
+static void call_count_message(struct gw_http1_conn *c, struct web_call *wc, int dir)
+{
+    c->stats.web_messages[dir]++;
+    if (dir == GW_DIR_TO_SERVER) wc->call.request_messages++;
+    else wc->call.response_messages++;
+}
+
+/* Where messages start is no longer known in this direction. */
+static void framer_lose(struct web_call *wc, int dir)
+{
+    struct web_framer *f = &wc->fr[dir];
+    if (f->mode == WEB_UNFRAMED || f->mode == WEB_LOST) return;
+    f->mode = WEB_LOST;
+    wc->call.messages_partial |= dir == GW_DIR_TO_SERVER ? GW_GRPC_PARTIAL_REQUEST : GW_GRPC_PARTIAL_RESPONSE;
+}
+
+static void trailer_field_begin(struct web_call *wc, struct web_framer *f)
+{
+    f->tr_field = TRF_NONE;
+    if (eq_ci((const uint8_t *)f->tr_name, f->tr_name_len, "grpc-status")) f->tr_field = TRF_STATUS;
+    else if (eq_ci((const uint8_t *)f->tr_name, f->tr_name_len, "grpc-message")) f->tr_field = TRF_MESSAGE;
+    f->tr_status = 0;
+    f->tr_digits = 0;
+    f->tr_msg_len = f->tr_msg_keep = 0;
+    if (f->tr_field == TRF_MESSAGE) {
+        wc->call.grpc_message.truncated = 0;
+        wc->call.grpc_message.s[0] = '\0';
+    }
+}
+
+static void trailer_value_byte(struct web_call *wc, struct web_framer *f, uint8_t b)
+{
+    if (f->tr_field == TRF_STATUS) {
+        if (is_blank(b)) return;  /* only trailing blanks can follow: digits end the value */
+        if (!is_digit(b) || f->tr_digits >= STATUS_MAX_DIGITS) f->tr_status = -1;
+        else if (f->tr_status >= 0) f->tr_status = f->tr_status * 10 + (b - '0');
+        f->tr_digits++;
+    } else if (f->tr_field == TRF_MESSAGE) {
+        struct gw_grpc_str *m = &wc->call.grpc_message;
+        if (f->tr_msg_len < sizeof m->s - 1) {
+            m->s[f->tr_msg_len++] = (char)b;
+            if (!is_blank(b)) f->tr_msg_keep = f->tr_msg_len;
+        } else if (!is_blank(b)) {
+            m->truncated = 1;
+        }
+    }
+}
+
+/* A trailer line ended (or the frame did): apply the field it held. */
+static void trailer_line_end(struct web_call *wc, struct web_framer *f)
+{
+    if (f->tr_state == TR_VALUE_WS || f->tr_state == TR_VALUE) {
+        if (f->tr_field == TRF_STATUS) {
+            wc->call.grpc_status = f->tr_digits ? f->tr_status : -1;
+        } else if (f->tr_field == TRF_MESSAGE) {
+            wc->call.grpc_message.s[f->tr_msg_keep] = '\0';
+            wc->call.grpc_message.present = 1;
+        }
+    }
+    f->tr_state = TR_NAME;
+    f->tr_name_len = 0;
+    f->tr_field = TRF_NONE;
+}
+
+/* One byte of an uncompressed trailer frame: "name: value\r\n" lines. */
+static void trailer_byte(struct web_call *wc, struct web_framer *f, uint8_t b)
+{
+    if (b == '\r' || b == '\n') {
+        trailer_line_end(wc, f);
+        return;
+    }
+    switch (f->tr_state) {
+    case TR_NAME:
+        if (b == ':') {
+            trailer_field_begin(wc, f);
+            f->tr_state = TR_VALUE_WS;
+        } else if (f->tr_name_len < TRAILER_NAME_MAX) {
+            f->tr_name[f->tr_name_len++] = (char)b;
+        } else {
+            f->tr_state = TR_SKIP; /* longer than any name we read */
+        }
+        break;
+    case TR_VALUE_WS:
+        if (is_blank(b)) break;
+        f->tr_state = TR_VALUE;
+        trailer_value_byte(wc, f, b);
+        break;
+    case TR_VALUE:
+        trailer_value_byte(wc, f, b);
+        break;
+    default: /* TR_SKIP */
+        break;
+    }
+}
+
+/* A 5-byte prefix is complete. */
+static void framer_prefix(struct gw_http1_conn *c, struct web_call *wc, int dir)
+{
+    struct web_framer *f = &wc->fr[dir];
+    f->prefix_have = 0;
+    f->body_left = f->msg_len;
+    f->in_trailer = 0;
+    if (f->flag & 0x80) {
+        /* 0x80: trailers; 0x81: compressed trailers, which we can not read */
+        f->in_trailer = f->flag == 0x80;
+        f->tr_state = TR_NAME;
+        f->tr_name_len = 0;
+    } else {
+        call_count_message(c, wc, dir);
+    }
+}
+
+/* Decoded body bytes of one direction, in gRPC framing. */
+static void framer_bytes(struct gw_http1_conn *c, struct web_call *wc, int dir, const uint8_t *p, size_t n)
+{
+    struct web_framer *f = &wc->fr[dir];
+    while (n > 0) {
+        if (f->body_left > 0) {
+            size_t k = GW_MIN(n, (size_t)f->body_left);
+            if (f->in_trailer)
+                for (size_t i = 0; i < k; i++) trailer_byte(wc, f, p[i]);
+            f->body_left -= (uint32_t)k;
+            p += k;
+            n -= k;
+            if (f->body_left == 0 && f->in_trailer) trailer_line_end(wc, f);
+            continue;
+        }
+        uint8_t b = *p++;
+        n--;
+        if (f->prefix_have == 0) {
+            f->flag = b;
+            f->msg_len = 0;
+        } else {
+            f->msg_len = (f->msg_len << 8) | b;
+        }
+        if (++f->prefix_have == GRPC_PREFIX_LEN) {
+            framer_prefix(c, wc, dir);
+            if (f->body_left == 0 && f->in_trailer) trailer_line_end(wc, f);
+        }
+    }
+}
+
+static size_t b64_flush_quantum(struct web_framer *f, uint8_t *out)
+{
+    size_t o = 0;
+    if (f->b64_have == 2) {
+        out[o++] = (uint8_t)(f->b64_acc >> 4);
+    } else if (f->b64_have == 3) {
+        out[o++] = (uint8_t)(f->b64_acc >> 10);
+        out[o++] = (uint8_t)(f->b64_acc >> 2);
+    }
+    f->b64_have = 0;
+    f->b64_acc = 0;
+    return o;
+}
+
+/* grpc-web-text: base64 whose padding may recur anywhere a writer flushed. */
+static void text_bytes(struct gw_http1_conn *c, struct web_call *wc, int dir, const uint8_t *p, size_t n)
+{
+    struct web_framer *f = &wc->fr[dir];
+    uint8_t out[B64_OUT_BATCH];
+    size_t o = 0;
+    for (size_t i = 0; i < n && f->mode == WEB_TEXT; i++) {
+        uint8_t ch = p[i];
+        /* room for the most one character can produce (a quantum's 3
+         * bytes), checked before every character: padding flushes too */
+        if (o > sizeof out - 3) {
+            framer_bytes(c, wc, dir, out, o);
+            o = 0;
+        }
+        if (ch == '\r' || ch == '\n' || is_blank(ch)) continue;
+        if (ch == '=') {
+            if (f->b64_have >= 2) {
+                f->b64_pad = f->b64_have == 2; /* "xx=" takes a second '=' */
+                o += b64_flush_quantum(f, out + o);
+            } else if (f->b64_have == 0 && f->b64_pad) {
+                f->b64_pad = 0;
+            } else {
+                framer_lose(wc, dir);
+            }
+            continue;
+        }
+        int v = b64_value(ch);
+        if (v < 0 || f->b64_pad) {
+            framer_lose(wc, dir);
+            break;
+        }
+        f->b64_acc = (f->b64_acc << 6) | (uint32_t)v;
+        if (++f->b64_have == 4) {
+            out[o++] = (uint8_t)(f->b64_acc >> 16);
+            out[o++] = (uint8_t)(f->b64_acc >> 8);
+            out[o++] = (uint8_t)f->b64_acc;
+            f->b64_have = 0;
+            f->b64_acc = 0;
+        }
+    }
+    if (o) framer_bytes(c, wc, dir, out, o);
+}
+
+static void web_body(struct gw_http1_conn *c, struct web_call *wc, int dir, const uint8_t *p, size_t n)
+{
+    if (dir == GW_DIR_TO_SERVER) wc->call.request_bytes += n;
+    else wc->call.response_bytes += n;
+    if (wc->fr[dir].mode == WEB_BINARY) framer_bytes(c, wc, dir, p, n);
+    else if (wc->fr[dir].mode == WEB_TEXT) text_bytes(c, wc, dir, p, n);
+}
+
+/* The body of one direction ended: an unpadded base64 tail still counts. */
+static void web_body_end(struct gw_http1_conn *c, struct web_call *wc, int dir)
+{
+    struct web_framer *f = &wc->fr[dir];
+    if (f->mode == WEB_TEXT && f->b64_have >= 2) {
+        uint8_t out[2];
+        size_t o = b64_flush_quantum(f, out);
+        framer_bytes(c, wc, dir, out, o);
+    }
+    if (f->in_trailer && f->body_left) trailer_line_end(wc, f);
+}
+
+/* ---- gRPC-Web calls ------------------------------------------------------- */
+
+static const char *const connection_field_names[] = {
+    "host", "connection", "keep-alive", "proxy-connection", "transfer-encoding",
+    "content-length", "upgrade", "http2-settings", "trailer",
+};
+
+static void add_metadata_key(struct gw_grpc_call *call, const uint8_t *name, size_t len)
+{
+    char key[NAME_SCRATCH];
+    size_t k = lower_copy(key, name, len);
+    for (size_t i = 0; i < GW_ARRAY_LEN(connection_field_names); i++)
+        if (strcmp(key, connection_field_names[i]) == 0) return;
+    /* a cut name can not be one of the short excluded names */
+    if (!gw_grpc_is_metadata_key(key, k)) return;
+    if (k < len || k >= GW_GRPC_KEY_MAX) call->metadata_keys_truncated = 1;
+    if (k >= GW_GRPC_KEY_MAX) {
+        k = GW_GRPC_KEY_MAX - 1;
+        key[k] = '\0';
+    }
+    for (size_t i = 0; i < call->n_metadata_keys; i++)
+        if (strcmp(call->metadata_keys[i], key) == 0) return;
+    if (call->n_metadata_keys == GW_GRPC_MAX_KEYS) {
+        call->metadata_keys_truncated = 1;
+        return;
+    }
+    memcpy(call->metadata_keys[call->n_metadata_keys++], key, k + 1);
+}
+
+/* The path of a request target: origin-form as is, absolute-form from the
+ * first '/' after "//authority". */
+static struct gw_http1_str target_path(struct gw_http1_str t)
+{
+    const uint8_t *sep = t.n > 3 && t.p[0] != '/' ? memchr(t.p, ':', t.n) : NULL;
+    size_t at = sep ? (size_t)(sep - t.p) : 0;
+    if (!sep || at + 3 > t.n || sep[1] != '/' || sep[2] != '/') return t;
+    const uint8_t *slash = memchr(sep + 3, '/', t.n - at - 3);
+    if (!slash) return slice((const uint8_t *)"/", 1);
+    return slice(slash, t.n - (size_t)(slash - t.p));
+}
+
+static uint8_t mode_for(struct gw_http1_str ct, uint8_t fallback)
+{
+    if (!ct.p) return fallback;
+    if (prefix_ci(ct.p, ct.n, "application/grpc-web-text")) return WEB_TEXT;
+    if (prefix_ci(ct.p, ct.n, "application/grpc")) return WEB_BINARY;
+    return WEB_UNFRAMED;
+}
+
+static struct web_call *call_open(struct gw_http1_conn *c, const struct gw_http1_request *req,
+                                  const struct head_extra *x)
+{
+    size_t slot = 0;
+    while (slot < GW_HTTP1_MAX_WEB_CALLS && c->calls[slot]) slot++;
+    if (slot == GW_HTTP1_MAX_WEB_CALLS) {
+        c->stats.web_calls_untracked++;
+        return NULL;
+    }
+    struct web_call *wc = calloc(1, sizeof *wc);
+    if (!wc) {
+        c->stats.web_calls_untracked++;
+        return NULL;
+    }
+    c->calls[slot] = wc;
+    struct gw_grpc_call *call = &wc->call;
+    call->stream_id = req->seq;
+    call->start_ts = req->h.ts;
+    call->http_status = -1;
+    call->grpc_status = -1;
+    struct gw_http1_str path = target_path(req->target);
+    call->path_truncated = copy_bounded(call->path, sizeof call->path, path.p, path.n);
+    call->path_present = 1;
+    set_grpc_str(&call->authority, req->host);
+    set_grpc_str(&call->content_type, req->h.content_type);
+    set_grpc_str(&call->user_agent, req->user_agent);
+    set_grpc_str(&call->grpc_encoding, x->grpc_encoding);
+    for (size_t i = 0; i < req->h.n_names; i++) add_metadata_key(call, req->h.names[i].p, req->h.names[i].n);
+    if (req->h.names_truncated) call->metadata_keys_truncated = 1;
+    wc->fr[GW_DIR_TO_SERVER].mode = mode_for(req->h.content_type, WEB_BINARY);
+    wc->fr[GW_DIR_TO_CLIENT].mode = wc->fr[GW_DIR_TO_SERVER].mode;
+    if (x->encoded) framer_lose(wc, GW_DIR_TO_SERVER);
+    return wc;
+}
+
+/* Forgets every reference to a call leaving c->calls[]. */
+static void call_unlink(struct gw_http1_conn *c, struct web_call *wc)
+{
+    for (size_t i = 0; i < GW_HTTP1_MAX_WEB_CALLS; i++)
+        if (c->calls[i] == wc) c->calls[i] = NULL;
+    for (uint32_t i = 0; i < c->q_len; i++) {
+        struct pending *e = &c->q[(c->q_head + i) % GW_HTTP1_MAX_PENDING];
+        if (e->call == wc) e->call = NULL;
+    }
+    for (int d = 0; d < 2; d++)
+        if (c->d[d].call == wc) c->d[d].call = NULL;
+}
+
+static void call_emit(struct gw_http1_conn *c, struct web_call *wc, int reason)
+{
+    struct gw_grpc_call *call = &wc->call;
+    call_unlink(c, wc);
+    call->ended_by = (uint8_t)reason;
+    call->end_ts = c->now;
+    if (call->path_present && !call->path_truncated) gw_grpc_split_path(call->path, call->service, call->method);
+    c->stats.grpc_web_calls++;
+    if (c->cb.on_grpc_web_call) c->cb.on_grpc_web_call(c->user, call);
+    free(wc);
+}
+
+static void call_dir_end(struct gw_http1_conn *c, struct web_call *wc, int dir)
+{
+    web_body_end(c, wc, dir);
+    if (dir == GW_DIR_TO_SERVER) wc->call.request_end = 1;
+    else wc->call.response_end = 1;
+    if (wc->call.request_end && wc->call.response_end) call_emit(c, wc, GW_H2_END_STREAM);
+}
+
+/* The response head of a call is known. */
+static void call_response(struct web_call *wc, const struct gw_http1_response *r, const struct head_extra *x)
+{
+    struct gw_grpc_call *call = &wc->call;
+    call->http_status = r->status;
+    wc->fr[GW_DIR_TO_CLIENT].mode = mode_for(r->h.content_type, wc->fr[GW_DIR_TO_SERVER].mode == WEB_TEXT ? WEB_TEXT : WEB_BINARY);
+    if (x->encoded) framer_lose(wc, GW_DIR_TO_CLIENT);
+    /* trailers-only: the status travels in the response head */
+    if (x->grpc_status.p) call->grpc_status = parse_status(x->grpc_status);
+    set_grpc_str(&call->grpc_message, x->grpc_message);
+}
+
+/* ---- the request queue ----------------------------------------------------- */
+
+static void queue_push(struct gw_http1_conn *c, const struct pending *e)
+{
+    if (c->q_len == GW_HTTP1_MAX_PENDING) {
+        c->stats.queue_overflows++;
+        return;
+    }
+    c->q[(c->q_head + c->q_len) % GW_HTTP1_MAX_PENDING] = *e;
+    c->q_len++;
+}
+
+static void queue_pop(struct gw_http1_conn *c)
+{
+    c->q_head = (c->q_head + 1) % GW_HTTP1_MAX_PENDING;
+    c->q_len--;
+}
+
+/* The queued request number seq, if any; older entries were answered
+ * without being matched (their requests came after their responses). */
+static bool queue_take(struct gw_http1_conn *c, uint32_t seq, struct pending *out)
+{
+    while (c->q_len && c->q[c->q_head].seq < seq) queue_pop(c);
+    if (!c->q_len || c->q[c->q_head].seq != seq) return false;
+    *out = c->q[c->q_head];
+    queue_pop(c);
+    return true;
+}
+
+/* ---- switching ------------------------------------------------------------ */
+
+static void dir_switch(struct gw_http1_conn *c, int dir, int kind, const uint8_t *held, size_t held_len)
+{
+    struct h1_dir *d = &c->d[dir];
+    d->state = ST_SWITCHED;
+    d->switch_kind = (uint8_t)kind;
+    if (c->cb.on_switch) c->cb.on_switch(c->user, dir, kind, held_len ? held : NULL, held_len);
+}
+
+/* The server switched and the client has sent the request that asked, so
+ * the client switches at its next message boundary. */
+static bool client_switch_due(const struct gw_http1_conn *c)
+{
+    const struct h1_dir *d = &c->d[GW_DIR_TO_SERVER];
+    if (!c->switch_pending || c->req_done < c->switch_after) return false;
+    return d->state == ST_AWAIT || (d->state == ST_HEAD && !d->in_head);
+}
+
+/* Called when the server switches: a client waiting at a boundary follows
+ * now (with what it held), one inside a message at that message's end. */
+static void client_maybe_switch(struct gw_http1_conn *c)
+{
+    if (!client_switch_due(c)) return;
+    struct growbuf h = c->hold;
+    memset(&c->hold, 0, sizeof c->hold);
+    dir_switch(c, GW_DIR_TO_SERVER, c->switch_pending, h.p, h.len);
+    growbuf_free(&h);
+}
+
+enum preface_match { PF_NO, PF_PREFIX, PF_FULL };
+
+/* Does hold + p start with the HTTP/2 connection preface? */
+static enum preface_match preface_check(const struct growbuf *hold, const uint8_t *p, size_t n)
+{
+    static const uint8_t preface[] = GW_H2_PREFACE;
+    size_t have = GW_MIN((size_t)hold->len, (size_t)GW_H2_PREFACE_LEN);
+    if (have && memcmp(hold->p, preface, have) != 0) return PF_NO;
+    if (have == GW_H2_PREFACE_LEN) return PF_FULL;
+    size_t k = GW_MIN(n, (size_t)GW_H2_PREFACE_LEN - have);
+    if (k && memcmp(p, preface + have, k) != 0) return PF_NO;
+    return have + k == GW_H2_PREFACE_LEN ? PF_FULL : PF_PREFIX;
+}
+
+/* Client bytes while a switch request is unanswered: held, unless they are
+ * the HTTP/2 preface after an h2c request (the client switched). */
+static int await_feed(struct gw_http1_conn *c, const uint8_t *p, size_t n, size_t *consumed)
+{
+    struct h1_dir *d = &c->d[GW_DIR_TO_SERVER];
+    *consumed = 0;
+    int kind = c->switch_pending;
+    if (!client_switch_due(c)) {
+        kind = 0;
+        if (c->await_kind == GW_HTTP1_SWITCH_H2C && preface_check(&c->hold, p, n) == PF_FULL)
+            kind = GW_HTTP1_SWITCH_H2C;
+    }
+    if (kind) {
+        struct growbuf h = c->hold;
+        memset(&c->hold, 0, sizeof c->hold);
+        dir_switch(c, GW_DIR_TO_SERVER, kind, h.p, h.len);
+        growbuf_free(&h);
+        return GW_ERR_UNSUPPORTED;
+    }
+    int rc = growbuf_append(&c->hold, p, n, GW_HTTP1_HOLD_MAX, HOLD_BUF_INITIAL);
+    if (rc != GW_OK) {
+        d->state = ST_FAILED;
+        d->err = rc == GW_ERR_MALFORMED ? GW_ERR_LIMIT : rc;
+        growbuf_free(&c->hold);
+        return d->err;
+    }
+    *consumed = n;
+    return GW_OK;
+}
+
+/* ---- message boundaries ------------------------------------------------------ */
+
+static void fail(struct h1_dir *d, int err)
+{
+    d->state = ST_FAILED;
+    d->err = err;
+}
+
+static void deliver_body(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n)
+{
+    if (n == 0) return;
+    c->stats.body_bytes[dir] += n;
+    if (c->cb.on_body) c->cb.on_body(c->user, dir, p, n);
+    if (c->d[dir].call) web_body(c, c->d[dir].call, dir, p, n);
+}
+
+static void message_end(struct gw_http1_conn *c, int dir)
+{
+    struct h1_dir *d = &c->d[dir];
+    if (c->cb.on_message_end) c->cb.on_message_end(c->user, dir);
+    struct web_call *wc = d->call;
+    d->call = NULL;
+    if (wc) call_dir_end(c, wc, dir);
+    d->state = ST_HEAD;
+    if (dir == GW_DIR_TO_CLIENT) return;
+    c->req_done++;
+    /* wait for the answer unless it came already (a refusal before the
+     * body ended; a switch is handled by client_switch_due) */
+    if (d->msg_ask_kind && c->resp_seq < d->msg_seq) {
+        d->state = ST_AWAIT;
+        c->await_kind = d->msg_ask_kind;
+        c->await_seq = d->msg_seq;
+    }
+    d->msg_ask_kind = 0;
+}
+
+/* ---- head parsing ------------------------------------------------------------ */
+
+/* The next line of a complete head, its LF and a CR before it dropped. */
+static int next_line(struct gw_cursor *cur, struct gw_http1_str *line)
+{
+    const uint8_t *s = gw_cursor_ptr(cur);
+    size_t left = gw_cursor_left(cur);
+    const uint8_t *lf = left ? memchr(s, '\n', left) : NULL;
+    if (!lf) return GW_ERR_MALFORMED;
+    size_t k = (size_t)(lf - s);
+    gw_skip(cur, k + 1);
+    if (k && s[k - 1] == '\r') k--;
+    /* a bare CR or a NUL inside a line is refused (RFC 9112 section 2.2,
+     * RFC 9110 section 5.5): parsers that differ on them are how requests
+     * get smuggled */
+    if (k && (memchr(s, '\r', k) || memchr(s, '\0', k))) return GW_ERR_MALFORMED;
+    *line = slice(s, k);
+    return GW_OK;
+}
+
+/* "HTTP/1.<digit>" at the cursor; the minor version in *minor. */
+static bool parse_version(struct gw_cursor *cur, uint8_t *minor)
+{
+    const uint8_t *v = gw_get_bytes(cur, 8);
+    if (!v || memcmp(v, "HTTP/1.", 7) != 0 || !is_digit(v[7])) return false;
+    *minor = (uint8_t)(v[7] - '0');
+    return true;
+}
+
+static bool skip_spaces(struct gw_cursor *cur)
+{
+    size_t k = 0;
+    while (k < gw_cursor_left(cur) && gw_cursor_ptr(cur)[k] == ' ') k++;
+    gw_skip(cur, k);
+    return k > 0;
+}
+
+/* method SP request-target SP HTTP-version (RFC 9112 section 3) */
+static int parse_request_line(struct gw_http1_str line, struct gw_http1_request *r)
+{
+    struct gw_cursor cur = gw_cursor_make(line.p, line.n);
+    size_t k = span(&cur, is_tchar);
+    if (k == 0) return GW_ERR_MALFORMED;
+    r->method = slice(gw_get_bytes(&cur, k), k);
+    if (!skip_spaces(&cur)) return GW_ERR_MALFORMED;
+    k = span(&cur, is_target_char);
+    if (k == 0) return GW_ERR_MALFORMED;
+    r->target = slice(gw_get_bytes(&cur, k), k);
+    if (!skip_spaces(&cur)) return GW_ERR_MALFORMED;
+    if (!parse_version(&cur, &r->h.version_minor) || gw_cursor_left(&cur) != 0) return GW_ERR_MALFORMED;
+    /* methods are case-sensitive (RFC 9110 section 9.1) */
+    r->is_head = r->method.p && r->method.n == 4 && memcmp(r->method.p, "HEAD", 4) == 0;
+    r->is_connect = r->method.p && r->method.n == 7 && memcmp(r->method.p, "CONNECT", 7) == 0;
+    return GW_OK;
+}
+
+/* HTTP-version SP 3DIGIT [SP reason-phrase] (RFC 9112 section 4); a
+ * missing reason, with or without its space, is tolerated. */
+static int parse_status_line(struct gw_http1_str line, struct gw_http1_response *r)
+{
+    struct gw_cursor cur = gw_cursor_make(line.p, line.n);
+    if (!parse_version(&cur, &r->h.version_minor) || !skip_spaces(&cur)) return GW_ERR_MALFORMED;
+    const uint8_t *s = gw_get_bytes(&cur, 3);
+    if (!s || !is_digit(s[0]) || !is_digit(s[1]) || !is_digit(s[2]) || s[0] == '0') return GW_ERR_MALFORMED;
+    r->status = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+    if (gw_cursor_left(&cur) && gw_get_u8(&cur) != ' ') return GW_ERR_MALFORMED;
+    r->reason = slice(gw_cursor_ptr(&cur), gw_cursor_left(&cur));
+    return GW_OK;
+}
+
+/* 1*DIGIT without overflow. */
+static bool parse_u64(struct gw_http1_str v, uint64_t *out)
+{
+    uint64_t x = 0;
+    if (v.n == 0) return false;
+    for (size_t i = 0; i < v.n; i++) {
+        if (!is_digit(v.p[i])) return false;
+        uint64_t d = (uint64_t)(v.p[i] - '0');
+        if (x > (UINT64_MAX - d) / 10) return false;
+        x = x * 10 + d;
+    }
+    *out = x;
+    return true;
+}
+
+struct cl_ctx {
+    struct gw_http1_head *h;
+    bool bad;
+    bool seen;                 /* this field line held a value */
+};
+
+/* One element of a Content-Length list: all must agree (RFC 9110 8.6). */
+static bool cl_element(void *ctx, struct gw_http1_str el)
+{
+    struct cl_ctx *cc = ctx;
+    uint64_t v;
+    if (!parse_u64(el, &v) || (cc->h->has_content_length && cc->h->content_length != v)) {
+        cc->bad = true;
+        return false;
+    }
+    cc->h->has_content_length = 1;
+    cc->h->content_length = v;
+    cc->seen = true;
+    return true;
+}
+
+/* One transfer coding: chunked must come last and once (RFC 9112 6.1). */
+static bool te_element(void *ctx, struct gw_http1_str el)
+{
+    struct head_extra *x = ctx;
+    size_t k = 0;
+    while (k < el.n && is_tchar(el.p[k])) k++;
+    bool chunked = eq_ci(el.p, k, "chunked");
+    x->te_present = 1;
+    x->te_chunked_last = chunked;
+    if (chunked) x->te_chunked_count++;
+    return true;
+}
+
+static bool connection_element(void *ctx, struct gw_http1_str el)
+{
+    struct head_extra *x = ctx;
+    if (eq_ci(el.p, el.n, "upgrade")) x->conn_upgrade = 1;
+    return true;
+}
+
+static bool upgrade_element(void *ctx, struct gw_http1_str el)
+{
+    struct head_extra *x = ctx;
+    size_t k = 0;
+    while (k < el.n && el.p[k] != '/') k++; /* protocol-name [ "/" version ] */
+    uint8_t kind = GW_HTTP1_SWITCH_OTHER;
+    if (eq_ci(el.p, k, "h2c")) {
+        kind = GW_HTTP1_SWITCH_H2C;
+        x->up_h2c = 1;
+    } else if (eq_ci(el.p, k, "websocket")) {
+        kind = GW_HTTP1_SWITCH_WEBSOCKET;
+        x->up_websocket = 1;
+    }
+    if (!x->up_first_kind) x->up_first_kind = kind;
+    return true;
+}
+
+static bool encoding_element(void *ctx, struct gw_http1_str el)
+{
+    struct head_extra *x = ctx;
+    if (!eq_ci(el.p, el.n, "identity")) x->encoded = 1;
+    return true;
+}
+
+static void keep_first(struct gw_http1_str *dst, struct gw_http1_str v)
+{
+    if (!dst->p) *dst = v;
+}
+
+/* Applies one field line's meaning. */
+static int apply_field(struct gw_http1_head *h, struct head_extra *x,
+                       struct gw_http1_str name, struct gw_http1_str value)
+{
+    if (eq_ci(name.p, name.n, "content-length")) {
+        struct cl_ctx cc = { h, false, false };
+        list_each(value, cl_element, &cc);
+        if (cc.bad || !cc.seen) return GW_ERR_MALFORMED;
+    } else if (eq_ci(name.p, name.n, "transfer-encoding")) {
+        list_each(value, te_element, x);
+    } else if (eq_ci(name.p, name.n, "content-type")) {
+        keep_first(&h->content_type, value);
+    } else if (eq_ci(name.p, name.n, "connection")) {
+        keep_first(&h->connection, value);
+        list_each(value, connection_element, x);
+    } else if (eq_ci(name.p, name.n, "upgrade")) {
+        keep_first(&h->upgrade, value);
+        list_each(value, upgrade_element, x);
+    } else if (eq_ci(name.p, name.n, "content-encoding")) {
+        list_each(value, encoding_element, x);
+    } else if (eq_ci(name.p, name.n, "host")) {
+        keep_first(&x->host, value);
+    } else if (eq_ci(name.p, name.n, "user-agent")) {
+        keep_first(&x->user_agent, value);
+    } else if (eq_ci(name.p, name.n, "http2-settings")) {
+        keep_first(&x->h2_settings, value);
+    } else if (eq_ci(name.p, name.n, "grpc-encoding")) {
+        keep_first(&x->grpc_encoding, value);
+    } else if (eq_ci(name.p, name.n, "grpc-status")) {
+        x->grpc_status = value;
+    } else if (eq_ci(name.p, name.n, "grpc-message")) {
+        x->grpc_message = value;
+    }
+    return GW_OK;
+}
+
+static void record_name(struct gw_http1_head *h, struct gw_http1_str name)
+{
+    if (h->n_names == GW_HTTP1_MAX_FIELDS) {
+        h->names_truncated = 1;
+        return;
+    }
+    char low[NAME_SCRATCH];
+    lower_copy(low, name.p, name.n);
+    if (gw_policy_is_credential_key(NULL, low)) h->credential_mask |= (uint64_t)1 << h->n_names;
+    h->names[h->n_names++] = name;
+}
+
+/* field-name ":" OWS field-value OWS, for every line up to the empty one. */
+static int parse_fields(struct gw_cursor *cur, struct gw_http1_head *h, struct head_extra *x)
+{
+    for (;;) {
+        struct gw_http1_str line;
+        int rc = next_line(cur, &line);
+        if (rc != GW_OK) return rc;
+        if (line.n == 0) return GW_OK;
+        /* obs-fold (RFC 9112 section 5.2) and white space before the colon
+         * (section 5.1) are refused, as a server must */
+        struct gw_cursor lc = gw_cursor_make(line.p, line.n);
+        size_t k = span(&lc, is_tchar);
+        if (k == 0 || k == line.n || line.p[k] != ':') return GW_ERR_MALFORMED;
+        struct gw_http1_str name = slice(line.p, k);
+        struct gw_http1_str value = trim(line.p + k + 1, line.n - k - 1);
+        record_name(h, name);
+        rc = apply_field(h, x, name, value);
+        if (rc != GW_OK) return rc;
+    }
+}
+
+/* Transfer-Encoding and Content-Length together. */
+static int framing_common(struct gw_http1_conn *c, struct gw_http1_head *h, const struct head_extra *x)
+{
+    if (x->te_present && h->has_content_length) {
+        h->framing_conflict = 1;
+        c->stats.framing_conflicts++;
+    }
+    /* HTTP/1.0 has no transfer codings: its framing is faulty (RFC 9112 6.1) */
+    if (x->te_present && h->version_minor == 0) return GW_ERR_MALFORMED;
+    if (x->te_chunked_count > 1) return GW_ERR_MALFORMED;
+    h->chunked = x->te_present && x->te_chunked_last;
+    return GW_OK;
+}
+
+static void start_body(struct gw_http1_conn *c, int dir, bool chunked, uint64_t length, bool to_close)
+{
+    struct h1_dir *d = &c->d[dir];
+    if (chunked) {
+        d->state = ST_CHUNK_SIZE;
+        d->chunk_size = 0;
+        d->chunk_digits = d->chunk_ext = d->chunk_ws = d->saw_cr = 0;
+        d->line_bytes = 0;
+    } else if (to_close) {
+        d->state = ST_BODY_CLOSE;
+    } else if (length > 0) {
+        d->state = ST_BODY_LEN;
+        d->body_left = length;
+    } else {
+        message_end(c, dir);
+    }
+}
+
+static int request_head(struct gw_http1_conn *c, const uint8_t *p, size_t n)
+{
+    struct gw_http1_request req;
+    struct head_extra x;
+    memset(&req, 0, sizeof req);
+    memset(&x, 0, sizeof x);
+    struct gw_cursor cur = gw_cursor_make(p, n);
+    struct gw_http1_str line;
+    int rc = next_line(&cur, &line);
+    if (rc == GW_OK) rc = parse_request_line(line, &req);
+    if (rc == GW_OK) rc = parse_fields(&cur, &req.h, &x);
+    if (rc == GW_OK) rc = framing_common(c, &req.h, &x);
+    if (rc != GW_OK) return rc;
+    /* a request's framing must be known (RFC 9112 section 6.3) */
+    if (x.te_present && !req.h.chunked && !req.is_connect) return GW_ERR_MALFORMED;
+
+    struct h1_dir *d = &c->d[GW_DIR_TO_SERVER];
+    req.h.ts = c->now;
+    req.seq = ++c->req_seq;
+    req.host = x.host;
+    req.user_agent = x.user_agent;
+    req.http2_settings = x.h2_settings;
+    req.upgrade_h2c = x.up_h2c && x.conn_upgrade;
+    req.asks_switch = req.is_connect || req.h.upgrade.p != NULL;
+    req.grpc = req.h.content_type.p && prefix_ci(req.h.content_type.p, req.h.content_type.n, "application/grpc");
+    c->stats.requests++;
+
+    struct web_call *wc = req.grpc && !req.is_connect ? call_open(c, &req, &x) : NULL;
+    if (req.seq > c->resp_seq) { /* else its answer came first (out of order) */
+        struct pending e = { req.seq, req.is_head, req.is_connect, wc };
+        queue_push(c, &e);
+    }
+    d->call = wc;
+    d->msg_seq = req.seq;
+    d->msg_ask_kind = 0;
+    if (req.is_connect) d->msg_ask_kind = GW_HTTP1_SWITCH_CONNECT;
+    else if (req.asks_switch) d->msg_ask_kind = x.up_h2c ? GW_HTTP1_SWITCH_H2C : x.up_first_kind;
+    if (c->cb.on_request) c->cb.on_request(c->user, &req);
+
+    /* a CONNECT request has no content (RFC 9110 section 9.3.6) */
+    if (req.is_connect) message_end(c, GW_DIR_TO_SERVER);
+    else start_body(c, GW_DIR_TO_SERVER, req.h.chunked, req.h.content_length, false);
+    return GW_OK;
+}
+
+static int dir_run(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n, size_t *used);
+
+/* dir_run(server) -> response_head -> resume_client -> dir_run(client)
+ * recurses once at most: the client direction parses only requests, and a
+ * request never leads to response_head. */
+/* NOLINTBEGIN(misc-no-recursion) */
+/* Resumes a client that waited for an answer that did not switch: what it
+ * held is HTTP/1.x after all. */
+static void resume_client(struct gw_http1_conn *c)
+{
+    struct h1_dir *d = &c->d[GW_DIR_TO_SERVER];
+    struct growbuf h = c->hold;
+    memset(&c->hold, 0, sizeof c->hold);
+    d->state = ST_HEAD;
+    size_t used = 0;
+    int rc = dir_run(c, GW_DIR_TO_SERVER, h.p, h.len, &used);
+    if (rc == RUN_SWITCH) {
+        dir_switch(c, GW_DIR_TO_SERVER, c->switch_pending, h.p + used, h.len - used);
+    } else if (rc == RUN_AWAIT) {
+        /* waiting again: the rest stays held (and may be a preface) */
+        size_t more = 0;
+        memmove(h.p, h.p + used, h.len - used);
+        h.len -= (uint32_t)used;
+        c->hold = h;
+        memset(&h, 0, sizeof h);
+        await_feed(c, NULL, 0, &more);
+    }
+    growbuf_free(&h);
+}
+
+static int response_head(struct gw_http1_conn *c, const uint8_t *p, size_t n)
+{
+    struct gw_http1_response resp;
+    struct head_extra x;
+    memset(&resp, 0, sizeof resp);
+    memset(&x, 0, sizeof x);
+    struct gw_cursor cur = gw_cursor_make(p, n);
+    struct gw_http1_str line;
+    int rc = next_line(&cur, &line);
+    if (rc == GW_OK) rc = parse_status_line(line, &resp);
+    if (rc == GW_OK) rc = parse_fields(&cur, &resp.h, &x);
+    if (rc == GW_OK) rc = framing_common(c, &resp.h, &x);
+    if (rc != GW_OK) return rc;
+
+    resp.h.ts = c->now;
+    c->stats.responses++;
+    resp.informational = resp.status < 200 && resp.status != 101;
+    struct pending e = { 0, 0, 0, NULL };
+    if (!resp.informational) {
+        resp.request_seq = ++c->resp_seq;
+        if (!queue_take(c, resp.request_seq, &e)) c->stats.unmatched_responses++;
+    }
+    resp.to_head = e.is_head;
+    resp.to_connect = e.is_connect;
+    if (resp.status == 101) resp.switch_kind = x.up_first_kind ? x.up_first_kind : GW_HTTP1_SWITCH_OTHER;
+    else if (resp.to_connect && resp.status / 100 == 2) resp.switch_kind = GW_HTTP1_SWITCH_CONNECT;
+
+    struct h1_dir *d = &c->d[GW_DIR_TO_CLIENT];
+    d->call = resp.informational ? NULL : e.call;
+    if (d->call) call_response(d->call, &resp, &x);
+    if (c->cb.on_response) c->cb.on_response(c->user, &resp);
+
+    if (resp.switch_kind) {
+        if (c->cb.on_message_end) c->cb.on_message_end(c->user, GW_DIR_TO_CLIENT);
+        d->call = NULL;
+        dir_switch(c, GW_DIR_TO_CLIENT, resp.switch_kind, NULL, 0);
+        c->switch_pending = resp.switch_kind;
+        c->switch_after = resp.request_seq;
+        client_maybe_switch(c);
+        return GW_OK;
+    }
+    bool no_body = resp.informational || resp.to_head || resp.status == 204 || resp.status == 304;
+    bool chunked = !no_body && resp.h.chunked;
+    bool to_close = !no_body && !chunked && (x.te_present || !resp.h.has_content_length);
+    start_body(c, GW_DIR_TO_CLIENT, chunked, no_body ? 0 : resp.h.content_length, to_close);
+    if (!resp.informational && c->d[GW_DIR_TO_SERVER].state == ST_AWAIT && c->resp_seq >= c->await_seq)
+        resume_client(c);
+    return GW_OK;
+}
+
+/* ---- per-state steps ---------------------------------------------------------- */
+
+static int head_complete(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n)
+{
+    struct h1_dir *d = &c->d[dir];
+    d->in_head = 0;
+    d->line_len = 0;
+    int rc = dir == GW_DIR_TO_SERVER ? request_head(c, p, n) : response_head(c, p, n);
+    d->head.len = 0;
+    return rc;
+}
+
+/* Scans for the empty line that ends a head; parses it once complete. */
+static int head_step(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n, size_t *used)
+{
+    struct h1_dir *d = &c->d[dir];
+    size_t i = 0;
+    if (!d->in_head) {
+        /* empty lines before a head are skipped (RFC 9112 section 2.2) */
+        while (i < n && (p[i] == '\r' || p[i] == '\n')) i++;
+        *used = i;
+        if (i == n) return GW_OK;
+        d->in_head = 1;
+        d->line_len = 0;
+    }
+    size_t start = i;
+    while (i < n) {
+        const uint8_t *lf = memchr(p + i, '\n', n - i);
+        size_t stop = lf ? (size_t)(lf - p) : n;
+        if (d->line_len == 0 && stop > i) d->line_first = p[i];
+        d->line_len += (uint32_t)GW_MIN(stop - i, (size_t)GW_HTTP1_HEAD_MAX + 1);
+        if ((size_t)d->head.len + (stop - start) + (lf ? 1 : 0) > GW_HTTP1_HEAD_MAX) return GW_ERR_MALFORMED;
+        if (!lf) break;
+        i = stop + 1;
+        bool empty = d->line_len == 0 || (d->line_len == 1 && d->line_first == '\r');
+        d->line_len = 0;
+        if (!empty) continue;
+        *used = i;
+        if (d->head.len == 0) return head_complete(c, dir, p + start, i - start);
+        int rc = growbuf_append(&d->head, p + start, i - start, GW_HTTP1_HEAD_MAX, HEAD_BUF_INITIAL);
+        return rc == GW_OK ? head_complete(c, dir, d->head.p, d->head.len) : rc;
+    }
+    *used = n;
+    return growbuf_append(&d->head, p + start, n - start, GW_HTTP1_HEAD_MAX, HEAD_BUF_INITIAL);
+}
+
+static int body_len_step(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n, size_t *used)
+{
+    struct h1_dir *d = &c->d[dir];
+    size_t k = (size_t)GW_MIN((uint64_t)n, d->body_left);
+    d->body_left -= k;
+    *used = k;
+    deliver_body(c, dir, p, k);
+    if (d->body_left == 0) {
+        if (d->state == ST_CHUNK_DATA) {
+            d->state = ST_CHUNK_END;
+            d->saw_cr = 0;
+        } else {
+            message_end(c, dir);
+        }
+    }
+    return GW_OK;
+}
+
+/* chunk-size [ chunk-ext ] CRLF (RFC 9112 section 7.1). */
+static int chunk_size_line_end(struct gw_http1_conn *c, int dir)
+{
+    struct h1_dir *d = &c->d[dir];
+    if (d->chunk_digits == 0) return GW_ERR_MALFORMED;
+    d->saw_cr = 0;
+    d->line_bytes = 0;
+    if (d->chunk_size == 0) {
+        d->state = ST_TRAILERS;
+        d->line_len = 0;
+        return GW_OK;
+    }
+    d->state = ST_CHUNK_DATA;
+    d->body_left = d->chunk_size;
+    return GW_OK;
+}
+
+static int chunk_size_step(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n, size_t *used)
+{
+    struct h1_dir *d = &c->d[dir];
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b = p[i];
+        *used = i + 1;
+        if (++d->line_bytes > GW_HTTP1_CHUNK_LINE_MAX) return GW_ERR_MALFORMED;
+        if (d->saw_cr && b != '\n') return GW_ERR_MALFORMED;
+        if (b == '\n') return chunk_size_line_end(c, dir);
+        if (b == '\r') {
+            d->saw_cr = 1;
+        } else if (d->chunk_ext) {
+            if (b == 0) return GW_ERR_MALFORMED;
+        } else if (b == ';') {
+            if (d->chunk_digits == 0) return GW_ERR_MALFORMED;
+            d->chunk_ext = 1;
+        } else if (is_blank(b)) {
+            if (d->chunk_digits == 0) return GW_ERR_MALFORMED;
+            d->chunk_ws = 1; /* BWS before an extension */
+        } else {
+            int v = hex_value(b);
+            if (v < 0 || d->chunk_ws || d->chunk_size > (UINT64_MAX >> 4)) return GW_ERR_MALFORMED;
+            d->chunk_size = (d->chunk_size << 4) | (uint64_t)v;
+            if (d->chunk_digits < UINT8_MAX) d->chunk_digits++;
+        }
+    }
+    *used = n;
+    return GW_OK;
+}
+
+static int chunk_end_step(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n, size_t *used)
+{
+    struct h1_dir *d = &c->d[dir];
+    GW_UNUSED(n);
+    *used = 1;
+    if (p[0] == '\r' && !d->saw_cr) {
+        d->saw_cr = 1;
+        return GW_OK;
+    }
+    if (p[0] != '\n') return GW_ERR_MALFORMED;
+    d->state = ST_CHUNK_SIZE;
+    d->chunk_size = 0;
+    d->chunk_digits = d->chunk_ext = d->chunk_ws = d->saw_cr = 0;
+    d->line_bytes = 0;
+    return GW_OK;
+}
+
+/* trailer-section CRLF: lines up to an empty one, skipped. */
+static int trailers_step(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n, size_t *used)
+{
+    struct h1_dir *d = &c->d[dir];
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b = p[i];
+        *used = i + 1;
+        if (++d->line_bytes > GW_HTTP1_HEAD_MAX) return GW_ERR_MALFORMED;
+        if (d->saw_cr && b != '\n') return GW_ERR_MALFORMED;
+        if (b == '\n') {
+            bool empty = d->line_len == 0;
+            d->line_len = 0;
+            d->saw_cr = 0;
+            if (empty) {
+                message_end(c, dir);
+                return GW_OK;
+            }
+        } else if (b == '\r') {
+            d->saw_cr = 1;
+        } else if (b == 0) {
+            return GW_ERR_MALFORMED;
+        } else {
+            d->line_len++;
+        }
+    }
+    *used = n;
+    return GW_OK;
+}
+
+static int dir_step(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n, size_t *used)
+{
+    switch (c->d[dir].state) {
+    case ST_HEAD: return head_step(c, dir, p, n, used);
+    case ST_BODY_LEN:
+    case ST_CHUNK_DATA: return body_len_step(c, dir, p, n, used);
+    case ST_CHUNK_SIZE: return chunk_size_step(c, dir, p, n, used);
+    case ST_CHUNK_END: return chunk_end_step(c, dir, p, n, used);
+    case ST_TRAILERS: return trailers_step(c, dir, p, n, used);
+    case ST_BODY_CLOSE:
+        deliver_body(c, dir, p, n);
+        *used = n;
+        return GW_OK;
+    default: /* ST_DONE: after FIN nothing is parsed */
+        *used = n;
+        return GW_OK;
+    }
+}
+
+/* Runs direction dir over p/n. RUN_DONE: all consumed; RUN_AWAIT: the client
+ * waits for an answer from *used on; RUN_SWITCH: the direction switches at
+ * *used (the server already did, the client is due: the caller switches it
+ * with whatever it holds); or a gw_err (the direction failed). Reentered
+ * once at most: a server head that refuses a switch resumes the client. */
+static int dir_run(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n, size_t *used)
+{
+    struct h1_dir *d = &c->d[dir];
+    size_t off = 0;
+    for (;;) {
+        *used = off;
+        if (dir == GW_DIR_TO_SERVER && client_switch_due(c)) return RUN_SWITCH;
+        if (d->state == ST_AWAIT) return RUN_AWAIT;
+        if (d->state == ST_SWITCHED) return RUN_SWITCH;
+        if (d->state == ST_FAILED) return d->err;
+        if (off == n) return RUN_DONE;
+        size_t k = 0;
+        int rc = dir_step(c, dir, p + off, n - off, &k);
+        off += k;
+        if (rc != GW_OK) {
+            fail(d, rc);
+            *used = off;
+            return rc;
+        }
+    }
+}
+
+/* NOLINTEND(misc-no-recursion) */
+
+/* ---- public API --------------------------------------------------------------- */
+
+const char *gw_http1_switch_str(int kind)
+{
+    switch (kind) {
+    case GW_HTTP1_SWITCH_NONE: return "none";
+    case GW_HTTP1_SWITCH_H2C: return "h2c";
+    case GW_HTTP1_SWITCH_CONNECT: return "connect";
+    case GW_HTTP1_SWITCH_WEBSOCKET: return "websocket";
+    case GW_HTTP1_SWITCH_OTHER: return "other";
+    default: return "unknown";
+    }
+}
+
+struct gw_http1_conn *gw_http1_conn_create(const struct gw_http1_callbacks *cb, void *user)
+{
+    struct gw_http1_conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    if (cb) c->cb = *cb;
+    c->user = user;
+    return c;
+}
+
+void gw_http1_conn_destroy(struct gw_http1_conn *c)
+{
+    if (!c) return;
+    gw_http1_conn_close(c, GW_H2_END_CONN_CLOSED, c->now);
+    growbuf_free(&c->d[0].head);
+    growbuf_free(&c->d[1].head);
+    growbuf_free(&c->hold);
+    free(c);
+}
+
+int gw_http1_conn_feed(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n,
+                       gw_time_us ts, size_t *consumed)
+{
+    size_t dummy;
+    if (!consumed) consumed = &dummy;
+    *consumed = 0;
+    if (!c || (dir != GW_DIR_TO_SERVER && dir != GW_DIR_TO_CLIENT) || (!p && n)) return GW_ERR_ARG;
+    struct h1_dir *d = &c->d[dir];
+    if (ts > c->now) c->now = ts;
+    if (d->state == ST_FAILED) return d->err;
+    if (d->state == ST_SWITCHED) return GW_ERR_UNSUPPORTED;
+    if (d->state == ST_AWAIT) return await_feed(c, p, n, consumed);
+
+    size_t used = 0;
+    int rc = dir_run(c, dir, p, n, &used);
+    *consumed = used;
+    switch (rc) {
+    case RUN_DONE:
+        return GW_OK;
+    case RUN_SWITCH:
+        /* the server switched inside its head; a client switches here, and
+         * what follows in p is the caller's to hand on */
+        if (d->state != ST_SWITCHED) dir_switch(c, dir, c->switch_pending, NULL, 0);
+        return GW_ERR_UNSUPPORTED;
+    case RUN_AWAIT: {
+        size_t more = 0;
+        rc = await_feed(c, p + used, n - used, &more);
+        *consumed = used + more;
+        return rc;
+    }
+    default:
+        return rc;
+    }
+}
+
+int gw_http1_conn_gap(struct gw_http1_conn *c, int dir, size_t len, gw_time_us ts)
+{
+    if (!c || (dir != GW_DIR_TO_SERVER && dir != GW_DIR_TO_CLIENT)) return GW_ERR_ARG;
+    struct h1_dir *d = &c->d[dir];
+    if (ts > c->now) c->now = ts;
+    switch (d->state) {
+    case ST_SWITCHED:
+        return GW_ERR_UNSUPPORTED;
+    case ST_FAILED:
+        return d->err;
+    case ST_DONE:
+        return GW_OK;
+    case ST_BODY_CLOSE:
+    case ST_BODY_LEN:
+    case ST_CHUNK_DATA:
+        if (d->state != ST_BODY_CLOSE && len > d->body_left) break;
+        c->stats.gap_bytes_skipped += len;
+        if (d->call) framer_lose(d->call, dir);
+        if (d->state == ST_BODY_CLOSE) return GW_OK;
+        d->body_left -= len;
+        if (d->body_left == 0) {
+            size_t used = 0;
+            body_len_step(c, dir, NULL, 0, &used);
+        }
+        return GW_OK;
+    default:
+        break;
+    }
+    /* the next head would start at an unknown place */
+    if (dir == GW_DIR_TO_SERVER) growbuf_free(&c->hold);
+    fail(d, GW_ERR_TRUNCATED);
+    return GW_ERR_TRUNCATED;
+}
+
+void gw_http1_conn_fin(struct gw_http1_conn *c, int dir, gw_time_us ts)
+{
+    if (!c || (dir != GW_DIR_TO_SERVER && dir != GW_DIR_TO_CLIENT)) return;
+    struct h1_dir *d = &c->d[dir];
+    if (ts > c->now) c->now = ts;
+    if (d->state == ST_BODY_CLOSE) message_end(c, dir);
+    /* a client waiting for an answer may still be answered */
+    if (d->state == ST_HEAD) d->state = ST_DONE;
+}
+
+void gw_http1_conn_close(struct gw_http1_conn *c, int reason, gw_time_us ts)
+{
+    if (!c || c->closed) return;
+    c->closed = 1;
+    if (ts > c->now) c->now = ts;
+    if (reason == GW_H2_END_CONN_CLOSED && c->d[GW_DIR_TO_CLIENT].state == ST_BODY_CLOSE)
+        message_end(c, GW_DIR_TO_CLIENT);
+    for (size_t i = 0; i < GW_HTTP1_MAX_WEB_CALLS; i++) {
+        struct web_call *wc = c->calls[i];
+        if (!wc) continue;
+        web_body_end(c, wc, GW_DIR_TO_SERVER);
+        web_body_end(c, wc, GW_DIR_TO_CLIENT);
+        call_emit(c, wc, reason);
+    }
+}
+
+int gw_http1_conn_switched(const struct gw_http1_conn *c, int dir)
+{
+    if (!c || (dir != GW_DIR_TO_SERVER && dir != GW_DIR_TO_CLIENT)) return 0;
+    return c->d[dir].state == ST_SWITCHED ? c->d[dir].switch_kind : 0;
+}
+
+const struct gw_http1_stats *gw_http1_conn_stats(const struct gw_http1_conn *c)
+{
+    return c ? &c->stats : NULL;
+}
+
+/* ---- sniffing ----------------------------------------------------------------- */
+
+static const char *const sniff_methods[] = {
+    "GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "CONNECT ", "OPTIONS ", "TRACE ", "PATCH ",
+};
+
+int gw_http1_sniff_request(const uint8_t *p, size_t n)
+{
+    if (!p || n == 0) return GW_ERR_NEED_MORE;
+    bool prefix = false;
+    for (size_t i = 0; i < GW_ARRAY_LEN(sniff_methods); i++) {
+        size_t k = strlen(sniff_methods[i]);
+        if (memcmp(p, sniff_methods[i], GW_MIN(n, k)) != 0) continue;
+        if (n >= k) return GW_OK;
+        prefix = true;
+    }
+    return prefix ? GW_ERR_NEED_MORE : GW_ERR_UNSUPPORTED;
+}
+
+int gw_http1_sniff_response(const uint8_t *p, size_t n)
+{
+    static const char lead[] = "HTTP/1.";
+    const size_t lead_len = sizeof lead - 1;
+    if (!p || n == 0) return GW_ERR_NEED_MORE;
+    if (memcmp(p, lead, GW_MIN(n, lead_len)) != 0) return GW_ERR_UNSUPPORTED;
+    if (n > lead_len && !is_digit(p[lead_len])) return GW_ERR_UNSUPPORTED;
+    if (n > lead_len + 1 && p[lead_len + 1] != ' ') return GW_ERR_UNSUPPORTED;
+    if (n > lead_len + 2 && !is_digit(p[lead_len + 2])) return GW_ERR_UNSUPPORTED;
+    return n > lead_len + 2 ? GW_OK : GW_ERR_NEED_MORE;
+}
+
+/* method SP request-target SP "HTTP/1." DIGIT, then CRLF or LF: strict, a
+ * single space each (what clients send), so that little else passes. */
+int gw_http1_sniff_request_line(const uint8_t *p, size_t n)
+{
+    static const char version[] = "HTTP/1.";
+    size_t i = 0;
+    if (!p || n == 0) return GW_ERR_NEED_MORE;
+    while (i < n && i <= SNIFF_METHOD_MAX && is_tchar(p[i])) i++;
+    if (i > SNIFF_METHOD_MAX) return GW_ERR_UNSUPPORTED;
+    if (i == n) return GW_ERR_NEED_MORE;
+    if (i == 0 || p[i++] != ' ') return GW_ERR_UNSUPPORTED;
+    size_t target = i;
+    while (i < n && is_target_char(p[i])) i++;
+    if (i == n) return i - target < GW_HTTP1_HEAD_MAX ? GW_ERR_NEED_MORE : GW_ERR_UNSUPPORTED;
+    if (i == target || p[i++] != ' ') return GW_ERR_UNSUPPORTED;
+    for (size_t j = 0; j < sizeof version - 1; j++, i++) {
+        if (i == n) return GW_ERR_NEED_MORE;
+        if (p[i] != (uint8_t)version[j]) return GW_ERR_UNSUPPORTED;
+    }
+    if (i == n) return GW_ERR_NEED_MORE;
+    if (!is_digit(p[i++])) return GW_ERR_UNSUPPORTED;
+    if (i < n && p[i] == '\r') i++;
+    if (i == n) return GW_ERR_NEED_MORE;
+    return p[i] == '\n' ? GW_OK : GW_ERR_UNSUPPORTED;
+}
