@@ -4,6 +4,7 @@
 #   make check      unit tests + capture tests      (installs missing Debian packages when root)
 #   make check SANITIZE=1   the same under ASan+UBSan (objects in build-san/)
 #   make analyze    cppcheck, clang-tidy, valgrind, fuzz corpus replay + short fuzz
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (tests/fuzz/README.md)
 #   make demo       build and run on a bundled capture
 #   make deps       install the Debian packages grpcwatch needs (apt-get, root)
 #   make bench      throughput and memory benchmark
@@ -98,6 +99,9 @@ install: all
 	install -m 0644 conf/grpcwatch.yaml $(DESTDIR)$(SYSCONFDIR)/grpcwatch/grpcwatch.yaml
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
+
+# make fuzz, fuzz-smoke, fuzz-replay, fuzz-build (libFuzzer, clang-14)
+include tests/fuzz/fuzz.mk
 
 -include $(wildcard build/obj/*.d build-san/obj/*.d)

@@ -184,6 +184,19 @@ bool gw_grpc_split_path(const char *path, char *service, char *method)
 
 /* ---- per-stream state ---------------------------------------------------- */
 
+void gw_grpc_call_add_key(struct gw_grpc_call *call, const char *key, size_t k, bool cut)
+{
+    if (cut) call->metadata_keys_truncated = 1;
+    if (k >= GW_GRPC_KEY_MAX) return;
+    for (size_t i = 0; i < call->n_metadata_keys; i++)
+        if (strcmp(call->metadata_keys[i], key) == 0) return;
+    if (call->n_metadata_keys == GW_GRPC_MAX_KEYS) {
+        call->metadata_keys_truncated = 1;
+        return;
+    }
+    memcpy(call->metadata_keys[call->n_metadata_keys++], key, k + 1);
+}
+
 static void add_metadata_key(struct gw_grpc_call *call, const uint8_t *name, size_t len)
 {
     char key[GW_GRPC_KEY_MAX];
@@ -193,14 +206,7 @@ static void add_metadata_key(struct gw_grpc_call *call, const uint8_t *name, siz
     /* A cut name can not be one of the short excluded names, so the
      * prefix decides as the whole name would. */
     if (!gw_grpc_is_metadata_key(key, k)) return;
-    if (k < len) call->metadata_keys_truncated = 1;
-    for (size_t i = 0; i < call->n_metadata_keys; i++)
-        if (strcmp(call->metadata_keys[i], key) == 0) return;
-    if (call->n_metadata_keys == GW_GRPC_MAX_KEYS) {
-        call->metadata_keys_truncated = 1;
-        return;
-    }
-    memcpy(call->metadata_keys[call->n_metadata_keys++], key, k + 1);
+    gw_grpc_call_add_key(call, key, k, k < len);
 }
 
 /* A request field whose value is unknown: only its name can be used. */

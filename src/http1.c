@@ -22,8 +22,12 @@
  *  - Responses answer requests in order, so the n-th final response
  *    answers request n whatever was queued; the queue only remembers what
  *    framing needs (HEAD, CONNECT) and the call, matched by sequence number.
+ *    request_seq reports n only if request n was parsed by then (else 0:
+ *    the client failed, or the answer came first); a switch still waits
+ *    for request n (switch_after), whenever it comes.
  *  - A direction that switched or failed never parses again; errors are
- *    sticky per direction.
+ *    sticky per direction. After its FIN (d->fin) a direction takes no
+ *    more bytes either: feeds and gaps are ignored, wherever it stood.
  *  - Every gRPC-Web call lives in c->calls[] (at most GW_HTTP1_MAX_WEB_CALLS)
  *    and is handed on exactly once: when both its messages ended, or at
  *    gw_http1_conn_close, which acts once (c->closed; destroy calls it too).
@@ -123,6 +127,7 @@ struct h1_dir {
     uint8_t msg_ask_kind;      /* client: the request asks to switch (enum gw_http1_switch) */
     uint32_t msg_seq;          /* client: the request's number */
     uint8_t switch_kind;       /* once switched */
+    uint8_t fin;               /* gw_http1_conn_fin ran: later bytes are ignored */
 };
 
 struct gw_http1_conn {
@@ -557,18 +562,12 @@ static void add_metadata_key(struct gw_grpc_call *call, const uint8_t *name, siz
         if (strcmp(key, connection_field_names[i]) == 0) return;
     /* a cut name can not be one of the short excluded names */
     if (!gw_grpc_is_metadata_key(key, k)) return;
-    if (k < len || k >= GW_GRPC_KEY_MAX) call->metadata_keys_truncated = 1;
+    bool cut = k < len || k >= GW_GRPC_KEY_MAX;
     if (k >= GW_GRPC_KEY_MAX) {
         k = GW_GRPC_KEY_MAX - 1;
         key[k] = '\0';
     }
-    for (size_t i = 0; i < call->n_metadata_keys; i++)
-        if (strcmp(call->metadata_keys[i], key) == 0) return;
-    if (call->n_metadata_keys == GW_GRPC_MAX_KEYS) {
-        call->metadata_keys_truncated = 1;
-        return;
-    }
-    memcpy(call->metadata_keys[call->n_metadata_keys++], key, k + 1);
+    gw_grpc_call_add_key(call, key, k, cut);
 }
 
 /* The path of a request target: origin-form as is, absolute-form from the
@@ -1159,9 +1158,13 @@ static int response_head(struct gw_http1_conn *c, const uint8_t *p, size_t n)
     c->stats.responses++;
     resp.informational = resp.status < 200 && resp.status != 101;
     struct pending e = { 0, 0, 0, NULL };
+    uint32_t seq = 0; /* the request answered, by position */
     if (!resp.informational) {
-        resp.request_seq = ++c->resp_seq;
-        if (!queue_take(c, resp.request_seq, &e)) c->stats.unmatched_responses++;
+        seq = ++c->resp_seq;
+        if (!queue_take(c, seq, &e)) c->stats.unmatched_responses++;
+        /* known only once parsed: not if the client failed before it or
+         * the answer came first (a request beyond the queue is known) */
+        if (seq <= c->req_seq) resp.request_seq = seq;
     }
     resp.to_head = e.is_head;
     resp.to_connect = e.is_connect;
@@ -1178,7 +1181,7 @@ static int response_head(struct gw_http1_conn *c, const uint8_t *p, size_t n)
         d->call = NULL;
         dir_switch(c, GW_DIR_TO_CLIENT, resp.switch_kind, NULL, 0);
         c->switch_pending = resp.switch_kind;
-        c->switch_after = resp.request_seq;
+        c->switch_after = seq; /* request seq may still be on its way */
         client_maybe_switch(c);
         return GW_OK;
     }
@@ -1440,6 +1443,10 @@ int gw_http1_conn_feed(struct gw_http1_conn *c, int dir, const uint8_t *p, size_
     if (ts > c->now) c->now = ts;
     if (d->state == ST_FAILED) return d->err;
     if (d->state == ST_SWITCHED) return GW_ERR_UNSUPPORTED;
+    if (d->fin) { /* http1.h: later feeds of dir are ignored */
+        *consumed = n;
+        return GW_OK;
+    }
     if (d->state == ST_AWAIT) return await_feed(c, p, n, consumed);
 
     size_t used = 0;
@@ -1469,13 +1476,10 @@ int gw_http1_conn_gap(struct gw_http1_conn *c, int dir, size_t len, gw_time_us t
     if (!c || (dir != GW_DIR_TO_SERVER && dir != GW_DIR_TO_CLIENT)) return GW_ERR_ARG;
     struct h1_dir *d = &c->d[dir];
     if (ts > c->now) c->now = ts;
+    if (d->state == ST_SWITCHED) return GW_ERR_UNSUPPORTED;
+    if (d->state == ST_FAILED) return d->err;
+    if (d->fin) return GW_OK; /* nothing more of dir is parsed: nothing to skip */
     switch (d->state) {
-    case ST_SWITCHED:
-        return GW_ERR_UNSUPPORTED;
-    case ST_FAILED:
-        return d->err;
-    case ST_DONE:
-        return GW_OK;
     case ST_BODY_CLOSE:
     case ST_BODY_LEN:
     case ST_CHUNK_DATA:
@@ -1503,8 +1507,11 @@ void gw_http1_conn_fin(struct gw_http1_conn *c, int dir, gw_time_us ts)
     if (!c || (dir != GW_DIR_TO_SERVER && dir != GW_DIR_TO_CLIENT)) return;
     struct h1_dir *d = &c->d[dir];
     if (ts > c->now) c->now = ts;
+    if (d->state == ST_FAILED || d->state == ST_SWITCHED) return;
+    d->fin = 1;
     if (d->state == ST_BODY_CLOSE) message_end(c, dir);
-    /* a client waiting for an answer may still be answered */
+    /* a client waiting for an answer may still be answered (from what it
+     * held before the FIN) */
     if (d->state == ST_HEAD) d->state = ST_DONE;
 }
 

@@ -164,11 +164,15 @@ static int open_input(const struct options *o, struct gw_capture **cap)
     return 0;
 }
 
-static void write_stats(struct gw_sensor *s, struct gw_capture *cap, gw_time_us ts)
+/* The sensor's window on the capture's counters (stats records). */
+static void capture_counters(void *user, struct gw_capture_counters *out)
 {
     struct gw_capture_stats cs;
-    gw_capture_stats(cap, &cs);
-    gw_sensor_write_stats(s, ts, cs.kernel_received, cs.kernel_dropped);
+    gw_capture_stats(user, &cs);
+    out->packets = cs.packets;
+    out->kernel_received = cs.kernel_received;
+    out->kernel_dropped = cs.kernel_dropped;
+    out->bad_timestamps = cs.bad_timestamps;
 }
 
 /* Live captures stamp stats with the wall clock when idle; files with packet time. */
@@ -213,7 +217,7 @@ static int run(struct gw_capture *cap, struct gw_sensor *s, struct gw_output *ou
         }
         if (flush_requested) {
             flush_requested = 0;
-            write_stats(s, cap, stats_time(s, o->iface != NULL));
+            gw_sensor_write_stats(s, stats_time(s, o->iface != NULL));
             gw_output_flush(out);
         }
     }
@@ -251,13 +255,14 @@ int main(int argc, char **argv)
         gw_capture_close(cap);
         return EXIT_USAGE;
     }
+    gw_sensor_set_capture_counters(s, capture_counters, cap);
     install_signals();
 
     int status = run(cap, s, out, &o);
 
     /* end of input: every open call and connection is written */
     gw_sensor_finish(s);
-    if (cfg.stats_interval) write_stats(s, cap, stats_time(s, o.iface != NULL));
+    if (cfg.stats_interval) gw_sensor_write_stats(s, stats_time(s, o.iface != NULL));
     gw_sensor_destroy(s);
     gw_capture_close(cap);
     gw_output_flush(out);

@@ -46,7 +46,10 @@
 #define SNIFF_HOLD_MAX (2 * 16384 + 4096)      /* a pickup inside a full frame, then frames */
 #define ROLE_WAIT_MAX 16384                    /* held bytes before guessing who is the client */
 #define ONE_SIDED_PACKETS 8                    /* packets one way, none back: one-sided */
-#define TLS_HOLD_MAX (GW_TLS_MAX_HELLO + 4096) /* hello bytes plus record headers */
+/* Hello bytes plus record headers: a hello cut into 1-byte records (an
+ * evasion) costs 6 bytes a hello byte, so hold that much. Held only while
+ * the hello is incomplete, grown on demand, freed once parsed. */
+#define TLS_HOLD_MAX (6 * (GW_TLS_MAX_HELLO + 4))
 #define RECORD_BUF_SIZE (64 * 1024)
 #define ANOMALY_RECORDS_PER_FLOW 16
 
@@ -112,6 +115,8 @@ struct gw_sensor {
     struct sensor_counters n;
     gw_time_us now;
     gw_time_us last_expire, last_stats;
+    gw_capture_counters_fn capture_counters; /* NULL: capture counters are 0 */
+    void *capture_user;
     struct gw_json json;
     char *json_buf;
 };
@@ -948,7 +953,7 @@ void gw_sensor_packet(struct gw_sensor *s, const struct gw_packet *pkt)
     if (s->cfg.stats_interval && s->last_stats == 0) s->last_stats = s->now;
     if (s->cfg.stats_interval &&
         s->now - s->last_stats >= (gw_time_us)s->cfg.stats_interval * 1000000) {
-        gw_sensor_write_stats(s, s->now, 0, 0);
+        gw_sensor_write_stats(s, s->now);
         s->last_stats = s->now;
     }
     if (gw_decoder_decode(s->decoder, pkt, &seg) != GW_DECODE_TCP || !s->flows) return;
@@ -1152,18 +1157,27 @@ static void stats_records(struct gw_json *j, const struct gw_sensor *s)
     gw_json_object_end(j);
 }
 
-void gw_sensor_write_stats(struct gw_sensor *s, gw_time_us ts, uint64_t kernel_received,
-                           uint64_t kernel_dropped)
+void gw_sensor_set_capture_counters(struct gw_sensor *s, gw_capture_counters_fn fn, void *user)
+{
+    s->capture_counters = fn;
+    s->capture_user = user;
+}
+
+void gw_sensor_write_stats(struct gw_sensor *s, gw_time_us ts)
 {
     struct gw_json *j = &s->json;
+    struct gw_capture_counters cc = { 0 };
+    if (s->capture_counters) s->capture_counters(s->capture_user, &cc);
     gw_json_reset(j);
     gw_record_begin_event(j, ts, "stats");
     gw_json_key(j, "stats");
     gw_json_object_begin(j);
     gw_json_key(j, "capture");
     gw_json_object_begin(j);
-    gw_json_kv_uint(j, "kernel_received", kernel_received);
-    gw_json_kv_uint(j, "kernel_dropped", kernel_dropped);
+    gw_json_kv_uint(j, "packets", cc.packets);
+    gw_json_kv_uint(j, "kernel_received", cc.kernel_received);
+    gw_json_kv_uint(j, "kernel_dropped", cc.kernel_dropped);
+    gw_json_kv_uint(j, "bad_timestamps", cc.bad_timestamps);
     gw_json_object_end(j);
     stats_decode(j, gw_decoder_stats(s->decoder));
     stats_flows(j, s);

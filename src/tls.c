@@ -8,6 +8,9 @@
  *  - A handshake message is joined across records into a stack buffer of at
  *    most GW_TLS_MAX_HELLO (+4 header) bytes; a longer one is GW_ERR_LIMIT.
  *    When the message sits whole in the first record it is parsed in place.
+ *    Records may be as short as one byte (even the 4-byte handshake header
+ *    may be split), and the classifier accepts such a first record too, so
+ *    fragmenting a ClientHello does not hide its SNI/ALPN.
  *  - A valid but incomplete prefix gives GW_ERR_NEED_MORE; the caller calls
  *    again with a longer buffer starting at the same byte. Parsing is
  *    stateless, so the answer depends only on (p, n).
@@ -633,8 +636,14 @@ bool gw_tls_looks_like_client_hello(const uint8_t *p, size_t n)
     if (n >= 2 && p[1] != 0x03) return false;
     if (n >= 3 && p[2] > 0x04) return false;
     if (n >= 5) {
+        /* Any non-empty record may carry the hello's first bytes: a
+         * ClientHello fragmented into records shorter than its 4-byte
+         * handshake header is legal (RFC 8446 5.1) and an evasion if
+         * refused here; read_handshake reassembles it. Only an empty
+         * record (forbidden for handshake data) or an oversized one is
+         * not TLS. */
         size_t len = ((size_t)p[3] << 8) | p[4];
-        if (len < TLS_HS_HDR || len > TLS_RECORD_MAX) return false;
+        if (len == 0 || len > TLS_RECORD_MAX) return false;
     }
     if (n >= 6 && p[5] != TLS_HS_CLIENT_HELLO) return false;
     return true;

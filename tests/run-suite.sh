@@ -56,6 +56,10 @@ count_plain
 "$PY" tests/transform/check_transforms.py --jobs 2 "$BUILD/grpcwatch" 2>&1 | tee "$log"
 count_plain
 
+echo "== corrupt captures"
+tests/corrupt/run.sh "$BUILD/grpcwatch" 2>&1 | tee "$log"
+count_plain
+
 echo "== flood"
 tests/flood/run.sh "$BUILD/grpcwatch" 2>&1 | tee "$log"
 count_plain

@@ -13,7 +13,14 @@ struct gw_capture;
 struct gw_capture_stats {
     uint64_t packets;
     uint64_t kernel_received, kernel_dropped, if_dropped; /* live only */
+    uint64_t bad_timestamps; /* packets whose timestamp was out of range */
 };
+
+/* Latest timestamp accepted, in seconds: 9999-12-31T23:59:59Z. Far below
+ * INT64_MAX / 1000000, so packet time plus any timeout still fits. A packet
+ * stamped later (or before 1970) is delivered with the previous packet's
+ * time and counted in bad_timestamps. */
+#define GW_CAPTURE_MAX_SEC 253402300799ULL
 
 /* Opens a capture file. NULL on failure with a one-line reason in err. */
 struct gw_capture *gw_capture_open_file(const char *path, char *err, size_t errlen);

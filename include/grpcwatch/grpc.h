@@ -101,6 +101,12 @@ struct gw_grpc_call {
 
 typedef void (*gw_grpc_call_fn)(void *user, struct gw_grpc_call *call);
 
+/* Appends key (lowercase, NUL-terminated, k bytes) to call->metadata_keys
+ * unless it is there already; cut: the name was longer than what key holds.
+ * A full list, a key of GW_GRPC_KEY_MAX bytes or more, or a cut name sets
+ * metadata_keys_truncated. Shared by every producer of calls (HTTP/2, gRPC-Web). */
+void gw_grpc_call_add_key(struct gw_grpc_call *call, const char *key, size_t k, bool cut);
+
 struct gw_grpc_stats {
     uint64_t calls, non_grpc_streams, messages[2];
 };

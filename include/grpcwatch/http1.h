@@ -164,7 +164,9 @@ struct gw_http1_response {
     struct gw_http1_head h;
     int status;                   /* 100..999 */
     struct gw_http1_str reason;
-    uint32_t request_seq;         /* the request it answers; 0 if not known */
+    uint32_t request_seq;         /* the request it answers; 0 if not known (not
+                                   * parsed: the client failed before it, or
+                                   * the response was fed first) */
     uint8_t informational;        /* 1xx other than 101: a final answer follows */
     uint8_t to_head, to_connect;  /* what it answers */
     uint8_t switch_kind;          /* enum gw_http1_switch, or 0 */
@@ -219,7 +221,9 @@ int gw_http1_conn_feed(struct gw_http1_conn *c, int dir, const uint8_t *p, size_
 int gw_http1_conn_gap(struct gw_http1_conn *c, int dir, size_t len, gw_time_us ts);
 
 /* Direction dir ended (FIN): a body delimited by the close ends there; a
- * message cut short stays unfinished. Later feeds of dir are ignored (GW_OK). */
+ * message cut short stays unfinished. Later feeds of dir are ignored (GW_OK),
+ * and so are its gaps; a direction that failed or switched answers as before
+ * (its sticky error, GW_ERR_UNSUPPORTED). */
 void gw_http1_conn_fin(struct gw_http1_conn *c, int dir, gw_time_us ts);
 
 /* The connection ended (reason: enum gw_h2_stream_end). With

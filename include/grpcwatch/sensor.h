@@ -36,9 +36,19 @@ void gw_sensor_packet(struct gw_sensor *s, const struct gw_packet *pkt);
 /* Ends every flow now, as at the end of input (records written). */
 void gw_sensor_finish(struct gw_sensor *s);
 
-/* Writes a stats record stamped ts. kernel_* come from the capture (0 offline). */
-void gw_sensor_write_stats(struct gw_sensor *s, gw_time_us ts,
-                           uint64_t kernel_received, uint64_t kernel_dropped);
+/* The capture's own counters for stats records. The sensor never reaches
+ * back into the capture: whoever owns it registers a function that reads
+ * them (pcap_stats for live captures), called only when a stats record is
+ * written. Without one the counters are 0. */
+struct gw_capture_counters {
+    uint64_t packets, kernel_received, kernel_dropped, bad_timestamps;
+};
+typedef void (*gw_capture_counters_fn)(void *user, struct gw_capture_counters *out);
+void gw_sensor_set_capture_counters(struct gw_sensor *s, gw_capture_counters_fn fn, void *user);
+
+/* Writes a stats record stamped ts (periodic ones are written by
+ * gw_sensor_packet itself every stats-interval). */
+void gw_sensor_write_stats(struct gw_sensor *s, gw_time_us ts);
 
 /* Packet time of the last packet seen (0 before the first). */
 gw_time_us gw_sensor_now(const struct gw_sensor *s);

@@ -50,7 +50,9 @@ int gw_tls_parse_client_hello(const uint8_t *p, size_t n, struct gw_tls_info *ou
 int gw_tls_parse_server_hello(const uint8_t *p, size_t n, struct gw_tls_info *out);
 
 /* True if p (n >= 1..) could start a TLS handshake record carrying a
- * ClientHello: 0x16 0x03 0x0[0-4] len(2) 0x01. With fewer than 6 bytes
+ * ClientHello: 0x16 0x03 0x0[0-4] len(2) 0x01, with 1 <= len <= 18432 (a
+ * record shorter than the 4-byte handshake header is accepted: the hello
+ * may be fragmented over several records). With fewer than 6 bytes
  * answers on what it has. */
 bool gw_tls_looks_like_client_hello(const uint8_t *p, size_t n);
 

@@ -1499,6 +1499,158 @@ START_TEST(test_sniff)
 }
 END_TEST
 
+/* ---- responses to requests never parsed; FIN ------------------------------------ */
+
+static const char ok0[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+START_TEST(test_response_to_unknown_request)
+{
+    /* http1.h: request_seq is "the request it answers; 0 if not known".
+     * Responses answer requests in order (RFC 9112 section 9.3.2), so the
+     * n-th final response answers request n, known only once parsed. */
+    struct fixture f = fx_new();
+    /* the client's only request is malformed (HTTP/2.0 is not HTTP/1.x) */
+    ck_assert_int_eq(drive(&f, 0, S("GET / HTTP/2.0\r\n\r\n"), 18, 0), GW_ERR_MALFORMED);
+    ck_assert_int_eq(f.r->requests, 0);
+    f.r->request_seq = 77;
+    ck_assert_int_eq(drive(&f, 1, CAP(ok0), 0), GW_OK);
+    ck_assert_int_eq(f.r->responses, 1);
+    ck_assert_uint_eq(f.r->request_seq, 0);
+    ck_assert_uint_eq(gw_http1_conn_stats(f.c)->unmatched_responses, 1);
+    fx_free(&f);
+
+    /* request 1 parsed, request 2 malformed: answers 1, then unknown */
+    f = fx_new();
+    ck_assert_int_eq(drive(&f, 0, S("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/9.9\r\n\r\n"), 38, 0), GW_ERR_MALFORMED);
+    ck_assert_int_eq(f.r->requests, 1);
+    ck_assert_int_eq(drive(&f, 1, CAP(ok0), 0), GW_OK);
+    ck_assert_uint_eq(f.r->request_seq, 1);
+    ck_assert_int_eq(drive(&f, 1, CAP(ok0), 0), GW_OK);
+    ck_assert_uint_eq(f.r->request_seq, 0);
+    ck_assert_uint_eq(gw_http1_conn_stats(f.c)->unmatched_responses, 1);
+    fx_free(&f);
+
+    /* a response fed before its request: not known when reported; the
+     * request that follows is request 1 and the next pair matches */
+    f = fx_new();
+    f.r->request_seq = 77;
+    ck_assert_int_eq(drive(&f, 1, CAP(ok0), 0), GW_OK);
+    ck_assert_uint_eq(f.r->request_seq, 0);
+    ck_assert_int_eq(drive(&f, 0, S("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"), 38, 0), GW_OK);
+    ck_assert_uint_eq(f.r->seq, 2);
+    ck_assert_int_eq(drive(&f, 1, CAP(ok0), 0), GW_OK);
+    ck_assert_uint_eq(f.r->request_seq, 2);
+    fx_free(&f);
+
+    /* a 101 fed before its Upgrade request still switches the client right
+     * after that request (request 1), not before it */
+    static const char up[] = "GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    f = fx_new();
+    ck_assert_int_eq(drive(&f, 1, CAP(sw), 0), GW_ERR_UNSUPPORTED);
+    ck_assert_uint_eq(f.r->request_seq, 0);
+    ck_assert_int_eq(f.r->switches[0], 0);
+    uint8_t buf[128];
+    memcpy(buf, up, sizeof up - 1);
+    memcpy(buf + sizeof up - 1, "\x81\x00", 2);
+    ck_assert_int_eq(drive(&f, 0, buf, sizeof up - 1 + 2, 0), GW_ERR_UNSUPPORTED);
+    ck_assert_int_eq(f.r->requests, 1);
+    ck_assert_int_eq(f.r->switch_kind[0], GW_HTTP1_SWITCH_WEBSOCKET);
+    ck_assert_uint_eq(f.r->newp_len[0], 2);
+    ck_assert_mem_eq(f.r->newp[0], "\x81\x00", 2);
+    fx_free(&f);
+}
+END_TEST
+
+/* One feed after FIN: GW_OK, all of it consumed, nothing reported. */
+static void feed_ignored(struct fixture *f, int dir, const char *s)
+{
+    struct rec *before = malloc(sizeof *before); /* ~40 KiB: not on the stack */
+    ck_assert_ptr_nonnull(before);
+    memcpy(before, f->r, sizeof *before);
+    struct gw_http1_stats st = *gw_http1_conn_stats(f->c);
+    size_t n = strlen(s), used = 12345;
+    ck_assert_int_eq(gw_http1_conn_feed(f->c, dir, S(s), n, 0, &used), GW_OK);
+    ck_assert_uint_eq(used, n);
+    for (int d = 0; d < 2; d++) {
+        ck_assert_str_eq(before->log[d], f->r->log[d]);
+        ck_assert_uint_eq(before->body_len[d], f->r->body_len[d]);
+        ck_assert_uint_eq(before->newp_len[d], f->r->newp_len[d]);
+        ck_assert_int_eq(before->ends[d], f->r->ends[d]);
+    }
+    ck_assert_int_eq(before->requests, f->r->requests);
+    ck_assert_int_eq(before->responses, f->r->responses);
+    ck_assert_int_eq(before->ncalls, f->r->ncalls);
+    /* stats are all uint64_t: no padding to compare */
+    ck_assert_int_eq(memcmp(&st, gw_http1_conn_stats(f->c), sizeof st), 0);
+    free(before);
+}
+
+START_TEST(test_feed_after_fin_ignored)
+{
+    /* http1.h: after gw_http1_conn_fin "Later feeds of dir are ignored
+     * (GW_OK)", wherever the FIN came: inside a body too */
+    static const char post[] = "POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\nabcd";
+    static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab";
+    static const char chunked[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab";
+    struct fixture f = fx_new();
+    ck_assert_int_eq(drive(&f, 0, CAP(post), 0), GW_OK);
+    gw_http1_conn_fin(f.c, 0, 0);
+    feed_ignored(&f, 0, "efghij");                  /* would finish the body */
+    feed_ignored(&f, 0, "GET / HTTP/1.1\r\n\r\n");  /* a request */
+    feed_ignored(&f, 0, "\r\r\x00 not http");       /* malformed as a head */
+    ck_assert_int_eq(gw_http1_conn_gap(f.c, 0, 3, 0), GW_OK);
+    ck_assert_uint_eq(gw_http1_conn_stats(f.c)->gap_bytes_skipped, 0);
+    ck_assert_int_eq(f.r->requests, 1);
+    ck_assert_uint_eq(f.r->body_len[0], 4);
+    ck_assert_int_eq(f.r->ends[0], 0);              /* cut short: unfinished */
+    /* the other direction goes on */
+    ck_assert_int_eq(drive(&f, 1, CAP(resp), 0), GW_OK);
+    gw_http1_conn_fin(f.c, 1, 0);
+    feed_ignored(&f, 1, "cde");
+    feed_ignored(&f, 1, "HTTP/1.1 200 OK\r\n\r\n");
+    ck_assert_uint_eq(f.r->body_len[1], 2);
+    ck_assert_int_eq(f.r->responses, 1);
+    fx_free(&f);
+
+    /* inside a chunked body, and between messages */
+    f = fx_new();
+    ck_assert_int_eq(drive(&f, 0, S("GET / HTTP/1.1\r\n\r\n"), 18, 0), GW_OK);
+    ck_assert_int_eq(drive(&f, 1, CAP(chunked), 0), GW_OK);
+    gw_http1_conn_fin(f.c, 1, 0);
+    feed_ignored(&f, 1, "cde\r\nzz\r\n");
+    gw_http1_conn_fin(f.c, 0, 0);
+    feed_ignored(&f, 0, "GET /2 HTTP/1.1\r\n\r\n");
+    ck_assert_uint_eq(f.r->body_len[1], 2);
+    ck_assert_int_eq(f.r->requests, 1);
+    fx_free(&f);
+
+    /* errors and switches stay what they were */
+    f = fx_new();
+    ck_assert_int_eq(drive(&f, 0, S("GET / HTTP/2.0\r\n\r\n"), 18, 0), GW_ERR_MALFORMED);
+    gw_http1_conn_fin(f.c, 0, 0);
+    size_t used = 9;
+    ck_assert_int_eq(gw_http1_conn_feed(f.c, 0, S("x"), 1, 0, &used), GW_ERR_MALFORMED);
+    ck_assert_uint_eq(used, 0);
+    fx_free(&f);
+
+    /* a client that sent FIN while its Upgrade waits is still answered:
+     * a refusal parses what it held, never what came after the FIN */
+    static const char up[] = "GET /a HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
+    f = fx_new();
+    ck_assert_int_eq(drive(&f, 0, CAP(up), 0), GW_OK);
+    ck_assert_int_eq(f.r->requests, 1);
+    gw_http1_conn_fin(f.c, 0, 0);
+    feed_ignored(&f, 0, "GET /c HTTP/1.1\r\n\r\n");
+    ck_assert_int_eq(drive(&f, 1, CAP(ok0), 0), GW_OK);
+    ck_assert_int_eq(f.r->requests, 2);
+    ck_assert_str_eq(f.r->target, "/b");
+    feed_ignored(&f, 0, "GET /d HTTP/1.1\r\n\r\n");
+    ck_assert_int_eq(f.r->requests, 2);
+    fx_free(&f);
+}
+END_TEST
+
 static Suite *http1_suite(void)
 {
     Suite *s = suite_create("http1");
@@ -1524,6 +1676,8 @@ static Suite *http1_suite(void)
     tcase_add_test(tc, test_grpc_web_trailers_only_and_close);
     tcase_add_test(tc, test_gaps);
     tcase_add_test(tc, test_sniff);
+    tcase_add_test(tc, test_response_to_unknown_request);
+    tcase_add_test(tc, test_feed_after_fin_ignored);
     suite_add_tcase(s, tc);
     return s;
 }

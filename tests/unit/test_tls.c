@@ -1237,12 +1237,12 @@ START_TEST(test_looks_like_client_hello)
     static const uint8_t not_hs[] = { 0x17, 0x03, 0x03, 0x00, 0x10, 0x01 };
     static const uint8_t major2[] = { 0x16, 0x02, 0x00, 0x00, 0x10, 0x01 };
     static const uint8_t minor5[] = { 0x16, 0x03, 0x05, 0x00, 0x10, 0x01 };
-    static const uint8_t short_len[] = { 0x16, 0x03, 0x01, 0x00, 0x03, 0x01 };
+    static const uint8_t zero_len[] = { 0x16, 0x03, 0x01, 0x00, 0x00, 0x01 };
     static const uint8_t server_hello[] = { 0x16, 0x03, 0x03, 0x00, 0x40, 0x02 };
     ck_assert(!gw_tls_looks_like_client_hello(not_hs, 1));
     ck_assert(!gw_tls_looks_like_client_hello(major2, 2));
     ck_assert(!gw_tls_looks_like_client_hello(minor5, 3));
-    ck_assert(!gw_tls_looks_like_client_hello(short_len, 5));
+    ck_assert(!gw_tls_looks_like_client_hello(zero_len, 5));
     ck_assert(gw_tls_looks_like_client_hello(server_hello, 5));
     ck_assert(!gw_tls_looks_like_client_hello(server_hello, 6));
     ck_assert(!gw_tls_looks_like_client_hello((const uint8_t *)"PRI * HTTP/2.0", 14));
@@ -1252,6 +1252,157 @@ START_TEST(test_looks_like_client_hello)
     uint8_t *p = unhex(CH_CHROME_KYBER_HEX, &n);
     ck_assert(gw_tls_looks_like_client_hello(p, n));
     free(p);
+}
+END_TEST
+
+/* ---- fragmented ClientHellos (evasion) -------------------------------------- */
+
+/* Records shorter than the 4-byte handshake header are legal (RFC 8446 5.1:
+ * a handshake message may be fragmented across several records; only
+ * zero-length handshake fragments are forbidden). Each record length from
+ * 1 to 4 must classify as TLS, byte by byte, and still give SNI and ALPN. */
+START_TEST(test_fragmented_tiny_records_classify_and_parse)
+{
+    struct hello h;
+    struct bytes rec;
+    build_spec_hello(&h, true);
+    for (size_t frag = 1; frag <= 4; frag++) {
+        struct gw_tls_info info;
+        wrap_records(&h.m, frag, 0x0301, &rec);
+        /* record header says length frag < 4 for frag 1..3 */
+        ck_assert_uint_eq(((size_t)rec.b[3] << 8) | rec.b[4], frag);
+        check_all_prefixes(rec.b, rec.n); /* classifier true + NEED_MORE on every prefix */
+        ck_assert_int_eq(parse_ch_exact(rec.b, rec.n, &info), GW_OK);
+        ck_assert_str_eq(info.sni, "example.com");
+        ck_assert_uint_eq(info.n_alpn, 2);
+        ck_assert_str_eq(info.alpn[0], "h2");
+        ck_assert_str_eq(info.alpn[1], "http/1.1");
+        ck_assert_str_eq(info.ja4, "t13d1516h2_8daaf6152771_e5627efa2ab1");
+    }
+}
+END_TEST
+
+/* The shape the fuzzer found: a first record holding only the handshake
+ * type byte, the rest of the hello in a second record. */
+START_TEST(test_first_record_one_byte)
+{
+    size_t n;
+    uint8_t *p = unhex(CH_CURL_HEX, &n);
+    struct bytes msg, rec;
+    struct gw_tls_info whole, split;
+    ck_assert_int_eq(parse_ch_exact(p, n, &whole), GW_OK);
+    msg.n = 0;
+    put_mem(&msg, p + 5, n - 5);
+    static const size_t sizes[] = { 1, 0 };
+    wrap_records_sizes(&msg, sizes, 2, &rec);
+    ck_assert_uint_eq(rec.b[3], 0x00);
+    ck_assert_uint_eq(rec.b[4], 0x01);
+    ck_assert_uint_eq(rec.b[5], 0x01); /* ClientHello type, alone in its record */
+    for (size_t k = 0; k <= 6; k++) ck_assert(gw_tls_looks_like_client_hello(rec.b, k));
+    ck_assert_int_eq(parse_ch_exact(rec.b, 6, &split), GW_ERR_NEED_MORE);
+    ck_assert_int_eq(parse_ch_exact(rec.b, rec.n, &split), GW_OK);
+    /* the record boundaries change nothing the parser reports */
+    ck_assert_str_eq(split.sni, whole.sni);
+    ck_assert_uint_eq(split.n_alpn, whole.n_alpn);
+    ck_assert_str_eq(split.ja4, whole.ja4);
+    ck_assert_uint_gt(strlen(split.sni), 0);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_looks_like_record_length_bounds)
+{
+    /* 1 <= length <= 2^14 + 2048 (RFC 5246 6.2.3) */
+    uint8_t r[] = { 0x16, 0x03, 0x03, 0x00, 0x01, 0x01 };
+    ck_assert(gw_tls_looks_like_client_hello(r, sizeof r));
+    r[4] = 0x00;
+    ck_assert(!gw_tls_looks_like_client_hello(r, sizeof r));
+    ck_assert(!gw_tls_looks_like_client_hello(r, 5));
+    ck_assert(gw_tls_looks_like_client_hello(r, 4)); /* cannot tell yet */
+    r[3] = 0x48; /* 18432 */
+    ck_assert(gw_tls_looks_like_client_hello(r, sizeof r));
+    r[4] = 0x01; /* 18433 */
+    ck_assert(!gw_tls_looks_like_client_hello(r, sizeof r));
+    for (unsigned len = 1; len < 4; len++) {
+        r[3] = 0;
+        r[4] = (uint8_t)len;
+        ck_assert(gw_tls_looks_like_client_hello(r, sizeof r));
+        r[5] = 0x02; /* ServerHello type: not a client's first bytes */
+        ck_assert(!gw_tls_looks_like_client_hello(r, sizeof r));
+        r[5] = 0x01;
+    }
+}
+END_TEST
+
+/* Writes msg into records of frag bytes in a heap buffer (too big for struct
+ * bytes when records are tiny). */
+static uint8_t *wrap_heap(const struct bytes *msg, size_t frag, size_t *out_n)
+{
+    size_t nrec = (msg->n + frag - 1) / frag;
+    uint8_t *out = malloc(msg->n + 5 * nrec);
+    ck_assert_ptr_nonnull(out);
+    size_t w = 0;
+    for (size_t off = 0; off < msg->n; off += frag) {
+        size_t k = GW_MIN(frag, msg->n - off);
+        out[w++] = 22;
+        out[w++] = 0x03;
+        out[w++] = 0x03;
+        out[w++] = (uint8_t)(k >> 8);
+        out[w++] = (uint8_t)k;
+        memcpy(out + w, msg->b + off, k);
+        w += k;
+    }
+    *out_n = w;
+    return out;
+}
+
+/* Reassembly is bounded by GW_TLS_MAX_HELLO whatever the fragmentation: the
+ * largest hello in 3-byte records is read whole; one byte more is LIMIT as
+ * soon as the (split) handshake header is complete. */
+START_TEST(test_fragmented_hello_bound)
+{
+    static const uint16_t ciphers[] = { 0x1301 };
+    static uint8_t pad[GW_TLS_MAX_HELLO];
+    struct hello h;
+    struct gw_tls_info info;
+    ch_begin(&h, 0x0303, ciphers, 1);
+    ext_sni(&h, "frag.example");
+    ext_raw(&h, 0x0015, pad, GW_TLS_MAX_HELLO - (h.m.n - 4) - 4);
+    hello_end(&h, false);
+    ck_assert_uint_eq(h.m.n - 4, GW_TLS_MAX_HELLO);
+
+    size_t n;
+    uint8_t *p = wrap_heap(&h.m, 3, &n);
+    ck_assert_int_eq(parse_ch_exact(p, n, &info), GW_OK);
+    ck_assert_str_eq(info.sni, "frag.example");
+    ck_assert_int_eq(parse_ch_exact(p, n - 1, &info), GW_ERR_NEED_MORE);
+    free(p);
+
+    /* handshake length GW_TLS_MAX_HELLO + 1, header split 1 + 3 */
+    static const uint8_t big[] = { 0x16, 0x03, 0x01, 0x00, 0x01, 0x01,
+                                   0x16, 0x03, 0x01, 0x00, 0x03, 0x00, 0x40, 0x01 };
+    ck_assert(gw_tls_looks_like_client_hello(big, sizeof big));
+    ck_assert_int_eq(parse_ch_exact(big, sizeof big - 1, &info), GW_ERR_NEED_MORE);
+    ck_assert_int_eq(parse_ch_exact(big, sizeof big, &info), GW_ERR_LIMIT);
+}
+END_TEST
+
+/* A fragmented hello interrupted by another record type is not a hello. */
+START_TEST(test_fragmented_hello_interleaved_record)
+{
+    struct hello h;
+    struct bytes rec;
+    struct gw_tls_info info;
+    build_spec_hello(&h, true);
+    wrap_records(&h.m, 2, 0x0301, &rec);
+    rec.b[7] = 0x15; /* second record becomes an alert */
+    ck_assert(gw_tls_looks_like_client_hello(rec.b, rec.n));
+    ck_assert_int_eq(parse_ch_exact(rec.b, rec.n, &info), GW_ERR_MALFORMED);
+    ck_assert_uint_eq(info.have_client_hello, 0);
+    wrap_records(&h.m, 2, 0x0301, &rec);
+    rec.b[10] = 0x00; /* second record empty: forbidden for handshake data */
+    rec.b[11] = 0x00;
+    ck_assert_int_eq(parse_ch_exact(rec.b, rec.n, &info), GW_ERR_MALFORMED);
 }
 END_TEST
 
@@ -1308,6 +1459,10 @@ static Suite *tls_suite(void)
     tcase_add_test(client, test_largest_hello_across_records);
     tcase_add_test(client, test_hostile_bytes_never_crash);
     tcase_add_test(client, test_bad_arguments);
+    tcase_add_test(client, test_fragmented_tiny_records_classify_and_parse);
+    tcase_add_test(client, test_first_record_one_byte);
+    tcase_add_test(client, test_fragmented_hello_bound);
+    tcase_add_test(client, test_fragmented_hello_interleaved_record);
     tcase_set_timeout(client, 30);
     suite_add_tcase(s, client);
 
@@ -1322,6 +1477,7 @@ static Suite *tls_suite(void)
 
     TCase *helpers = tcase_create("helpers");
     tcase_add_test(helpers, test_looks_like_client_hello);
+    tcase_add_test(helpers, test_looks_like_record_length_bounds);
     tcase_add_test(helpers, test_version_str);
     suite_add_tcase(s, helpers);
     return s;
