@@ -295,7 +295,7 @@ int gw_capture_next(struct gw_capture *c, struct gw_packet *pkt, char *err, size
             c->bad_timestamps++;
             pkt->ts = c->last_ts;
         }
-        /* pcapng may carry per-interface link types; libpcap maps them to one */
+        /* a pcap file has one link type (pcapng goes to next_pcapng) */
         pkt->linktype = pcap_datalink(c->pcap);
         pkt->data = data;
         pkt->caplen = h->caplen;
