@@ -26,7 +26,7 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 ifeq ($(SANITIZE),1)
 BUILD   := build-san
-OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -DGW_ASSERTS
 LDSAN   := -fsanitize=address,undefined
 else
 BUILD   := build

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *gw_strerror(int err)
@@ -36,4 +37,23 @@ int gw_addr_cmp(const struct gw_addr *a, const struct gw_addr *b)
 {
     if (a->family != b->family) return a->family < b->family ? -1 : 1;
     return memcmp(a->bytes, b->bytes, sizeof a->bytes);
+}
+
+const char *gw_end_str(int reason)
+{
+    switch (reason) {
+    case GW_END_STREAM: return "end_stream";
+    case GW_END_RST: return "rst_stream";
+    case GW_END_GOAWAY: return "goaway";
+    case GW_END_CONN_CLOSED: return "conn_closed";
+    case GW_END_EVICTED: return "evicted";
+    case GW_END_EOF: return "eof";
+    default: return "unknown";
+    }
+}
+
+void gw_assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "grpcwatch: assertion failed: %s (%s:%d)\n", expr, file, line);
+    abort();
 }

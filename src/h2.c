@@ -221,18 +221,6 @@ struct gw_h2_conn {
 static const uint8_t no_bytes[1];
 static const char preface[] = GW_H2_PREFACE;
 
-const char *gw_h2_stream_end_str(int reason)
-{
-    switch (reason) {
-    case GW_H2_END_STREAM: return "end_stream";
-    case GW_H2_END_RST: return "rst_stream";
-    case GW_H2_END_GOAWAY: return "goaway";
-    case GW_H2_END_CONN_CLOSED: return "conn_closed";
-    case GW_H2_END_EVICTED: return "evicted";
-    case GW_H2_END_EOF: return "eof";
-    default: return "unknown";
-    }
-}
 
 const char *gw_h2_anomaly_str(int code)
 {
@@ -394,7 +382,7 @@ static void streams_sweep(struct gw_h2_conn *c)
     struct h2_stream *next;
     for (struct h2_stream *s = c->live; s; s = next) {
         next = s->next;
-        if (stream_done(c, s)) stream_end(c, s, GW_H2_END_STREAM, c->now);
+        if (stream_done(c, s)) stream_end(c, s, GW_END_STREAM, c->now);
     }
 }
 
@@ -411,7 +399,7 @@ static void stream_mark_end(struct gw_h2_conn *c, struct h2_stream *s, int dir)
         s->server_end_feed = c->client_feeds;
         c->lost_waiting = true;
     }
-    if (stream_done(c, s)) stream_end(c, s, GW_H2_END_STREAM, c->now);
+    if (stream_done(c, s)) stream_end(c, s, GW_END_STREAM, c->now);
 }
 
 /* ---- mid-stream: odd ids already begun ------------------------------------ */
@@ -727,7 +715,7 @@ static void on_rst(struct gw_h2_conn *c, int dir, uint32_t code)
     if (!s) return;
     s->pub.rst = 1;
     if (c->cb->on_rst_stream) c->cb->on_rst_stream(c->user, &s->pub, dir, code);
-    stream_end(c, s, GW_H2_END_RST, c->now);
+    stream_end(c, s, GW_END_RST, c->now);
 }
 
 static void on_goaway(struct gw_h2_conn *c, int dir, uint32_t last_sid, uint32_t code)
@@ -739,7 +727,7 @@ static void on_goaway(struct gw_h2_conn *c, int dir, uint32_t last_sid, uint32_t
     struct h2_stream *next;
     for (struct h2_stream *s = c->live; s; s = next) {
         next = s->next;
-        if ((s->pub.id & 1) == parity && s->pub.id > last_sid) stream_end(c, s, GW_H2_END_GOAWAY, c->now);
+        if ((s->pub.id & 1) == parity && s->pub.id > last_sid) stream_end(c, s, GW_END_GOAWAY, c->now);
     }
 }
 
@@ -1327,7 +1315,7 @@ void gw_h2_conn_close(struct gw_h2_conn *c, int reason, gw_time_us ts)
 void gw_h2_conn_destroy(struct gw_h2_conn *c)
 {
     if (!c) return;
-    if (c->slots) gw_h2_conn_close(c, GW_H2_END_CONN_CLOSED, c->now);
+    if (c->slots) gw_h2_conn_close(c, GW_END_CONN_CLOSED, c->now);
     for (int d = 0; d < 2; d++) {
         if (c->rx[d].hd) nghttp2_hd_inflate_del(c->rx[d].hd);
         if (c->rx[d].mhd) gw_hpack_destroy(c->rx[d].mhd);

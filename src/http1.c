@@ -655,7 +655,7 @@ static void call_dir_end(struct gw_http1_conn *c, struct web_call *wc, int dir)
     web_body_end(c, wc, dir);
     if (dir == GW_DIR_TO_SERVER) wc->call.request_end = 1;
     else wc->call.response_end = 1;
-    if (wc->call.request_end && wc->call.response_end) call_emit(c, wc, GW_H2_END_STREAM);
+    if (wc->call.request_end && wc->call.response_end) call_emit(c, wc, GW_END_STREAM);
 }
 
 /* The response head of a call is known. */
@@ -1425,7 +1425,7 @@ struct gw_http1_conn *gw_http1_conn_create(const struct gw_http1_callbacks *cb, 
 void gw_http1_conn_destroy(struct gw_http1_conn *c)
 {
     if (!c) return;
-    gw_http1_conn_close(c, GW_H2_END_CONN_CLOSED, c->now);
+    gw_http1_conn_close(c, GW_END_CONN_CLOSED, c->now);
     growbuf_free(&c->d[0].head);
     growbuf_free(&c->d[1].head);
     growbuf_free(&c->hold);
@@ -1520,7 +1520,7 @@ void gw_http1_conn_close(struct gw_http1_conn *c, int reason, gw_time_us ts)
     if (!c || c->closed) return;
     c->closed = 1;
     if (ts > c->now) c->now = ts;
-    if (reason == GW_H2_END_CONN_CLOSED && c->d[GW_DIR_TO_CLIENT].state == ST_BODY_CLOSE)
+    if (reason == GW_END_CONN_CLOSED && c->d[GW_DIR_TO_CLIENT].state == ST_BODY_CLOSE)
         message_end(c, GW_DIR_TO_CLIENT);
     for (size_t i = 0; i < GW_HTTP1_MAX_WEB_CALLS; i++) {
         struct web_call *wc = c->calls[i];

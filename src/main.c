@@ -14,7 +14,7 @@
  */
 #include "grpcwatch/capture.h"
 #include "grpcwatch/config.h"
-#include "grpcwatch/output.h"
+#include "grpcwatch/router.h"
 #include "grpcwatch/sensor.h"
 
 #include <getopt.h>
@@ -186,7 +186,7 @@ static gw_time_us stats_time(struct gw_sensor *s, bool live)
     return gw_sensor_now(s);
 }
 
-static int run(struct gw_capture *cap, struct gw_sensor *s, struct gw_output *out,
+static int run(struct gw_capture *cap, struct gw_sensor *s, struct gw_router *out,
                const struct options *o)
 {
     char err[512];
@@ -199,11 +199,11 @@ static int run(struct gw_capture *cap, struct gw_sensor *s, struct gw_output *ou
         if (rc == GW_CAPTURE_PACKET) {
             gw_sensor_packet(s, &pkt);
             if (pkt.ts - last_flush >= 1000000) {
-                gw_output_flush(out);
+                gw_router_flush(out);
                 last_flush = pkt.ts;
             }
         } else if (rc == GW_CAPTURE_TIMEOUT) {
-            gw_output_flush(out);
+            gw_router_flush(out);
         } else if (rc == GW_CAPTURE_END) {
             break;
         } else {
@@ -213,12 +213,12 @@ static int run(struct gw_capture *cap, struct gw_sensor *s, struct gw_output *ou
         }
         if (reopen_requested) {
             reopen_requested = 0;
-            gw_output_reopen(out); /* log rotation */
+            gw_router_reopen(out); /* log rotation */
         }
         if (flush_requested) {
             flush_requested = 0;
             gw_sensor_write_stats(s, stats_time(s, o->iface != NULL));
-            gw_output_flush(out);
+            gw_router_flush(out);
         }
     }
     return status;
@@ -241,9 +241,10 @@ int main(int argc, char **argv)
     struct gw_capture *cap;
     if ((rc = open_input(&o, &cap)) != 0) return rc;
 
-    struct gw_output *out = gw_output_open(o.output, err, sizeof err);
-    if (!out) {
-        fprintf(stderr, "grpcwatch: %s\n", err);
+    struct gw_router *out = gw_router_create();
+    if (!out || gw_router_add(out, o.output, NULL, err, sizeof err) != GW_OK) {
+        fprintf(stderr, "grpcwatch: %s\n", out ? err : "out of memory");
+        gw_router_destroy(out);
         gw_capture_close(cap);
         return EXIT_USAGE;
     }
@@ -251,7 +252,7 @@ int main(int argc, char **argv)
     if (!s) {
         fprintf(stderr, "grpcwatch: out of memory creating the sensor (flow table of %u)\n",
                 cfg.flow_max);
-        gw_output_close(out);
+        gw_router_destroy(out);
         gw_capture_close(cap);
         return EXIT_USAGE;
     }
@@ -265,10 +266,10 @@ int main(int argc, char **argv)
     if (cfg.stats_interval) gw_sensor_write_stats(s, stats_time(s, o.iface != NULL));
     gw_sensor_destroy(s);
     gw_capture_close(cap);
-    gw_output_flush(out);
-    uint64_t lost = gw_output_stats(out)->dropped_records + gw_output_pending(out);
+    gw_router_flush(out);
+    uint64_t lost = gw_router_lost(out);
     if (lost > 0)
         fprintf(stderr, "grpcwatch: %" PRIu64 " records could not be written to %s\n", lost, o.output);
-    gw_output_close(out);
+    gw_router_destroy(out);
     return status;
 }

@@ -527,7 +527,7 @@ void gw_record_grpc_object(struct gw_json *j, const struct gw_grpc_call *c)
     }
     grpc_partial(j, c);
     grpc_truncated(j, c);
-    gw_json_kv_str(j, "ended_by", gw_h2_stream_end_str(c->ended_by));
+    gw_json_kv_str(j, "ended_by", gw_end_str(c->ended_by));
     gw_json_object_end(j);
 }
 

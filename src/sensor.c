@@ -36,6 +36,7 @@
 #include "grpcwatch/http1.h"
 #include "grpcwatch/policy.h"
 #include "grpcwatch/reasm.h"
+#include "grpcwatch/router.h"
 #include "grpcwatch/record.h"
 #include "grpcwatch/tls.h"
 
@@ -104,7 +105,7 @@ struct gw_sensor {
     struct gw_decoder *decoder;
     struct gw_flow_table *flows;
     struct gw_policy *policy;
-    struct gw_output *out;
+    struct gw_router *out;
     struct gw_reasm_budget budget;
     struct gw_reasm_limits reasm_limits;
     struct gw_h2_limits h2_limits;
@@ -145,7 +146,7 @@ static void record_head(struct flow_app *a, struct gw_record_head *h, gw_time_us
     h->tunnel = &f->tunnel;
 }
 
-static void record_emit(struct gw_sensor *s)
+static void record_emit(struct gw_sensor *s, const char *event_type)
 {
     struct gw_json *j = &s->json;
     gw_json_object_end(j);
@@ -153,7 +154,7 @@ static void record_emit(struct gw_sensor *s)
         s->n.records_oversize++;
         return;
     }
-    gw_output_write(s->out, j->buf, j->len);
+    gw_router_write(s->out, j->buf, j->len, event_type);
 }
 
 /* What the flow lost so far, in logical directions. */
@@ -174,7 +175,7 @@ static void flow_loss(const struct flow_app *a, struct gw_record_loss *l)
 static void write_call(struct flow_app *a, struct gw_grpc_call *call, const char *app_proto)
 {
     struct gw_sensor *s = a->sensor;
-    if (a->quiet_resets && call->ended_by == GW_H2_END_RST && call->http_status < 0) {
+    if (a->quiet_resets && call->ended_by == GW_END_RST && call->http_status < 0) {
         s->n.calls_quieted++;
         return;
     }
@@ -190,7 +191,7 @@ static void write_call(struct flow_app *a, struct gw_grpc_call *call, const char
     gw_record_begin(&s->json, &h);
     gw_record_grpc_object(&s->json, call);
     gw_record_loss_object(&s->json, &loss);
-    record_emit(s);
+    record_emit(s, "grpc");
     s->n.grpc_records++;
 
     if (!alerts) return;
@@ -200,7 +201,7 @@ static void write_call(struct flow_app *a, struct gw_grpc_call *call, const char
     gw_record_alert_object(&s->json, &alert);
     gw_record_grpc_object(&s->json, call);
     gw_record_loss_object(&s->json, &loss);
-    record_emit(s);
+    record_emit(s, "alert");
     s->n.alert_records++;
 }
 
@@ -214,7 +215,7 @@ static void write_tls(struct flow_app *a)
     gw_json_reset(&s->json);
     gw_record_begin(&s->json, &h);
     gw_record_tls_object(&s->json, &a->tls);
-    record_emit(s);
+    record_emit(s, "tls");
     s->n.tls_records++;
 }
 
@@ -238,7 +239,7 @@ static void write_anomaly(struct flow_app *a, const char *type, const char *even
     gw_json_kv_str(&s->json, "direction", dir == GW_DIR_TO_SERVER ? "to_server" : "to_client");
     if (stream_id) gw_json_kv_uint(&s->json, "stream_id", stream_id);
     gw_json_object_end(&s->json);
-    record_emit(s);
+    record_emit(s, "anomaly");
     s->n.anomaly_records++;
 }
 
@@ -875,9 +876,9 @@ static void deliver(void *user, int event, const uint8_t *data, uint32_t len)
 static int h2_reason_for(int flow_end)
 {
     switch (flow_end) {
-    case GW_FLOW_END_EVICTED: return GW_H2_END_EVICTED;
-    case GW_FLOW_END_SHUTDOWN: return GW_H2_END_EOF;
-    default: return GW_H2_END_CONN_CLOSED;
+    case GW_FLOW_END_EVICTED: return GW_END_EVICTED;
+    case GW_FLOW_END_SHUTDOWN: return GW_END_EOF;
+    default: return GW_END_CONN_CLOSED;
     }
 }
 
@@ -935,17 +936,16 @@ static void segment(struct gw_sensor *s, const struct gw_segment *seg)
     if (a && a->h2 && !a->one_sided) detect_one_sided(a);
     if ((seg->flags & GW_TCP_RST) || (f->reasm[0].ended && f->reasm[1].ended)) {
         if (!f->closed) {
-            if (a && a->h2) gw_h2_conn_close(a->h2, GW_H2_END_CONN_CLOSED, s->now);
-            if (a && a->h1) gw_http1_conn_close(a->h1, GW_H2_END_CONN_CLOSED, s->now);
+            if (a && a->h2) gw_h2_conn_close(a->h2, GW_END_CONN_CLOSED, s->now);
+            if (a && a->h1) gw_http1_conn_close(a->h1, GW_END_CONN_CLOSED, s->now);
             gw_flow_mark_closed(s->flows, f);
         }
     }
 }
 
-void gw_sensor_packet(struct gw_sensor *s, const struct gw_packet *pkt)
+void gw_sensor_tick(struct gw_sensor *s, gw_time_us now)
 {
-    struct gw_segment seg;
-    if (pkt->ts > s->now) s->now = pkt->ts;
+    if (now > s->now) s->now = now;
     if (s->now - s->last_expire >= 1000000) {
         gw_flow_expire(s->flows, s->now);
         s->last_expire = s->now;
@@ -956,6 +956,12 @@ void gw_sensor_packet(struct gw_sensor *s, const struct gw_packet *pkt)
         gw_sensor_write_stats(s, s->now);
         s->last_stats = s->now;
     }
+}
+
+void gw_sensor_packet(struct gw_sensor *s, const struct gw_packet *pkt)
+{
+    struct gw_segment seg;
+    gw_sensor_tick(s, pkt->ts);
     if (gw_decoder_decode(s->decoder, pkt, &seg) != GW_DECODE_TCP || !s->flows) return;
     segment(s, &seg);
 }
@@ -974,7 +980,7 @@ static struct gw_flow_table *flow_table_create(struct gw_sensor *s)
     return gw_flow_table_create(&fc, on_flow_end, s);
 }
 
-struct gw_sensor *gw_sensor_create(const struct gw_config *cfg, struct gw_output *out)
+struct gw_sensor *gw_sensor_create(const struct gw_config *cfg, struct gw_router *out)
 {
     struct gw_sensor *s = calloc(1, sizeof *s);
     if (!s) return NULL;
@@ -1139,7 +1145,9 @@ static void stats_apps(struct gw_json *j, const struct gw_sensor *s)
 
 static void stats_records(struct gw_json *j, const struct gw_sensor *s)
 {
-    const struct gw_output_stats *o = gw_output_stats(s->out);
+    struct gw_sink_stats os;
+    gw_router_stats(s->out, &os);
+    const struct gw_sink_stats *o = &os;
     gw_json_key(j, "records");
     gw_json_object_begin(j);
     gw_json_kv_uint(j, "grpc", s->n.grpc_records);
@@ -1184,5 +1192,5 @@ void gw_sensor_write_stats(struct gw_sensor *s, gw_time_us ts)
     stats_apps(j, s);
     stats_records(j, s);
     gw_json_object_end(j);
-    record_emit(s);
+    record_emit(s, "stats");
 }

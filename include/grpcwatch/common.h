@@ -31,6 +31,28 @@ enum gw_err {
 
 const char *gw_strerror(int err);
 
+/* Why a call (an HTTP/2 stream, a gRPC-Web exchange, ...) ended; the same
+ * words for every protocol, written as grpc.ended_by. */
+enum gw_end {
+    GW_END_STREAM = 0,   /* both sides finished (END_STREAM both ways, a complete response) */
+    GW_END_RST,          /* the stream was reset (RST_STREAM) */
+    GW_END_GOAWAY,       /* a GOAWAY covered it */
+    GW_END_CONN_CLOSED,  /* the connection closed (FIN/RST), or its direction failed */
+    GW_END_EVICTED,      /* the flow was evicted, or a table was full */
+    GW_END_EOF           /* end of input */
+};
+const char *gw_end_str(int reason);
+
+/* GW_ASSERT(invariant): checked where GW_ASSERTS is defined (the sanitizer
+ * and fuzz builds), like Redis's serverAssert; compiled out otherwise (the
+ * expression is still type-checked, never evaluated). */
+void gw_assert_fail(const char *expr, const char *file, int line);
+#ifdef GW_ASSERTS
+#define GW_ASSERT(x) ((x) ? (void)0 : gw_assert_fail(#x, __FILE__, __LINE__))
+#else
+#define GW_ASSERT(x) ((void)sizeof(!(x)))
+#endif
+
 typedef int64_t gw_time_us;
 
 enum gw_dir { GW_DIR_TO_SERVER = 0, GW_DIR_TO_CLIENT = 1 };

@@ -88,7 +88,7 @@ struct gw_grpc_call {
     uint64_t request_messages, response_messages;
     uint64_t request_bytes, response_bytes; /* DATA payload bytes */
     uint8_t request_end, response_end;      /* END_STREAM seen */
-    uint8_t ended_by;                 /* enum gw_h2_stream_end */
+    uint8_t ended_by;                 /* enum gw_end */
     uint8_t midstream;                /* not fully seen: see above */
     /* GW_GRPC_PARTIAL_REQUEST / _RESPONSE: that direction's message count is
      * a lower bound (its start was not seen, or DATA of it was lost in a

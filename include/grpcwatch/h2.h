@@ -53,16 +53,7 @@ enum gw_h2_frame_type {
     GW_H2_WINDOW_UPDATE = 8, GW_H2_CONTINUATION = 9
 };
 
-/* Why a stream ended. */
-enum gw_h2_stream_end {
-    GW_H2_END_STREAM = 0,   /* END_STREAM seen both ways */
-    GW_H2_END_RST,          /* RST_STREAM */
-    GW_H2_END_GOAWAY,       /* GOAWAY covered it (id > last_stream_id) */
-    GW_H2_END_CONN_CLOSED,  /* connection closed / direction failed with the stream open */
-    GW_H2_END_EVICTED,      /* flow evicted or stream table full */
-    GW_H2_END_EOF           /* end of input */
-};
-const char *gw_h2_stream_end_str(int reason);
+/* Why a stream ended: enum gw_end (common.h). */
 
 /* Anomalies the parser reports (also counted). */
 enum gw_h2_anomaly {
@@ -166,7 +157,7 @@ struct gw_h2_conn;
 
 struct gw_h2_conn *gw_h2_conn_create(const struct gw_h2_limits *lim,
                                      const struct gw_h2_callbacks *cb, void *user);
-/* Ends open streams with GW_H2_END_CONN_CLOSED (or the reason given to
+/* Ends open streams with GW_END_CONN_CLOSED (or the reason given to
  * gw_h2_conn_close) and frees. */
 void gw_h2_conn_destroy(struct gw_h2_conn *c);
 
@@ -178,7 +169,7 @@ int gw_h2_conn_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n, g
  * unknown number). See "Gaps" below. */
 void gw_h2_conn_gap(struct gw_h2_conn *c, int dir, size_t len, gw_time_us ts);
 
-/* Ends every open stream with `reason` (enum gw_h2_stream_end). */
+/* Ends every open stream with `reason` (enum gw_end). */
 void gw_h2_conn_close(struct gw_h2_conn *c, int reason, gw_time_us ts);
 
 /* True while direction dir has not stopped decoding (no fatal error). A
@@ -228,7 +219,7 @@ const struct gw_h2_stats *gw_h2_conn_stats(const struct gw_h2_conn *c);
  * The sensor calls this when it knows only direction dir_present will ever
  * be seen (for instance after some kilobytes or seconds with no byte the
  * other way: the decision is the caller's). From then on a stream ends
- * (GW_H2_END_STREAM) as soon as it has END_STREAM in the present direction
+ * (GW_END_STREAM) as soon as it has END_STREAM in the present direction
  * (for a server-only capture: the trailers), and open streams that already
  * have it end now, at the time of the latest input. Also, the present
  * direction's HPACK decoder accepts table sizes up to limits.max_header_table,

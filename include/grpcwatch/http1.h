@@ -80,7 +80,7 @@
  * response Content-Type that is not application/grpc*, or a Content-Encoding
  * other than identity, makes that body unframed (bytes counted, messages
  * not). Each call is handed to on_grpc_web_call as a struct gw_grpc_call
- * (grpc.h) when both messages have ended (ended_by GW_H2_END_STREAM), or at
+ * (grpc.h) when both messages have ended (ended_by GW_END_STREAM), or at
  * gw_http1_conn_close with its reason. In the call:
  * stream_id is the request's number on the connection (1, 2, ...);
  * authority is the Host field; path the request target (its path part for
@@ -202,7 +202,7 @@ struct gw_http1_conn;
 
 /* cb is copied. Returns NULL when out of memory. */
 struct gw_http1_conn *gw_http1_conn_create(const struct gw_http1_callbacks *cb, void *user);
-/* gw_http1_conn_close(GW_H2_END_CONN_CLOSED) if not closed yet, then frees. */
+/* gw_http1_conn_close(GW_END_CONN_CLOSED) if not closed yet, then frees. */
 void gw_http1_conn_destroy(struct gw_http1_conn *c);
 
 /* Feeds n bytes of direction dir observed at ts. Returns GW_OK (all n
@@ -226,8 +226,8 @@ int gw_http1_conn_gap(struct gw_http1_conn *c, int dir, size_t len, gw_time_us t
  * (its sticky error, GW_ERR_UNSUPPORTED). */
 void gw_http1_conn_fin(struct gw_http1_conn *c, int dir, gw_time_us ts);
 
-/* The connection ended (reason: enum gw_h2_stream_end). With
- * GW_H2_END_CONN_CLOSED a response delimited by the close is complete.
+/* The connection ended (reason: enum gw_end). With
+ * GW_END_CONN_CLOSED a response delimited by the close is complete.
  * Open gRPC-Web calls are handed on with ended_by = reason (END_STREAM if
  * both their messages had ended). Idempotent. */
 void gw_http1_conn_close(struct gw_http1_conn *c, int reason, gw_time_us ts);

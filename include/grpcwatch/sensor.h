@@ -21,12 +21,12 @@
 #include "grpcwatch/common.h"
 #include "grpcwatch/config.h"
 #include "grpcwatch/decode.h"
-#include "grpcwatch/output.h"
+#include "grpcwatch/router.h"
 
 struct gw_sensor;
 
 /* cfg is copied; out is borrowed and must outlive the sensor. */
-struct gw_sensor *gw_sensor_create(const struct gw_config *cfg, struct gw_output *out);
+struct gw_sensor *gw_sensor_create(const struct gw_config *cfg, struct gw_router *out);
 /* Ends every flow (their records are written) and frees. */
 void gw_sensor_destroy(struct gw_sensor *s);
 
@@ -49,6 +49,12 @@ void gw_sensor_set_capture_counters(struct gw_sensor *s, gw_capture_counters_fn 
 /* Writes a stats record stamped ts (periodic ones are written by
  * gw_sensor_packet itself every stats-interval). */
 void gw_sensor_write_stats(struct gw_sensor *s, gw_time_us ts);
+
+/* The clock moved to `now` without a packet (a live capture woke up from
+ * its timeout): runs flow timeouts and the periodic stats record. Packet
+ * time offline (gw_sensor_packet calls it itself), wall time live. Never
+ * moves the sensor's clock backwards. */
+void gw_sensor_tick(struct gw_sensor *s, gw_time_us now);
 
 /* Packet time of the last packet seen (0 before the first). */
 gw_time_us gw_sensor_now(const struct gw_sensor *s);

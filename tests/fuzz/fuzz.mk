@@ -28,7 +28,7 @@ FUZZ_PKGS      := $(if $(PKGS),$(PKGS),libpcap libnghttp2 yaml-0.1 libcrypto)
 FUZZ_CSTD      := $(if $(CSTD),$(CSTD),-std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L)
 FUZZ_WARN      := $(if $(WARN),$(WARN),-Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes -Wvla)
 FUZZ_SAN       := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS    := $(FUZZ_CSTD) $(FUZZ_WARN) -O1 -g $(FUZZ_SAN) -Iinclude \
+FUZZ_CFLAGS    := $(FUZZ_CSTD) $(FUZZ_WARN) -O1 -g -DGW_ASSERTS $(FUZZ_SAN) -Iinclude \
                   $(shell pkg-config --cflags $(FUZZ_PKGS) 2>/dev/null) -MMD -MP
 FUZZ_LIBS      := $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null)
 

@@ -172,7 +172,7 @@ static void on_stream_end(void *user, struct gw_h2_stream *s, int reason, gw_tim
     struct probe *pr = user;
     pr->callbacks++;
     struct live_stream *l = must_be_live(pr, s, "on_stream_end");
-    FZ_CHECK(reason >= GW_H2_END_STREAM && reason <= GW_H2_END_EOF, "end reason %d", reason);
+    FZ_CHECK(reason >= GW_END_STREAM && reason <= GW_END_EOF, "end reason %d", reason);
     *l = pr->live[--pr->n_live];
     pr->ended++;
     GRPC_CB(on_stream_end, s, reason, ts);
@@ -239,7 +239,7 @@ static void check_call_strings(const struct gw_grpc_call *c)
     if (c->service[0])
         FZ_CHECK(strlen(c->service) + strlen(c->method) + 2 == strlen(c->path),
                  "path '%s' split into '%s' and '%s'", c->path, c->service, c->method);
-    FZ_CHECK(c->ended_by <= GW_H2_END_EOF, "ended_by %u", c->ended_by);
+    FZ_CHECK(c->ended_by <= GW_END_EOF, "ended_by %u", c->ended_by);
 }
 
 static void write_record(struct probe *pr, struct gw_grpc_call *call, const struct gw_alert *alert)

@@ -199,7 +199,7 @@ static void on_grpc_web_call(void *user, struct gw_grpc_call *call)
     FZ_CHECK(call->n_metadata_keys <= GW_GRPC_MAX_KEYS, "n_metadata_keys %u", call->n_metadata_keys);
     for (unsigned i = 0; i < call->n_metadata_keys; i++)
         FZ_CHECK(terminated(call->metadata_keys[i], GW_GRPC_KEY_MAX), "metadata key %u", i);
-    FZ_CHECK(call->ended_by <= GW_H2_END_EOF, "ended_by %u", call->ended_by);
+    FZ_CHECK(call->ended_by <= GW_END_EOF, "ended_by %u", call->ended_by);
     FZ_CHECK(call->stream_id >= 1 && call->stream_id <= pr->t.requests, "call of request %u of %llu",
              call->stream_id, (unsigned long long)pr->t.requests);
 
@@ -367,7 +367,7 @@ static void run(struct probe *pr, const uint8_t *data, size_t size, bool bytewis
         gw_http1_conn_fin(pr->c, 0, ts);
         gw_http1_conn_fin(pr->c, 1, ts);
         break;
-    case 2: gw_http1_conn_close(pr->c, GW_H2_END_CONN_CLOSED, ts); break;
+    case 2: gw_http1_conn_close(pr->c, GW_END_CONN_CLOSED, ts); break;
     case 3: gw_http1_conn_close(pr->c, (flags >> 5) % 6, ts); break;
     default: break;
     }

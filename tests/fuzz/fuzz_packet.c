@@ -13,7 +13,7 @@
  */
 #include "fuzz_common.h"
 
-#include "grpcwatch/output.h"
+#include "grpcwatch/router.h"
 #include "grpcwatch/sensor.h"
 
 /* DLT / LINKTYPE values the decoder handles (decode.h). */
@@ -26,7 +26,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t sel = fz_u8(&in);
 
     char err[256];
-    struct gw_output *out = gw_output_open("json:/dev/null", err, sizeof err);
+    struct gw_router *out = gw_router_create();
+    if (out && gw_router_add(out, "json:/dev/null", NULL, err, sizeof err) != GW_OK) {
+        gw_router_destroy(out);
+        out = NULL;
+    }
     FZ_CHECK(out != NULL, "%s", err);
     struct gw_config cfg;
     fz_small_config(&cfg);
@@ -47,6 +51,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_sensor_finish(s);
     gw_sensor_write_stats(s, pkt.ts + 1);
     gw_sensor_destroy(s);
-    gw_output_close(out);
+    gw_router_destroy(out);
     return 0;
 }

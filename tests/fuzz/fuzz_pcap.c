@@ -20,7 +20,7 @@
 #include "fuzz_common.h"
 
 #include "grpcwatch/capture.h"
-#include "grpcwatch/output.h"
+#include "grpcwatch/router.h"
 #include "grpcwatch/sensor.h"
 
 #include <sys/mman.h>
@@ -73,7 +73,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct gw_capture *cap = gw_capture_open_file(path, err, sizeof err);
     if (!cap) return 0; /* not a capture: exit 2 in main.c */
 
-    struct gw_output *out = gw_output_open("json:/dev/null", err, sizeof err);
+    struct gw_router *out = gw_router_create();
+    if (out && gw_router_add(out, "json:/dev/null", NULL, err, sizeof err) != GW_OK) {
+        gw_router_destroy(out);
+        out = NULL;
+    }
     FZ_CHECK(out != NULL, "%s", err);
     struct gw_config cfg;
     fz_small_config(&cfg);
@@ -88,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_sensor_finish(s);
     gw_sensor_write_stats(s, gw_sensor_now(s));
     gw_sensor_destroy(s);
-    gw_output_close(out);
+    gw_router_destroy(out);
     gw_capture_close(cap);
     return 0;
 }

@@ -157,7 +157,7 @@ static void assert_unary_call(const struct gw_grpc_call *c, uint32_t sid)
     ck_assert_uint_eq(c->request_bytes, 5 + 7);
     ck_assert_uint_eq(c->response_bytes, 5 + 12);
     ck_assert(c->request_end && c->response_end);
-    ck_assert_uint_eq(c->ended_by, GW_H2_END_STREAM);
+    ck_assert_uint_eq(c->ended_by, GW_END_STREAM);
     ck_assert(!c->midstream);
     assert_no_secret(c);
 }
@@ -191,7 +191,7 @@ START_TEST(test_unary_direct)
     hdr(&d, 1, "grpc-status", "0");
     hdr(&d, 1, "grpc-message", "");
     hend(&d, 1, true);
-    direct_end(&d, GW_H2_END_STREAM, 200);
+    direct_end(&d, GW_END_STREAM, 200);
     ck_assert_int_eq(d.calls->n, 1);
     assert_unary_call(&d.calls->call[0], 1);
     ck_assert_int_eq(d.calls->call[0].start_ts, 100);
@@ -336,7 +336,7 @@ START_TEST(test_messages_any_split_direct)
         hend(&d, 0, false);
         data(&d, 0, p, at);
         data(&d, 0, p + at, n - at);
-        direct_end(&d, GW_H2_END_EOF, 1);
+        direct_end(&d, GW_END_EOF, 1);
         ck_assert_int_eq(d.calls->n, 1);
         ck_assert_uint_eq(d.calls->call[0].request_messages, 4);
         ck_assert_uint_eq(d.calls->call[0].request_bytes, n);
@@ -347,7 +347,7 @@ START_TEST(test_messages_any_split_direct)
     direct_begin(&d, 1, 0);
     hdr(&d, 0, "content-type", "application/grpc");
     for (size_t i = 0; i < n; i++) data(&d, 0, p + i, 1);
-    direct_end(&d, GW_H2_END_EOF, 1);
+    direct_end(&d, GW_END_EOF, 1);
     ck_assert_uint_eq(d.calls->call[0].request_messages, 4);
     ck_assert_uint_eq(d.calls->call[0].request_bytes, n);
     direct_free(&d);
@@ -391,7 +391,7 @@ START_TEST(test_messages_split_across_data_frames)
     ck_assert_int_eq(calls->n, 1);
     ck_assert_uint_eq(calls->call[0].request_messages, 4);
     ck_assert_uint_eq(calls->call[0].request_bytes, big);
-    ck_assert_uint_eq(calls->call[0].ended_by, GW_H2_END_CONN_CLOSED);
+    ck_assert_uint_eq(calls->call[0].ended_by, GW_END_CONN_CLOSED);
     free(calls);
     wire_free(&w);
 }
@@ -408,10 +408,10 @@ START_TEST(test_huge_declared_length)
     size_t n = msg_prefix(buf, 1, 0xffffffffu);
     n += msg_prefix(buf + n, 0, 3);
     data(&d, 0, buf, n);
-    direct_end(&d, GW_H2_END_RST, 1);
+    direct_end(&d, GW_END_RST, 1);
     ck_assert_int_eq(d.calls->n, 1);
     ck_assert_uint_eq(d.calls->call[0].request_messages, 1);
-    ck_assert_uint_eq(d.calls->call[0].ended_by, GW_H2_END_RST);
+    ck_assert_uint_eq(d.calls->call[0].ended_by, GW_END_RST);
     direct_free(&d);
 }
 END_TEST
@@ -474,7 +474,7 @@ START_TEST(test_trailers_only)
     ck_assert_str_eq(c->grpc_message.s, "invoice%20not%20found");
     ck_assert_uint_eq(c->response_messages, 0);
     ck_assert(c->request_end && c->response_end);
-    ck_assert_uint_eq(c->ended_by, GW_H2_END_STREAM);
+    ck_assert_uint_eq(c->ended_by, GW_END_STREAM);
     free(calls);
     wire_free(&w);
 }
@@ -541,7 +541,7 @@ START_TEST(test_rst_stream_ends_call)
     wire_frame(&w, 0, 3, 0, 1, code, 4);
     struct calls *calls = wire_run(&w, NULL);
     ck_assert_int_eq(calls->n, 1);
-    ck_assert_uint_eq(calls->call[0].ended_by, GW_H2_END_RST);
+    ck_assert_uint_eq(calls->call[0].ended_by, GW_END_RST);
     ck_assert(!calls->call[0].request_end && !calls->call[0].response_end);
     ck_assert_int_eq(calls->call[0].http_status, -1);
     ck_assert_int_eq(calls->call[0].grpc_status, -1);
@@ -560,7 +560,7 @@ START_TEST(test_server_only_capture)
     hend(&d, 1, false);
     hdr(&d, 1, "grpc-status", "14");
     hend(&d, 1, true);
-    direct_end(&d, GW_H2_END_EOF, 1);
+    direct_end(&d, GW_END_EOF, 1);
     ck_assert_int_eq(d.calls->n, 1);
     ck_assert(!d.calls->call[0].path_present);
     ck_assert_str_eq(d.calls->call[0].path, "");
@@ -573,7 +573,7 @@ START_TEST(test_server_only_capture)
     direct_begin(&d, 9, 0);
     hdr(&d, 1, ":status", "200");
     hdr(&d, 1, "content-type", "text/plain");
-    direct_end(&d, GW_H2_END_EOF, 1);
+    direct_end(&d, GW_END_EOF, 1);
     ck_assert_int_eq(d.calls->n, 0);
     ck_assert_uint_eq(gw_grpc_session_stats(d.sess)->non_grpc_streams, 1);
     direct_free(&d);
@@ -596,7 +596,7 @@ START_TEST(test_content_type_variants)
         direct_begin(&d, 1, 0);
         hdr(&d, 0, ":path", "/a/b");
         hdr(&d, 0, "content-type", cases[i].ct);
-        direct_end(&d, GW_H2_END_STREAM, 1);
+        direct_end(&d, GW_END_STREAM, 1);
         ck_assert_msg(d.calls->n == (cases[i].grpc ? 1 : 0), "content-type '%s'", cases[i].ct);
         direct_free(&d);
     }
@@ -606,7 +606,7 @@ START_TEST(test_content_type_variants)
     hdr(&d, 0, ":path", "/a/b");
     hend(&d, 0, true);
     hdr(&d, 1, "content-type", "application/grpc");
-    direct_end(&d, GW_H2_END_STREAM, 1);
+    direct_end(&d, GW_END_STREAM, 1);
     ck_assert_int_eq(d.calls->n, 0);
     direct_free(&d);
 }
@@ -627,7 +627,7 @@ START_TEST(test_status_parsing)
         hdr(&d, 0, "content-type", "application/grpc");
         hdr(&d, 1, ":status", cases[i].v);
         hdr(&d, 1, "grpc-status", cases[i].v);
-        direct_end(&d, GW_H2_END_STREAM, 1);
+        direct_end(&d, GW_END_STREAM, 1);
         ck_assert_int_eq(d.calls->call[0].grpc_status, cases[i].want);
         ck_assert_int_eq(d.calls->call[0].http_status, cases[i].want);
         direct_free(&d);
@@ -650,7 +650,7 @@ START_TEST(test_fields_first_and_last)
     hdr(&d, 1, ":status", "200");                 /* a response field keeps its last */
     hdr(&d, 1, "grpc-status", "0");
     hdr(&d, 1, "grpc-status", "13");
-    direct_end(&d, GW_H2_END_STREAM, 1);
+    direct_end(&d, GW_END_STREAM, 1);
     const struct gw_grpc_call *c = &d.calls->call[0];
     ck_assert_str_eq(c->authority.s, "from-authority:2");
     ck_assert_str_eq(c->path, "/first.S/M");
@@ -662,7 +662,7 @@ START_TEST(test_fields_first_and_last)
     direct_begin(&d, 1, 0);
     hdr(&d, 0, "content-type", "application/grpc");
     hdr(&d, 0, "host", "only-host");
-    direct_end(&d, GW_H2_END_STREAM, 1);
+    direct_end(&d, GW_END_STREAM, 1);
     ck_assert_str_eq(d.calls->call[0].authority.s, "only-host");
     direct_free(&d);
 }
@@ -679,7 +679,7 @@ START_TEST(test_metadata_caps)
         hdr(&d, 0, name, "value");
         hdr(&d, 0, name, "value"); /* duplicates take no room */
     }
-    direct_end(&d, GW_H2_END_STREAM, 1);
+    direct_end(&d, GW_END_STREAM, 1);
     const struct gw_grpc_call *c = &d.calls->call[0];
     ck_assert_uint_eq(c->n_metadata_keys, GW_GRPC_MAX_KEYS);
     ck_assert(c->metadata_keys_truncated);
@@ -695,7 +695,7 @@ START_TEST(test_metadata_caps)
     longname[sizeof longname - 1] = 0;
     hdr(&d, 0, longname, "v");
     hdr(&d, 0, "short", "v");
-    direct_end(&d, GW_H2_END_STREAM, 1);
+    direct_end(&d, GW_END_STREAM, 1);
     c = &d.calls->call[0];
     ck_assert_uint_eq(c->n_metadata_keys, 2);
     ck_assert_uint_eq(strlen(c->metadata_keys[0]), GW_GRPC_KEY_MAX - 1);
@@ -718,7 +718,7 @@ START_TEST(test_string_truncation)
     hdr(&d, 0, ":path", longv);
     hdr(&d, 0, "user-agent", longv);
     hdr(&d, 1, "grpc-message", longv);
-    direct_end(&d, GW_H2_END_STREAM, 1);
+    direct_end(&d, GW_END_STREAM, 1);
     const struct gw_grpc_call *c = &d.calls->call[0];
     ck_assert(c->path_present && c->path_truncated);
     ck_assert_uint_eq(strlen(c->path), GW_GRPC_PATH_MAX - 1);
@@ -733,7 +733,7 @@ START_TEST(test_string_truncation)
     d.stream.app = NULL;
     d.cb->on_stream_begin(d.sess, &d.stream, 5);
     hdr(&d, 0, "content-type", "application/grpc");
-    direct_end(&d, GW_H2_END_STREAM, 6);
+    direct_end(&d, GW_END_STREAM, 6);
     ck_assert_int_eq(d.calls->n, 2);
     ck_assert(d.calls->call[1].midstream);
     direct_free(&d);
@@ -809,7 +809,7 @@ START_TEST(test_session_misc)
     struct gw_h2_stream st = { .id = 1 };
     cb->on_stream_begin(s, &st, 0);
     cb->on_header(s, &st, 0, (const uint8_t *)"content-type", 12, (const uint8_t *)"application/grpc", 16);
-    cb->on_stream_end(s, &st, GW_H2_END_STREAM, 1);
+    cb->on_stream_end(s, &st, GW_END_STREAM, 1);
     ck_assert_uint_eq(gw_grpc_session_stats(s)->calls, 1);
     gw_grpc_session_destroy(s);
 }
@@ -849,7 +849,7 @@ START_TEST(test_unknown_values_never_invented)
     hdr_unknown(&d, 0, "authorization");
     hdr_unknown(&d, 0, "host");
     hend(&d, 0, false);
-    direct_end(&d, GW_H2_END_EOF, 1);
+    direct_end(&d, GW_END_EOF, 1);
     ck_assert_int_eq(d.calls->n, 0); /* no evidence of gRPC at all */
     ck_assert_uint_eq(gw_grpc_session_stats(d.sess)->non_grpc_streams, 1);
     direct_free(&d);
@@ -862,7 +862,7 @@ START_TEST(test_unknown_values_never_invented)
     hend(&d, 0, false);
     data_frame(&d, 0, buf, msg(buf, 9, 'q'), 4);
     data_end(&d, 0);
-    direct_end(&d, GW_H2_END_STREAM, 2);
+    direct_end(&d, GW_END_STREAM, 2);
     ck_assert_int_eq(d.calls->n, 1);
     const struct gw_grpc_call *c = &d.calls->call[0];
     ck_assert(!c->path_present);
@@ -890,7 +890,7 @@ START_TEST(test_grpc_evidence)
     hend(&d, 1, false);
     hdr_unknown(&d, 1, "grpc-status");
     hend(&d, 1, true);
-    direct_end(&d, GW_H2_END_STREAM, 1);
+    direct_end(&d, GW_END_STREAM, 1);
     ck_assert_int_eq(d.calls->n, 1);
     ck_assert_int_eq(d.calls->call[0].grpc_status, -1);
     ck_assert_int_eq(d.calls->call[0].http_status, 200);
@@ -901,7 +901,7 @@ START_TEST(test_grpc_evidence)
     n = msg(buf, 3, 'a');
     n += msg(buf + n, 4, 'b');
     data_frame(&d, 0, buf, n, n);
-    direct_end(&d, GW_H2_END_EOF, 1);
+    direct_end(&d, GW_END_EOF, 1);
     ck_assert_int_eq(d.calls->n, 1);
     ck_assert_uint_eq(d.calls->call[0].request_messages, 2);
     ck_assert_uint_eq(d.calls->call[0].messages_partial, GW_GRPC_PARTIAL_REQUEST);
@@ -910,7 +910,7 @@ START_TEST(test_grpc_evidence)
     /* ... on an even stream it is not */
     direct_begin(&d, 6, 0);
     data_frame(&d, 0, buf, n, n);
-    direct_end(&d, GW_H2_END_EOF, 1);
+    direct_end(&d, GW_END_EOF, 1);
     ck_assert_int_eq(d.calls->n, 0);
     direct_free(&d);
 
@@ -920,7 +920,7 @@ START_TEST(test_grpc_evidence)
     hdr_unknown(&d, 1, "content-type");
     hend(&d, 1, false);
     data_frame(&d, 1, buf, msg(buf, 20, 'r'), 7);
-    direct_end(&d, GW_H2_END_EOF, 1);
+    direct_end(&d, GW_END_EOF, 1);
     ck_assert_int_eq(d.calls->n, 1);
     ck_assert_uint_eq(d.calls->call[0].response_messages, 1);
     ck_assert_uint_eq(d.calls->call[0].messages_partial, 0);
@@ -931,7 +931,7 @@ START_TEST(test_grpc_evidence)
     hdr_unknown(&d, 0, "content-type");
     hend(&d, 0, false);
     data_frame(&d, 0, (const uint8_t *)"{\"json\":true}", 13, 13);
-    direct_end(&d, GW_H2_END_EOF, 1);
+    direct_end(&d, GW_END_EOF, 1);
     ck_assert_int_eq(d.calls->n, 0);
     direct_free(&d);
 
@@ -939,7 +939,7 @@ START_TEST(test_grpc_evidence)
     direct_begin(&d, 11, 0);
     n = msg(buf, 30, 'x');
     data_frame(&d, 0, buf, n - 3, n - 3);
-    direct_end(&d, GW_H2_END_EOF, 1);
+    direct_end(&d, GW_END_EOF, 1);
     ck_assert_int_eq(d.calls->n, 0);
     direct_free(&d);
 
@@ -949,7 +949,7 @@ START_TEST(test_grpc_evidence)
     hdr(&d, 0, ":path", "/x");
     hend(&d, 0, false);
     data_frame(&d, 0, buf, msg(buf, 3, 'a'), 8);
-    direct_end(&d, GW_H2_END_EOF, 1);
+    direct_end(&d, GW_END_EOF, 1);
     ck_assert_int_eq(d.calls->n, 0);
     direct_free(&d);
 }
@@ -975,7 +975,7 @@ START_TEST(test_partial_counts_lower_bound)
         data_frame(&d, 1, big + 40, n1 - 40, chunk);
         data_frame(&d, 1, f2, n2, chunk);
         data_frame(&d, 1, f3, n3, chunk);
-        direct_end(&d, GW_H2_END_EOF, 1);
+        direct_end(&d, GW_END_EOF, 1);
         const struct gw_grpc_call *c = &d.calls->call[0];
         ck_assert_uint_eq(c->response_messages, 4); /* of 5 sent */
         ck_assert_uint_eq(c->messages_partial, GW_GRPC_PARTIAL_RESPONSE);
@@ -993,7 +993,7 @@ START_TEST(test_partial_counts_lower_bound)
     direct_begin(&d, 1, 0);
     data_frame(&d, 1, fake, sizeof fake, sizeof fake);
     data_frame(&d, 1, f2, n2, n2);
-    direct_end(&d, GW_H2_END_EOF, 1);
+    direct_end(&d, GW_END_EOF, 1);
     ck_assert_uint_eq(d.calls->call[0].response_messages, 1);
     direct_free(&d);
 
@@ -1004,7 +1004,7 @@ START_TEST(test_partial_counts_lower_bound)
     direct_begin(&d, 1, 0);
     data_frame(&d, 1, zeros, sizeof zeros, sizeof zeros);
     data_frame(&d, 1, huge, sizeof huge, sizeof huge);
-    direct_end(&d, GW_H2_END_EOF, 1);
+    direct_end(&d, GW_END_EOF, 1);
     ck_assert_int_eq(d.calls->n, 0); /* and so no evidence */
     direct_free(&d);
 
@@ -1016,7 +1016,7 @@ START_TEST(test_partial_counts_lower_bound)
     data_frame(&d, 1, f2, n2, n2);       /* confirmed: 1 */
     data_frame(&d, 1, bad, sizeof bad, 16); /* flag 7: lost */
     data_frame(&d, 1, f3, n3, 5);        /* found again: 3 */
-    direct_end(&d, GW_H2_END_EOF, 1);
+    direct_end(&d, GW_END_EOF, 1);
     ck_assert_uint_eq(d.calls->call[0].response_messages, 4);
     direct_free(&d);
 }
@@ -1030,12 +1030,12 @@ START_TEST(test_midstream_from_h2_stream)
     direct_begin(&d, 1, 0);
     d.stream.midstream = 1;
     hdr(&d, 0, "content-type", "application/grpc");
-    direct_end(&d, GW_H2_END_STREAM, 1);
+    direct_end(&d, GW_END_STREAM, 1);
     ck_assert(d.calls->call[0].midstream);
     direct_free(&d);
     direct_begin(&d, 1, 0);
     hdr(&d, 0, "content-type", "application/grpc");
-    direct_end(&d, GW_H2_END_STREAM, 1);
+    direct_end(&d, GW_END_STREAM, 1);
     ck_assert(!d.calls->call[0].midstream);
     direct_free(&d);
 }

@@ -335,7 +335,7 @@ static void feed(struct gw_h2_conn *c, struct run *out, int dir, const uint8_t *
 }
 
 /* Feeds the script (split in two at global offset `at` for FEED_SPLIT, one
- * byte per call for FEED_BYTES), then closes with GW_H2_END_EOF. */
+ * byte per call for FEED_BYTES), then closes with GW_END_EOF. */
 static void run_script(const struct script *sc, const struct gw_h2_limits *lim, enum feed_mode mode,
                        size_t at, struct rec *r, struct run *out)
 {
@@ -361,7 +361,7 @@ static void run_script(const struct script *sc, const struct gw_h2_limits *lim, 
     out->stats = *gw_h2_conn_stats(c);
     for (int d = 0; d < 2; d++) out->dir_ok[d] = gw_h2_conn_dir_ok(c, d);
     r->closing = true;
-    gw_h2_conn_close(c, GW_H2_END_EOF, 9999);
+    gw_h2_conn_close(c, GW_END_EOF, 9999);
     gw_h2_conn_destroy(c);
 }
 
@@ -437,7 +437,7 @@ static void expect_exchange(struct buf *e)
     exp_block(e, 1, 1, resp_nv, GW_ARRAY_LEN(resp_nv), false);
     buf_printf(e, "D1/1:world\n");
     exp_block(e, 1, 1, trailer_nv, GW_ARRAY_LEN(trailer_nv), true);
-    buf_printf(e, "X1 r%d rst0 es11\n", GW_H2_END_STREAM);
+    buf_printf(e, "X1 r%d rst0 es11\n", GW_END_STREAM);
 }
 
 START_TEST(test_exchange_sequence)
@@ -541,7 +541,7 @@ START_TEST(test_bad_padding_fails_direction)
     ck_assert_int_lt(out.last_rc[0], 0);
     ck_assert_ptr_null(strstr(buf_str(&r.log), "never"));
     ck_assert_ptr_nonnull(strstr(buf_str(&r.log), "H1/1 :status: 200\n"));
-    ck_assert_int_eq(r.end_reason[1], GW_H2_END_EOF); /* stays open until close */
+    ck_assert_int_eq(r.end_reason[1], GW_END_EOF); /* stays open until close */
     buf_free(&r.log);
     sc_free(&sc);
 }
@@ -862,7 +862,7 @@ START_TEST(test_rst_stream)
     sc_data(&sc, 0, 1, F_END_STREAM, "late"); /* after the reset: ignored */
     buf_printf(&e, "B1\n");
     exp_block(&e, 1, 0, req_nv, GW_ARRAY_LEN(req_nv), false);
-    buf_printf(&e, "R1/1 8\nX1 r%d rst1 es00\n", GW_H2_END_RST);
+    buf_printf(&e, "R1/1 8\nX1 r%d rst1 es00\n", GW_END_RST);
     check_script(&sc, NULL, buf_str(&e), true);
     buf_free(&e);
     sc_free(&sc);
@@ -886,9 +886,9 @@ START_TEST(test_goaway)
     rec_init(&r);
     run_script(&sc, NULL, FEED_WHOLE, 0, &r, &out);
     ck_assert_ptr_nonnull(strstr(buf_str(&r.log), "G1 3 0\nX5 r2 rst0 es00\nH1/1 :status: 200\n"));
-    ck_assert_int_eq(r.end_reason[5], GW_H2_END_GOAWAY);
-    ck_assert_int_eq(r.end_reason[1], GW_H2_END_EOF);
-    ck_assert_int_eq(r.end_reason[3], GW_H2_END_EOF);
+    ck_assert_int_eq(r.end_reason[5], GW_END_GOAWAY);
+    ck_assert_int_eq(r.end_reason[1], GW_END_EOF);
+    ck_assert_int_eq(r.end_reason[3], GW_END_EOF);
     for (int sid = 1; sid <= 5; sid += 2) ck_assert_int_eq(r.ends[sid], 1);
     ck_assert_uint_eq(out.stats.open_streams, 2);
     ck_assert_uint_eq(out.stats.anomalies, 0);
@@ -947,8 +947,8 @@ START_TEST(test_client_goaway_ends_pushed)
     rec_init(&r);
     run_script(&sc, NULL, FEED_WHOLE, 0, &r, &out);
     ck_assert_ptr_nonnull(strstr(buf_str(&r.log), "G0 0 2\nX2 r2 "));
-    ck_assert_int_eq(r.end_reason[2], GW_H2_END_GOAWAY);
-    ck_assert_int_eq(r.end_reason[1], GW_H2_END_EOF); /* the client's own stream is not covered */
+    ck_assert_int_eq(r.end_reason[2], GW_END_GOAWAY);
+    ck_assert_int_eq(r.end_reason[1], GW_END_EOF); /* the client's own stream is not covered */
     buf_free(&r.log);
     sc_free(&sc);
 }
@@ -984,7 +984,7 @@ START_TEST(test_stream_cap)
     ck_assert_ptr_null(strstr(buf_str(&r.log), "ignored"));
     exp_block(&e, 7, 0, s7, 3, false);
     ck_assert_ptr_nonnull(strstr(buf_str(&r.log), buf_str(&e)));
-    ck_assert_int_eq(r.end_reason[1], GW_H2_END_STREAM);
+    ck_assert_int_eq(r.end_reason[1], GW_END_STREAM);
     ck_assert_int_eq(r.begins, 3);
     ck_assert_uint_eq(out.stats.max_open_streams, 2);
     ck_assert_uint_eq(out.stats.anomalies, 1);
@@ -1020,7 +1020,7 @@ START_TEST(test_many_streams_table_growth)
         uint32_t sid = 1 + 2 * i;
         if (sid < MAX_SID) {
             ck_assert_int_eq(r.ends[sid], 1);
-            ck_assert_int_eq(r.end_reason[sid], GW_H2_END_STREAM);
+            ck_assert_int_eq(r.end_reason[sid], GW_END_STREAM);
         }
     }
     ck_assert_uint_eq(out.stats.headers_blocks, 600);
@@ -1151,7 +1151,7 @@ START_TEST(test_server_side_only)
     check_script(&sc, NULL, buf_str(&e), true);
     rec_init(&r);
     run_script(&sc, NULL, FEED_WHOLE, 0, &r, &out);
-    ck_assert_int_eq(r.end_reason[1], GW_H2_END_EOF); /* the request side was never seen */
+    ck_assert_int_eq(r.end_reason[1], GW_END_EOF); /* the request side was never seen */
     ck_assert_uint_eq(out.stats.anomalies, 0);
     buf_free(&r.log);
     buf_free(&e);
@@ -1180,8 +1180,8 @@ START_TEST(test_gap_resyncs_direction)
     ck_assert_uint_eq(gw_h2_conn_dir_resynced(c, 0), 0);
     ck_assert_uint_eq(gw_h2_conn_stats(c)->gaps_resynced[0] + gw_h2_conn_stats(c)->gaps_stopped[0], 0);
     ck_assert_uint_eq(gw_h2_conn_stats(c)->open_streams, 1);
-    gw_h2_conn_close(c, GW_H2_END_EOF, 4);
-    ck_assert_int_eq(r.end_reason[1], GW_H2_END_EOF);
+    gw_h2_conn_close(c, GW_END_EOF, 4);
+    ck_assert_int_eq(r.end_reason[1], GW_END_EOF);
     ck_assert_uint_eq(gw_h2_conn_stats(c)->open_streams, 0);
     gw_h2_conn_destroy(c);
     ck_assert_int_eq(r.ends[1], 1);
@@ -1201,7 +1201,7 @@ START_TEST(test_destroy_ends_open_streams)
     ck_assert_int_eq(gw_h2_conn_feed(c, 0, sc.part[0].p, sc.part[0].n, 1), GW_OK);
     gw_h2_conn_destroy(c);
     ck_assert_int_eq(r.ends[1], 1);
-    ck_assert_int_eq(r.end_reason[1], GW_H2_END_CONN_CLOSED);
+    ck_assert_int_eq(r.end_reason[1], GW_END_CONN_CLOSED);
     buf_free(&r.log);
     sc_free(&sc);
 }
@@ -1462,8 +1462,8 @@ END_TEST
 
 START_TEST(test_strings_and_args)
 {
-    ck_assert_str_eq(gw_h2_stream_end_str(GW_H2_END_RST), "rst_stream");
-    ck_assert_str_eq(gw_h2_stream_end_str(99), "unknown");
+    ck_assert_str_eq(gw_end_str(GW_END_RST), "rst_stream");
+    ck_assert_str_eq(gw_end_str(99), "unknown");
     ck_assert_str_eq(gw_h2_anomaly_str(GW_H2_ANOM_HPACK_ERROR), "hpack_error");
     ck_assert_str_eq(gw_h2_anomaly_str(0), "unknown");
     struct rec r;
@@ -1522,7 +1522,7 @@ START_TEST(test_one_sided)
     gw_h2_conn_set_one_sided(c, GW_DIR_TO_CLIENT);
     ck_assert_int_eq(gw_h2_conn_feed(c, 1, sc.part[0].p, sc.part[0].n, 5), GW_OK);
     ck_assert_int_eq(r.ends[1], 1);
-    ck_assert_int_eq(r.end_reason[1], GW_H2_END_STREAM);
+    ck_assert_int_eq(r.end_reason[1], GW_END_STREAM);
     ck_assert_uint_eq(gw_h2_conn_stats(c)->open_streams, 0);
     gw_h2_conn_destroy(c);
     buf_free(&r.log);
@@ -1538,7 +1538,7 @@ START_TEST(test_one_sided)
     ck_assert_int_eq(r.ends[1], 0);
     gw_h2_conn_set_one_sided(c, GW_DIR_TO_SERVER);
     ck_assert_int_eq(r.ends[1], 1);
-    ck_assert_int_eq(r.end_reason[1], GW_H2_END_STREAM);
+    ck_assert_int_eq(r.end_reason[1], GW_END_STREAM);
     ck_assert_int_eq(r.ends[3], 0);
     gw_h2_conn_destroy(c);
     ck_assert_int_eq(r.ends[3], 1);

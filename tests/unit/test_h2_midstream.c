@@ -786,7 +786,7 @@ static void run_pickup(const struct conn *c, size_t g, int one_sided, enum polic
     if (!f.h2) return;
     pk->stats = *gw_h2_conn_stats(f.h2);
     pk->got.closing = true;
-    gw_h2_conn_close(f.h2, GW_H2_END_EOF, 99999999);
+    gw_h2_conn_close(f.h2, GW_END_EOF, 99999999);
     gw_h2_conn_destroy(f.h2);
     gw_grpc_session_destroy(f.sess);
 }
@@ -1060,7 +1060,7 @@ START_TEST(test_client_only_from_start)
         REQ_EQ(call->request_messages, t->req_msgs);
         REQ_EQ(call->response_messages, 0);
         REQ_EQ(call->grpc_status, -1);
-        REQ_EQ(call->ended_by, GW_H2_END_STREAM);
+        REQ_EQ(call->ended_by, GW_END_STREAM);
         REQ(call->request_end && !call->response_end);
     }
     conn_free(&c);
@@ -1083,7 +1083,7 @@ START_TEST(test_client_only_without_hint)
     /* the hint, late: every stream already has its request END_STREAM */
     gw_h2_conn_set_one_sided(h2, GW_DIR_TO_SERVER);
     REQ_EQ(got.n, NCALLS);
-    for (int i = 0; i < got.n; i++) REQ_EQ(got.call[i].ended_by, GW_H2_END_STREAM);
+    for (int i = 0; i < got.n; i++) REQ_EQ(got.call[i].ended_by, GW_END_STREAM);
     gw_h2_conn_destroy(h2);
     gw_grpc_session_destroy(sess);
     conn_free(&c);
@@ -1117,7 +1117,7 @@ START_TEST(test_server_only_from_start)
         REQ_EQ(call->response_messages, t->resp_msgs);
         REQ_EQ(call->request_messages, 0);
         REQ_STR(call->content_type.s, "application/grpc");
-        REQ_EQ(call->ended_by, GW_H2_END_STREAM);
+        REQ_EQ(call->ended_by, GW_END_STREAM);
         REQ(!call->messages_partial);
     }
     conn_free(&c);
@@ -1505,7 +1505,7 @@ START_TEST(test_midstream_stream_rules)
     frame_to(&b, GW_H2_DATA, F_END_STREAM, 9, msg, 8);
     REQ_EQ(gw_h2_conn_feed(h2, GW_DIR_TO_CLIENT, b.p, b.n, 2), GW_OK);
     REQ_EQ(r.ends, 1);
-    REQ_EQ(r.end_reason, GW_H2_END_STREAM);
+    REQ_EQ(r.end_reason, GW_END_STREAM);
     REQ_EQ(r.midstream, 1);
     /* late control frames of the closed stream begin nothing */
     b.n = 0;
@@ -1524,7 +1524,7 @@ START_TEST(test_midstream_stream_rules)
     REQ_EQ(gw_h2_conn_feed(h2, GW_DIR_TO_SERVER, b.p, b.n, 5), GW_OK);
     REQ_EQ(r.begins, 2);
     REQ_EQ(r.ends, 2);
-    REQ_EQ(r.end_reason, GW_H2_END_RST);
+    REQ_EQ(r.end_reason, GW_END_RST);
     /* frames larger than 16384 pass without an anomaly: SETTINGS unknown */
     static uint8_t big[20000];
     b.n = 0;
@@ -1565,7 +1565,7 @@ START_TEST(test_midstream_unknown_fields)
     REQ_EQ(r.unknown_value_headers, 0);
     const struct gw_h2_stats *st = gw_h2_conn_stats(h2);
     REQ_EQ(st->unknown_names, 2);
-    gw_h2_conn_close(h2, GW_H2_END_EOF, 2);
+    gw_h2_conn_close(h2, GW_END_EOF, 2);
     REQ_EQ(r.ends, 1);
     REQ_EQ(r.midstream, 1);
     REQ_EQ(r.unknown_names[0], 2);
@@ -1691,7 +1691,7 @@ START_TEST(test_midstream_server_end_waits_for_client)
     uint8_t ping[17] = { 0, 0, 8, GW_H2_PING };
     REQ_EQ(gw_h2_conn_feed(h2, GW_DIR_TO_SERVER, ping, sizeof ping, 2), GW_OK);
     REQ_EQ(r.ends, 1);
-    REQ_EQ(r.end_reason, GW_H2_END_STREAM);
+    REQ_EQ(r.end_reason, GW_END_STREAM);
     REQ_EQ(r.midstream, 1);
     gw_h2_conn_destroy(h2);
 

@@ -729,7 +729,7 @@ START_TEST(test_http10_body_to_close)
         ck_assert_int_eq(drive(&f, GW_DIR_TO_CLIENT, CAP(s2c), 3), GW_OK);
         ck_assert_str_eq(f.r->log[1], "resp 200\n"); /* not ended: the body runs to the close */
         if (how == 0) gw_http1_conn_fin(f.c, GW_DIR_TO_CLIENT, 0);
-        else gw_http1_conn_close(f.c, GW_H2_END_CONN_CLOSED, 0);
+        else gw_http1_conn_close(f.c, GW_END_CONN_CLOSED, 0);
         ck_assert_str_eq(f.r->log[1], "resp 200\nend\n");
         ck_assert_uint_eq(f.r->body_len[1], strlen("some body bytes"));
         ck_assert_mem_eq(f.r->body[1], "some body bytes", f.r->body_len[1]);
@@ -740,7 +740,7 @@ START_TEST(test_http10_body_to_close)
     struct fixture f = fx_new();
     drive(&f, GW_DIR_TO_SERVER, CAP(c2s), 0);
     drive(&f, GW_DIR_TO_CLIENT, CAP(s2c), 0);
-    gw_http1_conn_close(f.c, GW_H2_END_EOF, 0);
+    gw_http1_conn_close(f.c, GW_END_EOF, 0);
     ck_assert_int_eq(f.r->ends[1], 0);
     fx_free(&f);
 }
@@ -1282,7 +1282,7 @@ static void check_web_call(const struct rec *r, const struct web_case *w, int st
     ck_assert_uint_eq(call->response_bytes, resp_bytes);
     ck_assert_int_eq(call->request_end, 1);
     ck_assert_int_eq(call->response_end, 1);
-    ck_assert_int_eq(call->ended_by, GW_H2_END_STREAM);
+    ck_assert_int_eq(call->ended_by, GW_END_STREAM);
     ck_assert_int_eq(call->messages_partial, 0);
     ck_assert_uint_eq(call->stream_id, 1);
     /* metadata: x-grpc-web and authorization, not host/content-length/te... */
@@ -1428,13 +1428,13 @@ START_TEST(test_grpc_web_trailers_only_and_close)
     f = fx_new();
     drive(&f, 0, CAP(c2s), 0);
     ck_assert_int_eq(f.r->ncalls, 0);
-    gw_http1_conn_close(f.c, GW_H2_END_EOF, 0);
+    gw_http1_conn_close(f.c, GW_END_EOF, 0);
     ck_assert_int_eq(f.r->ncalls, 1);
-    ck_assert_int_eq(f.r->calls[0].ended_by, GW_H2_END_EOF);
+    ck_assert_int_eq(f.r->calls[0].ended_by, GW_END_EOF);
     ck_assert_int_eq(f.r->calls[0].request_end, 1);
     ck_assert_int_eq(f.r->calls[0].response_end, 0);
     ck_assert_int_eq(f.r->calls[0].grpc_status, -1);
-    gw_http1_conn_close(f.c, GW_H2_END_CONN_CLOSED, 0);  /* idempotent */
+    gw_http1_conn_close(f.c, GW_END_CONN_CLOSED, 0);  /* idempotent */
     ck_assert_int_eq(f.r->ncalls, 1);
     fx_free(&f);
     /* a non-gRPC answer (an HTML error page) frames nothing */

@@ -572,7 +572,7 @@ static void fill_call(struct gw_grpc_call *c)
     c->response_messages = 2;
     c->request_bytes = 17;
     c->response_bytes = 4000000000ULL;
-    c->ended_by = GW_H2_END_RST;
+    c->ended_by = GW_END_RST;
     c->midstream = 1;
     c->messages_partial = GW_GRPC_PARTIAL_RESPONSE;
 }
@@ -666,7 +666,7 @@ START_TEST(record_grpc_key_order)
     };
     assert_in_order(buf, keys, GW_ARRAY_LEN(keys));
     char ended[64];
-    snprintf(ended, sizeof ended, "\"ended_by\":\"%s\"}", gw_h2_stream_end_str(GW_H2_END_RST));
+    snprintf(ended, sizeof ended, "\"ended_by\":\"%s\"}", gw_end_str(GW_END_RST));
     ck_assert_ptr_nonnull(strstr(buf, ended));
     ck_assert_uint_eq(len, strlen(buf));
 
@@ -735,7 +735,7 @@ START_TEST(record_grpc_unterminated_fields)
     c.authority.present = 1;
     c.n_metadata_keys = 255; /* more than the array holds */
     c.credential_mask = 0xffffffffu;
-    c.ended_by = GW_H2_END_EOF;
+    c.ended_by = GW_END_EOF;
     gw_json_init(&j, buf, sizeof buf);
     gw_json_object_begin(&j);
     gw_record_grpc_object(&j, &c);
