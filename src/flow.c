@@ -431,7 +431,14 @@ struct gw_flow_table *gw_flow_table_create(const struct gw_flow_config *cfg,
     t->sip_k0 = seed[0];
     t->sip_k1 = seed[1];
     t->id_seed = seed[2];
+    t->stats.table_bytes = gw_flow_table_memory(t);
     return t;
+}
+
+void gw_flow_table_end_all(struct gw_flow_table *t)
+{
+    struct gw_flow *f;
+    while (t && (f = oldest_flow(t)) != NULL) end_flow(t, f, GW_FLOW_END_SHUTDOWN);
 }
 
 void gw_flow_table_destroy(struct gw_flow_table *t)
@@ -452,14 +459,11 @@ struct gw_flow *gw_flow_lookup(struct gw_flow_table *t, const struct gw_segment 
     int d = GW_DIR_TO_SERVER;
     struct gw_flow *f = find_flow(t, s, hash, &d);
     if (f && is_pure_syn(s->flags)) {
+        /* the 5-tuple is reused by a new connection (a late SYN of a live
+         * flow is the stream layer's: it may correct the orientation) */
         if (f->closed) {
-            /* the 5-tuple is reused by a new connection */
             end_flow(t, f, GW_FLOW_END_CLOSED);
             f = NULL;
-        } else if (!f->saw_syn) {
-            gw_flow_set_client(f, d);
-            d = GW_DIR_TO_SERVER;
-            f->saw_syn = 1;
         }
     }
     if (!f) f = create_flow(t, s, hash, &d);
@@ -545,3 +549,19 @@ size_t gw_flow_table_memory(const struct gw_flow_table *t)
     return sizeof *t + ((size_t)t->mask + 1) * sizeof *t->buckets +
            (size_t)t->cfg.max_flows * sizeof *t->flows;
 }
+
+#define F(m, path) GW_STAT_FIELD(struct gw_flow_stats, m, path)
+const struct gw_stat_field gw_flow_stat_fields[] = {
+    F(created, "created"), F(active, "active"), GW_STAT_FIELD_MAX(struct gw_flow_stats, max_active, "max_active"),
+    F(evicted, "evicted"), F(timed_out, "timed_out"), F(closed, "closed"),
+};
+const size_t gw_flow_stat_fields_len = GW_ARRAY_LEN(gw_flow_stat_fields);
+
+const struct gw_stat_field gw_flow_stat_fields_tail[] = {
+    F(evicted_by_value[GW_FLOW_VALUE_LOW], "evicted_by_value.low"),
+    F(evicted_by_value[GW_FLOW_VALUE_MID], "evicted_by_value.mid"),
+    F(evicted_by_value[GW_FLOW_VALUE_HIGH], "evicted_by_value.high"),
+    F(table_bytes, "table_bytes"),
+};
+const size_t gw_flow_stat_fields_tail_len = GW_ARRAY_LEN(gw_flow_stat_fields_tail);
+#undef F

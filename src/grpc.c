@@ -556,6 +556,11 @@ struct gw_grpc_session *gw_grpc_session_create(gw_grpc_call_fn on_call, void *us
     return s;
 }
 
+void *gw_grpc_session_user(const struct gw_grpc_session *s)
+{
+    return s->user;
+}
+
 void gw_grpc_session_destroy(struct gw_grpc_session *s) { free(s); }
 
 void gw_grpc_session_set_midstream(struct gw_grpc_session *s, bool midstream)

@@ -24,6 +24,7 @@
 #include "grpcwatch/common.h"
 #include "grpcwatch/decode.h"
 #include "grpcwatch/reasm.h"
+#include "grpcwatch/stats.h"
 
 enum gw_flow_end {
     GW_FLOW_END_TIMEOUT = 0, /* idle longer than its timeout */
@@ -55,6 +56,13 @@ struct gw_flow {
     struct gw_tunnel tunnel;     /* tunnel of the first segment */
     /* per-direction TCP reassembly, by enum gw_dir */
     struct gw_reasm_dir reasm[2];
+    /* the opening window and pending actions: private to stream.c */
+    struct gw_stream_state {
+        uint8_t flags;
+        uint8_t held_segments;
+        uint32_t held_bytes;
+        struct gw_stream_held *held;   /* in arrival order */
+    } stream;
     /* owned by the stage that set it; freed in on_end */
     void *app;
     /* private to flow.c */
@@ -77,12 +85,23 @@ struct gw_flow_stats {
     uint64_t created, evicted, timed_out, closed, active, max_active;
     /* evicted, split by the rank the flow had when it went (closed = LOW) */
     uint64_t evicted_by_value[GW_FLOW_VALUE_COUNT];
+    uint64_t table_bytes;    /* gw_flow_table_memory, fixed at create */
 };
+
+/* For the stats registry (prefix "flow"): the table's counters come in two
+ * parts so the application layer's flow counters sit between them, where
+ * the stats record has always had them. */
+extern const struct gw_stat_field gw_flow_stat_fields[];
+extern const size_t gw_flow_stat_fields_len;
+extern const struct gw_stat_field gw_flow_stat_fields_tail[];
+extern const size_t gw_flow_stat_fields_tail_len;
 
 struct gw_flow_table;
 
 struct gw_flow_table *gw_flow_table_create(const struct gw_flow_config *cfg,
                                            gw_flow_end_fn on_end, void *user);
+/* Ends every flow with GW_FLOW_END_SHUTDOWN; the table stays usable. */
+void gw_flow_table_end_all(struct gw_flow_table *t);
 /* Ends every flow with GW_FLOW_END_SHUTDOWN, then frees. */
 void gw_flow_table_destroy(struct gw_flow_table *t);
 

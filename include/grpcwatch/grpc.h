@@ -116,6 +116,9 @@ struct gw_grpc_session;
 /* on_call receives each finished gRPC call; the call is valid during the call only. */
 struct gw_grpc_session *gw_grpc_session_create(gw_grpc_call_fn on_call, void *user);
 void gw_grpc_session_destroy(struct gw_grpc_session *s);
+/* The user given at create: for h2 callbacks added beside the session's own
+ * (they receive the session as their user). */
+void *gw_grpc_session_user(const struct gw_grpc_session *s);
 
 /* Callbacks to pass to gw_h2_conn_create with the session as user. */
 const struct gw_h2_callbacks *gw_grpc_h2_callbacks(void);

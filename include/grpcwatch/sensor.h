@@ -56,6 +56,11 @@ void gw_sensor_write_stats(struct gw_sensor *s, gw_time_us ts);
  * moves the sensor's clock backwards. */
 void gw_sensor_tick(struct gw_sensor *s, gw_time_us now);
 
+/* The counter registry behind the stats records (for tests and for
+ * summing workers). */
+struct gw_stats;
+const struct gw_stats *gw_sensor_stats(const struct gw_sensor *s);
+
 /* Packet time of the last packet seen (0 before the first). */
 gw_time_us gw_sensor_now(const struct gw_sensor *s);
 

@@ -227,17 +227,20 @@ START_TEST(test_late_syn_reorients)
     ck_assert_int_eq(dir, GW_DIR_TO_CLIENT);
     ck_assert_uint_eq(f->pkts[GW_DIR_TO_CLIENT], 1);
     f->reasm[GW_DIR_TO_CLIENT].next_seq = 4242; /* state of 40000's direction */
-    /* ...until 40000 sends a SYN */
+    /* ...until 40000 sends a SYN: the table keeps its orientation (the
+     * stream layer decides whether it may still change, and asks) */
     struct gw_flow *g = look(t, seg(a, 40000, b, 50000, GW_TCP_SYN, 0, US(2)), &dir);
     ck_assert_ptr_eq(f, g);
-    ck_assert_int_eq(dir, GW_DIR_TO_SERVER);
-    ck_assert(f->saw_syn);
+    ck_assert_int_eq(dir, GW_DIR_TO_CLIENT);
+    ck_assert(!f->saw_syn);
+    /* the swap, applied as the stream layer's action */
+    gw_flow_set_client(f, GW_DIR_TO_CLIENT);
     ck_assert_uint_eq(f->client_port, 40000);
     ck_assert_uint_eq(f->pkts[GW_DIR_TO_SERVER], 2);
     ck_assert_uint_eq(f->pkts[GW_DIR_TO_CLIENT], 0);
     ck_assert_uint_eq(f->bytes[GW_DIR_TO_SERVER], 3);
     ck_assert_uint_eq(f->reasm[GW_DIR_TO_SERVER].next_seq, 4242);
-    /* once oriented by a SYN, a SYN from the other side changes nothing */
+    /* a SYN from the other side changes nothing by itself */
     look(t, seg(b, 50000, a, 40000, GW_TCP_SYN, 0, US(3)), &dir);
     ck_assert_int_eq(dir, GW_DIR_TO_CLIENT);
     ck_assert_uint_eq(f->client_port, 40000);

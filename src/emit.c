@@ -1,0 +1,209 @@
+/*
+ * emit.c - records from what the parsers found (see emit.h).
+ *
+ * Invariants:
+ *  - one JSON buffer of GW_EMIT_RECORD_MAX, reused for every record: no
+ *    allocation per record; a record that does not fit is dropped whole and
+ *    counted (never cut);
+ *  - every record of a flow carries the same flow_id and community_id, and
+ *    src/dest name the client/server as the stream layer sees them now.
+ */
+#include "grpcwatch/emit.h"
+
+#include "grpcwatch/policy.h"
+#include "grpcwatch/stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct gw_emit {
+    struct gw_router *router;
+    struct gw_policy *policy;
+    struct gw_json json;
+    struct gw_emit_counters n;
+    char buf[GW_EMIT_RECORD_MAX];
+};
+
+struct gw_emit *gw_emit_create(const struct gw_config *cfg, struct gw_router *router)
+{
+    struct gw_emit *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->router = router;
+    e->policy = gw_policy_create(cfg);
+    if (!e->policy) {
+        free(e);
+        return NULL;
+    }
+    gw_json_init(&e->json, e->buf, sizeof e->buf);
+    return e;
+}
+
+void gw_emit_destroy(struct gw_emit *e)
+{
+    if (!e) return;
+    gw_policy_destroy(e->policy);
+    free(e);
+}
+
+void gw_emit_flow_init(struct gw_emit_flow *ef, const struct gw_flow *f)
+{
+    memset(ef, 0, sizeof *ef);
+    ef->flow = f;
+}
+
+static void head(struct gw_emit_flow *ef, struct gw_record_head *h, gw_time_us ts,
+                 const char *event_type, const char *app_proto)
+{
+    const struct gw_flow *f = ef->flow;
+    bool swap = gw_stream_roles_swapped(f);
+    const struct gw_addr *client = swap ? &f->server : &f->client;
+    const struct gw_addr *server = swap ? &f->client : &f->server;
+    uint16_t cport = swap ? f->server_port : f->client_port;
+    uint16_t sport = swap ? f->client_port : f->server_port;
+    if (!ef->community_id[0])
+        gw_community_id(0, client, cport, server, sport, 6, ef->community_id,
+                        sizeof ef->community_id);
+    memset(h, 0, sizeof *h);
+    h->ts = ts;
+    h->event_type = event_type;
+    h->flow_id = f->id;
+    h->community_id = ef->community_id;
+    h->src = client;
+    h->dst = server;
+    h->sport = cport;
+    h->dport = sport;
+    h->app_proto = app_proto;
+    h->tunnel = &f->tunnel;
+}
+
+static struct gw_json *begin(struct gw_emit *e, const struct gw_record_head *h)
+{
+    gw_json_reset(&e->json);
+    gw_record_begin(&e->json, h);
+    return &e->json;
+}
+
+/* Ends the record and routes it; false if it did not fit. */
+static bool finish(struct gw_emit *e, const char *event_type)
+{
+    struct gw_json *j = &e->json;
+    gw_json_object_end(j);
+    if (!gw_json_finish(j)) {
+        e->n.oversize++;
+        return false;
+    }
+    gw_router_write(e->router, j->buf, j->len, event_type);
+    return true;
+}
+
+void gw_emit_call(struct gw_emit *e, struct gw_emit_flow *ef, struct gw_grpc_call *call,
+                  const char *app_proto, const struct gw_record_loss *loss)
+{
+    static const struct gw_record_loss none;
+    struct gw_alert alert;
+    struct gw_record_head h;
+    if (!loss) loss = &none;
+    bool alerts = gw_policy_evaluate(e->policy, call, &alert);
+
+    head(ef, &h, call->start_ts, "grpc", app_proto);
+    struct gw_json *j = begin(e, &h);
+    gw_record_grpc_object(j, call);
+    gw_record_loss_object(j, loss);
+    if (finish(e, "grpc")) e->n.grpc++;
+    if (!alerts) return;
+
+    h.event_type = "alert";
+    j = begin(e, &h);
+    gw_record_alert_object(j, &alert);
+    gw_record_grpc_object(j, call);
+    gw_record_loss_object(j, loss);
+    if (finish(e, "alert")) e->n.alert++;
+}
+
+void gw_emit_call_suppressed(struct gw_emit *e)
+{
+    e->n.calls_suppressed++;
+}
+
+void gw_emit_tls(struct gw_emit *e, struct gw_emit_flow *ef, const struct gw_tls_info *t,
+                 gw_time_us ts)
+{
+    struct gw_record_head h;
+    head(ef, &h, ts, "tls", "tls");
+    struct gw_json *j = begin(e, &h);
+    gw_record_tls_object(j, t);
+    if (finish(e, "tls")) e->n.tls++;
+}
+
+void gw_emit_anomaly(struct gw_emit *e, struct gw_emit_flow *ef, const char *type,
+                     const char *event, int dir, uint32_t stream_id, gw_time_us ts)
+{
+    struct gw_record_head h;
+    if (ef->anomaly_records >= GW_EMIT_ANOMALIES_PER_FLOW) {
+        e->n.anomalies_suppressed++;
+        return;
+    }
+    ef->anomaly_records++;
+    head(ef, &h, ts, "anomaly", type);
+    struct gw_json *j = begin(e, &h);
+    gw_json_key(j, "anomaly");
+    gw_json_object_begin(j);
+    gw_json_kv_str(j, "type", type);
+    gw_json_kv_str(j, "event", event);
+    gw_json_kv_str(j, "direction", dir == GW_DIR_TO_SERVER ? "to_server" : "to_client");
+    if (stream_id) gw_json_kv_uint(j, "stream_id", stream_id);
+    gw_json_object_end(j);
+    if (finish(e, "anomaly")) e->n.anomaly++;
+}
+
+void gw_emit_stats(struct gw_emit *e, gw_time_us ts, const struct gw_stats *reg,
+                   const uint64_t *values)
+{
+    struct gw_json *j = &e->json;
+    gw_json_reset(j);
+    gw_record_begin_event(j, ts, "stats");
+    gw_stats_write(reg, j, values);
+    finish(e, "stats");
+}
+
+const struct gw_emit_counters *gw_emit_counters(const struct gw_emit *e)
+{
+    return &e->n;
+}
+
+/* ---- stats ------------------------------------------------------------------ */
+
+#define F(m, path) GW_STAT_FIELD(struct gw_emit_counters, m, path)
+static const struct gw_stat_field record_fields[] = {
+    F(grpc, "grpc"),
+    F(alert, "alert"),
+    F(tls, "tls"),
+    F(anomaly, "anomaly"),
+    F(anomalies_suppressed, "anomalies_suppressed"),
+    F(calls_suppressed, "reset_calls_suppressed"),
+    F(oversize, "oversize"),
+    F(written, "written"),
+    F(write_errors, "write_errors"),
+    F(dropped, "dropped"),
+    F(reconnects, "reconnects"),
+    F(retries, "retries"),
+};
+#undef F
+
+static void refresh_router(void *user)
+{
+    struct gw_emit *e = user;
+    struct gw_sink_stats s;
+    gw_router_stats(e->router, &s);
+    e->n.written = s.records;
+    e->n.write_errors = s.write_errors;
+    e->n.dropped = s.dropped_records;
+    e->n.reconnects = s.reconnects;
+    e->n.retries = s.retries;
+}
+
+int gw_emit_register_stats(struct gw_emit *e, struct gw_stats *reg)
+{
+    return gw_stats_add(reg, "records", record_fields, GW_ARRAY_LEN(record_fields), &e->n,
+                        refresh_router, e);
+}

@@ -1,0 +1,199 @@
+/*
+ * stats.c - the counter registry (see stats.h).
+ *
+ * Invariants:
+ *  - fields[] holds every registered field in registration order; slot i of
+ *    a snapshot is fields[i]; a field's source is sources[fields[i].src].
+ *  - Nothing here runs per packet: registration at create time, reading when
+ *    a stats record is written.
+ */
+#include "grpcwatch/stats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct source {
+    const char *prefix;
+    const void *base;
+    gw_stats_refresh_fn refresh;
+    void *user;
+};
+
+struct slot {
+    const struct gw_stat_field *f;
+    uint16_t src;
+};
+
+struct gw_stats {
+    struct source sources[GW_STATS_MAX_SOURCES];
+    struct slot fields[GW_STATS_MAX_FIELDS];
+    size_t n_sources, n_fields;
+};
+
+struct gw_stats *gw_stats_create(void)
+{
+    return calloc(1, sizeof(struct gw_stats));
+}
+
+void gw_stats_destroy(struct gw_stats *r)
+{
+    free(r);
+}
+
+int gw_stats_add(struct gw_stats *r, const char *prefix, const struct gw_stat_field *fields,
+                 size_t n, const void *base, gw_stats_refresh_fn refresh, void *user)
+{
+    if (!r || !fields || !base) return GW_ERR_ARG;
+    if (r->n_sources == GW_STATS_MAX_SOURCES || n > GW_STATS_MAX_FIELDS - r->n_fields)
+        return GW_ERR_LIMIT;
+    struct source *s = &r->sources[r->n_sources];
+    s->prefix = prefix ? prefix : "";
+    s->base = base;
+    s->refresh = refresh;
+    s->user = user;
+    for (size_t i = 0; i < n; i++) {
+        r->fields[r->n_fields].f = &fields[i];
+        r->fields[r->n_fields].src = (uint16_t)r->n_sources;
+        r->n_fields++;
+    }
+    r->n_sources++;
+    return GW_OK;
+}
+
+size_t gw_stats_slots(const struct gw_stats *r)
+{
+    return r ? r->n_fields : 0;
+}
+
+void gw_stats_snapshot(struct gw_stats *r, uint64_t *out)
+{
+    for (size_t s = 0; s < r->n_sources; s++)
+        if (r->sources[s].refresh) r->sources[s].refresh(r->sources[s].user);
+    for (size_t i = 0; i < r->n_fields; i++) {
+        const struct slot *sl = &r->fields[i];
+        const uint8_t *base = r->sources[sl->src].base;
+        memcpy(&out[i], base + sl->f->offset, sizeof out[i]);
+    }
+}
+
+void gw_stats_merge(const struct gw_stats *r, uint64_t *acc, const uint64_t *v)
+{
+    for (size_t i = 0; i < r->n_fields; i++) {
+        if (r->fields[i].f->merge == GW_STAT_MAX) acc[i] = GW_MAX(acc[i], v[i]);
+        else acc[i] += v[i];
+    }
+}
+
+/* ---- paths ------------------------------------------------------------------ */
+
+const char *gw_stats_path(const struct gw_stats *r, size_t i, char *buf, size_t buflen)
+{
+    if (!r || i >= r->n_fields || buflen == 0) return NULL;
+    const char *prefix = r->sources[r->fields[i].src].prefix;
+    int k = snprintf(buf, buflen, "%s%s%s", prefix, *prefix ? "." : "", r->fields[i].f->path);
+    return k >= 0 && (size_t)k < buflen ? buf : NULL;
+}
+
+/* The components of a dotted path, at most GW_STATS_DEPTH deep. */
+#define GW_STATS_DEPTH 8
+struct parts {
+    const char *p[GW_STATS_DEPTH];
+    size_t len[GW_STATS_DEPTH];
+    size_t n;
+};
+
+static bool split_path(const char *path, struct parts *out)
+{
+    out->n = 0;
+    const char *s = path;
+    for (;;) {
+        const char *dot = strchr(s, '.');
+        size_t len = dot ? (size_t)(dot - s) : strlen(s);
+        if (len == 0 || out->n == GW_STATS_DEPTH) return false;
+        out->p[out->n] = s;
+        out->len[out->n] = len;
+        out->n++;
+        if (!dot) return true;
+        s = dot + 1;
+    }
+}
+
+/* How many leading objects two paths share (the last part is the key). */
+static size_t common_objects(const struct parts *a, const struct parts *b)
+{
+    size_t k = 0;
+    while (k + 1 < a->n && k + 1 < b->n && a->len[k] == b->len[k] &&
+           memcmp(a->p[k], b->p[k], a->len[k]) == 0)
+        k++;
+    return k;
+}
+
+static void json_key_n(struct gw_json *j, const char *p, size_t n)
+{
+    char key[GW_STATS_PATH_MAX];
+    size_t k = GW_MIN(n, sizeof key - 1);
+    memcpy(key, p, k);
+    key[k] = '\0';
+    gw_json_key(j, key);
+}
+
+void gw_stats_write(const struct gw_stats *r, struct gw_json *j, const uint64_t *values)
+{
+    char bufs[2][GW_STATS_PATH_MAX];
+    struct parts prev = { .n = 0 }, cur;
+    gw_json_key(j, "stats");
+    gw_json_object_begin(j);
+    for (size_t i = 0; i < r->n_fields; i++) {
+        char *path = bufs[i & 1]; /* prev's parts point into the other buffer */
+        if (!gw_stats_path(r, i, path, GW_STATS_PATH_MAX) || !split_path(path, &cur)) continue;
+        size_t keep = common_objects(&prev, &cur);
+        for (size_t k = prev.n ? prev.n - 1 : 0; k > keep; k--) gw_json_object_end(j);
+        for (size_t k = keep; k + 1 < cur.n; k++) {
+            json_key_n(j, cur.p[k], cur.len[k]);
+            gw_json_object_begin(j);
+        }
+        json_key_n(j, cur.p[cur.n - 1], cur.len[cur.n - 1]);
+        gw_json_uint(j, values[i]);
+        prev = cur;
+    }
+    for (size_t k = prev.n ? prev.n - 1 : 0; k > 0; k--) gw_json_object_end(j);
+    gw_json_object_end(j);
+}
+
+bool gw_stats_check(const struct gw_stats *r)
+{
+    char a[GW_STATS_PATH_MAX], b[GW_STATS_PATH_MAX];
+    for (size_t i = 0; i < r->n_fields; i++) {
+        if (!gw_stats_path(r, i, a, sizeof a)) return false;
+        struct parts pa;
+        if (!split_path(a, &pa)) return false;
+        for (size_t k = i + 1; k < r->n_fields; k++) {
+            if (!gw_stats_path(r, k, b, sizeof b)) return false;
+            size_t la = strlen(a), lb = strlen(b);
+            if (strcmp(a, b) == 0) return false; /* duplicate */
+            /* a counter that is also an object: "x.y" and "x.y.z" */
+            if ((lb > la && memcmp(a, b, la) == 0 && b[la] == '.') ||
+                (la > lb && memcmp(a, b, lb) == 0 && a[lb] == '.'))
+                return false;
+        }
+        /* an object closed before field i may not reopen at i: every object
+         * of path i that was open at some j < i must be open all along */
+        for (size_t d = 1; d < pa.n; d++) {
+            size_t plen = (size_t)(pa.p[d] - a) - 1; /* "x.y" of "x.y.z" */
+            bool seen = false, gap = false;
+            for (size_t k = 0; k < i; k++) {
+                if (!gw_stats_path(r, k, b, sizeof b)) return false;
+                bool inside = strncmp(a, b, plen) == 0 && b[plen] == '.';
+                if (inside) {
+                    if (gap) return false;
+                    seen = true;
+                } else if (seen) {
+                    gap = true;
+                }
+            }
+            if (gap && seen) return false;
+        }
+    }
+    return true;
+}
