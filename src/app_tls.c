@@ -12,6 +12,8 @@
 #include "grpcwatch/applayer.h"
 #include "grpcwatch/tls.h"
 
+#include "grpcwatch/hold.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,15 +21,10 @@
  * evasion) costs 6 bytes a hello byte, so hold that much. */
 #define TLS_HOLD_MAX (6 * (GW_TLS_MAX_HELLO + 4))
 
-struct tls_hold {
-    uint8_t *buf;
-    uint32_t len, cap;
-};
-
 struct tls_flow {
     struct gw_app_env env;
     struct gw_tls_info info;
-    struct tls_hold hold[2];
+    struct gw_hold hold[2];
     uint8_t done[2];     /* hello parsed or given up, by direction */
     uint8_t logged;
     gw_time_us ts;       /* when the flow was found to be TLS */
@@ -40,29 +37,6 @@ static int probe(struct gw_probe *pr)
         return GW_PROBE_NO;
     pr->role = GW_DIR_TO_SERVER;
     return pr->n >= 6 ? GW_PROBE_YES : GW_PROBE_NEED_MORE;
-}
-
-static void hold_free(struct tls_hold *h)
-{
-    free(h->buf);
-    memset(h, 0, sizeof *h);
-}
-
-static bool hold_append(struct tls_hold *h, const uint8_t *p, size_t n)
-{
-    if (n > TLS_HOLD_MAX - h->len) return false;
-    if (h->len + n > h->cap) {
-        uint32_t want = h->cap ? h->cap : 512;
-        while (want < h->len + n) want *= 2;
-        if (want > TLS_HOLD_MAX) want = TLS_HOLD_MAX;
-        uint8_t *nb = realloc(h->buf, want);
-        if (!nb) return false;
-        h->buf = nb;
-        h->cap = want;
-    }
-    memcpy(h->buf + h->len, p, n);
-    h->len += (uint32_t)n;
-    return true;
 }
 
 static void *create(const struct gw_app_env *env)
@@ -84,12 +58,12 @@ static void write_once(struct tls_flow *t)
 
 static void try_parse(struct tls_flow *t, int dir)
 {
-    struct tls_hold *h = &t->hold[dir];
+    struct gw_hold *h = &t->hold[dir];
     int rc = dir == GW_DIR_TO_SERVER ? gw_tls_parse_client_hello(h->buf, h->len, &t->info)
                                      : gw_tls_parse_server_hello(h->buf, h->len, &t->info);
     if (rc == GW_ERR_NEED_MORE) return;
     t->done[dir] = 1;
-    hold_free(h);
+    gw_hold_free(h);
     if (rc != GW_OK)
         gw_emit_anomaly(t->env.emit, t->env.ef, "tls",
                         dir == GW_DIR_TO_SERVER ? "client_hello_malformed" : "server_hello_malformed",
@@ -102,9 +76,9 @@ static void feed(void *st, int dir, const uint8_t *p, size_t n, gw_time_us ts)
     t->now = ts;
     if (!t->ts) t->ts = ts;
     if (t->done[dir]) return;
-    if (!hold_append(&t->hold[dir], p, n)) {
+    if (!gw_hold_append(&t->hold[dir], p, n, TLS_HOLD_MAX)) {
         t->done[dir] = 1;
-        hold_free(&t->hold[dir]);
+        gw_hold_free(&t->hold[dir]);
         return;
     }
     try_parse(t, dir);
@@ -120,7 +94,7 @@ static void gap(void *st, int dir, size_t len, gw_time_us ts)
     GW_UNUSED(len);
     t->now = ts;
     t->done[dir] = 1;
-    hold_free(&t->hold[dir]);
+    gw_hold_free(&t->hold[dir]);
 }
 
 static void close_(void *st, int reason, gw_time_us ts)
@@ -136,8 +110,8 @@ static void destroy(void *st, int reason, gw_time_us ts)
     GW_UNUSED(reason);
     t->now = ts;
     write_once(t);
-    hold_free(&t->hold[0]);
-    hold_free(&t->hold[1]);
+    gw_hold_free(&t->hold[0]);
+    gw_hold_free(&t->hold[1]);
     free(t);
 }
 

@@ -16,6 +16,8 @@
  */
 #include "grpcwatch/applayer.h"
 
+#include "grpcwatch/hold.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,13 +38,8 @@ struct gw_applayer {
     struct gw_app_counters counters;
 };
 
-struct hold {
-    uint8_t *buf;
-    uint32_t len, cap;
-};
-
 struct classify {
-    struct hold hold[2];
+    struct gw_hold hold[2];
     uint8_t dead[2];                        /* midstream probes ruled this direction out */
     uint8_t tunnel;                         /* the inside of a CONNECT: the start is seen */
     uint8_t pstate_used[GW_APP_MAX_PROTOS][2];
@@ -135,36 +132,11 @@ static int proto_index(const struct gw_applayer *al, const char *name)
 
 /* ---- holds ------------------------------------------------------------------ */
 
-static void hold_free(struct hold *h)
-{
-    free(h->buf);
-    memset(h, 0, sizeof *h);
-}
-
-/* Appends, growing up to cap. False when it would pass cap. */
-static bool hold_append(struct hold *h, const uint8_t *p, size_t n, uint32_t cap)
-{
-    if (n == 0) return true;
-    if (h->len > cap || n > cap - h->len) return false;
-    if (h->len + n > h->cap) {
-        uint32_t want = h->cap ? h->cap : 512;
-        while (want < h->len + n) want *= 2;
-        if (want > cap) want = cap;
-        uint8_t *nb = realloc(h->buf, want);
-        if (!nb) return false;
-        h->buf = nb;
-        h->cap = want;
-    }
-    memcpy(h->buf + h->len, p, n);
-    h->len += (uint32_t)n;
-    return true;
-}
-
 static void classify_free(struct level *l)
 {
     if (!l->cls) return;
-    hold_free(&l->cls->hold[0]);
-    hold_free(&l->cls->hold[1]);
+    gw_hold_free(&l->cls->hold[0]);
+    gw_hold_free(&l->cls->hold[1]);
     free(l->cls);
     l->cls = NULL;
 }
@@ -233,7 +205,7 @@ static struct verdict probe_dir(struct gw_app *a, struct level *l, int mode, int
 {
     struct verdict r = { GW_PROBE_NO, -1, GW_ROLE_UNKNOWN };
     struct classify *c = l->cls;
-    const struct hold *h = &c->hold[dir];
+    const struct gw_hold *h = &c->hold[dir];
     if (h->len == 0) {
         r.v = GW_PROBE_NEED_MORE;
         return r;
@@ -259,7 +231,7 @@ static struct verdict probe_dir(struct gw_app *a, struct level *l, int mode, int
 static void swap_roles(struct gw_app *a, struct level *l)
 {
     struct classify *c = l->cls;
-    struct hold h = c->hold[0];
+    struct gw_hold h = c->hold[0];
     c->hold[0] = c->hold[1];
     c->hold[1] = h;
     uint8_t d = c->dead[0];
@@ -405,8 +377,8 @@ static void decide(struct gw_app *a, int li, struct decision d, gw_time_us ts)
     l->cls = NULL;
     for (int dir = 0; dir < 2; dir++)
         if (c->hold[dir].len) feed_level(a, li, dir, c->hold[dir].buf, c->hold[dir].len, ts);
-    hold_free(&c->hold[0]);
-    hold_free(&c->hold[1]);
+    gw_hold_free(&c->hold[0]);
+    gw_hold_free(&c->hold[1]);
     free(c);
 }
 
@@ -416,7 +388,7 @@ static void classify_feed(struct gw_app *a, int li, int dir, const uint8_t *p, s
     struct level *l = &a->lv[li];
     uint32_t cap = start_seen(a, l) && a->flow->pkts[GW_DIR_TO_SERVER] ? GW_APP_HOLD_MAX
                                                                        : GW_APP_SNIFF_HOLD_MAX;
-    if (!hold_append(&l->cls->hold[dir], p, n, cap)) {
+    if (!gw_hold_append(&l->cls->hold[dir], p, n, cap)) {
         a->al->counters.hold_overflows++;
         decide(a, li, other(), ts);
         return;
@@ -484,7 +456,7 @@ unsigned gw_app_gap(struct gw_app *a, int dir, size_t len, gw_time_us ts)
             decide(a, li, other(), ts); /* the connection's first bytes are lost */
         } else {
             /* a pickup point after the hole: look for frames from there */
-            hold_free(&l->cls->hold[dir]);
+            gw_hold_free(&l->cls->hold[dir]);
             for (size_t i = 0; i < GW_APP_MAX_PROTOS; i++) l->cls->pstate_used[i][dir] = 0;
         }
     }

@@ -1,0 +1,23 @@
+/*
+ * hold.h - a bounded, growable byte buffer for bytes a stage must keep
+ * until it can decide (classification, TLS hellos).
+ *
+ * Invariants: len <= cap <= the cap given to every append; grown by
+ * doubling from 512 bytes, never past that cap; a zeroed struct is empty.
+ */
+#ifndef GRPCWATCH_HOLD_H
+#define GRPCWATCH_HOLD_H
+
+#include "grpcwatch/common.h"
+
+struct gw_hold {
+    uint8_t *buf;
+    uint32_t len, cap;
+};
+
+/* Appends n bytes unless the hold would pass `limit` bytes (or memory is
+ * short): false, and nothing is appended. */
+bool gw_hold_append(struct gw_hold *h, const uint8_t *p, size_t n, uint32_t limit);
+void gw_hold_free(struct gw_hold *h);
+
+#endif

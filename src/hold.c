@@ -1,0 +1,30 @@
+/* hold.c - the bounded byte buffer of hold.h. */
+#include "grpcwatch/hold.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool gw_hold_append(struct gw_hold *h, const uint8_t *p, size_t n, uint32_t limit)
+{
+    if (n == 0) return true;
+    if (h->len > limit || n > limit - h->len) return false;
+    if (h->len + n > h->cap) {
+        uint32_t want = h->cap ? h->cap : 512;
+        while (want < h->len + n) want *= 2;
+        if (want > limit) want = limit;
+        uint8_t *nb = realloc(h->buf, want);
+        if (!nb) return false;
+        h->buf = nb;
+        h->cap = want;
+    }
+    memcpy(h->buf + h->len, p, n);
+    h->len += (uint32_t)n;
+    GW_ASSERT(h->len <= h->cap && h->cap <= limit);
+    return true;
+}
+
+void gw_hold_free(struct gw_hold *h)
+{
+    free(h->buf);
+    memset(h, 0, sizeof *h);
+}
