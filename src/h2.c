@@ -78,17 +78,18 @@
 #include "grpcwatch/h2.h"
 
 #include "grpcwatch/cursor.h"
+#include "grpcwatch/h2frame.h"
 #include "grpcwatch/hpack.h"
 
 #include <nghttp2/nghttp2.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define H2_FRAME_HEADER_LEN 9
-#define H2_DEFAULT_MAX_FRAME 16384u
-#define H2_LARGEST_MAX_FRAME 16777215u
+#define H2_FRAME_HEADER_LEN GW_H2_FRAME_HEADER_LEN
+#define H2_DEFAULT_MAX_FRAME GW_H2_DEFAULT_MAX_FRAME
+#define H2_LARGEST_MAX_FRAME GW_H2_LARGEST_MAX_FRAME
 #define H2_DEFAULT_TABLE 4096u
-#define H2_SETTINGS_ENTRY_LEN 6
+#define H2_SETTINGS_ENTRY_LEN GW_H2_SETTINGS_ENTRY_LEN
 #define H2_FIELD_OVERHEAD 32u /* RFC 9113 6.5.2 / RFC 7541 4.1 */
 
 /* Defaults for zero fields in gw_h2_limits, and the hard cap on streams
@@ -100,19 +101,10 @@
 #define H2_INITIAL_SLOT_BITS 3
 #define H2_INITIAL_SLOTS (1u << H2_INITIAL_SLOT_BITS)
 
-#define F_END_STREAM 0x1
-#define F_ACK 0x1
-#define F_END_HEADERS 0x4
-#define F_PADDED 0x8
-#define F_PRIORITY 0x20
-
-#define SETTINGS_HEADER_TABLE_SIZE 0x1
-#define SETTINGS_ENABLE_PUSH 0x2
-#define SETTINGS_INITIAL_WINDOW_SIZE 0x4
-#define SETTINGS_MAX_FRAME_SIZE 0x5
-
-#define SID_MASK 0x7fffffffu
-#define H2_MAX_WINDOW 0x7fffffffu
+#define F_END_STREAM GW_H2_FLAG_END_STREAM
+#define F_ACK GW_H2_FLAG_ACK
+#define F_END_HEADERS GW_H2_FLAG_END_HEADERS
+#define F_PADDED GW_H2_FLAG_PADDED
 
 /* Mid-stream: odd stream ids remembered as begun (a power of two), and the
  * first size of a joined header block buffer. */
@@ -167,6 +159,7 @@ struct h2_rx {
     uint32_t pad;           /* padding after the body */
     uint8_t fix[8];         /* fixed fields / one SETTINGS entry */
     uint8_t fix_need, fix_have;
+    uint8_t report;         /* GW_H2_CHK_* the frame breaks, reported but decoded */
     struct h2_block block;
     /* HPACK decoding of this direction's header blocks: hd, or on a
      * mid-stream connection mhd with the joined block in blk */
@@ -191,6 +184,7 @@ struct h2_rx {
     uint8_t *sync_buf;
     uint32_t sync_len, sync_cap;
     struct gw_h2_sniff sniff;
+    bool pickup;            /* RX_SYNC for the first boundary since the pickup, not a gap */
     uint32_t gaps_pending;
     uint64_t gaps;
 };
@@ -675,7 +669,8 @@ static bool opened_in_client_hole(const struct gw_h2_conn *c, uint32_t sid)
 /* The stream a HEADERS frame's fields go to, begun if new; 0 = none. */
 static uint32_t headers_target(struct gw_h2_conn *c, int dir, uint32_t sid)
 {
-    if (sid == 0) {
+    if (c->rx[dir].report & GW_H2_CHK_SID) {
+        GW_ASSERT(sid == 0);
         /* Still decoded below, to keep the HPACK table in step. */
         anomaly(c, dir, GW_H2_ANOM_BAD_FRAME, sid);
         return 0;
@@ -695,7 +690,7 @@ static uint32_t headers_target(struct gw_h2_conn *c, int dir, uint32_t sid)
 static uint32_t push_target(struct gw_h2_conn *c, int dir, uint32_t promised)
 {
     struct h2_rx *rx = &c->rx[dir];
-    if (dir != GW_DIR_TO_CLIENT || rx->sid == 0 || promised == 0 || (promised & 1)) {
+    if (dir != GW_DIR_TO_CLIENT || (rx->report & GW_H2_CHK_SID) || promised == 0 || (promised & 1)) {
         anomaly(c, dir, GW_H2_ANOM_BAD_FRAME, rx->sid);
         return 0;
     }
@@ -737,10 +732,12 @@ static void settings_entry(struct gw_h2_conn *c, int dir, const uint8_t *e)
     uint16_t id = gw_get_be16(&cur);
     uint32_t value = gw_get_be32(&cur);
     int other = !dir;
-    if (id == SETTINGS_HEADER_TABLE_SIZE) {
+    /* only the two settings that change how we read are checked: the
+     * others are the endpoints' business */
+    if (id == GW_H2_SETTINGS_HEADER_TABLE_SIZE) {
         hd_advertised(c, other, value);
-    } else if (id == SETTINGS_MAX_FRAME_SIZE) {
-        if (value < H2_DEFAULT_MAX_FRAME || value > H2_LARGEST_MAX_FRAME)
+    } else if (id == GW_H2_SETTINGS_MAX_FRAME_SIZE) {
+        if (!gw_h2_setting_ok(id, value))
             anomaly(c, dir, GW_H2_ANOM_BAD_FRAME, 0);
         else
             c->rx[other].max_frame = value; /* limits what the other side sends */
@@ -790,10 +787,11 @@ static void enter_body(struct gw_h2_conn *c, int dir, uint32_t body_len)
     if (rx->left == 0) body_done(c, dir);
 }
 
+/* PADDED, on a type that defines it. */
 static bool frame_is_padded(const struct h2_rx *rx)
 {
-    return (rx->flags & F_PADDED) &&
-           (rx->type == GW_H2_DATA || rx->type == GW_H2_HEADERS || rx->type == GW_H2_PUSH_PROMISE);
+    const struct gw_h2_frame_rule *r = gw_h2_frame_rule(rx->type);
+    return r && (rx->flags & r->flags & F_PADDED);
 }
 
 /* The fixed fields are in; act on them and move on to the body. */
@@ -815,7 +813,7 @@ static void prefix_done(struct gw_h2_conn *c, int dir)
         block_open(c, dir, headers_target(c, dir, rx->sid), dir, (rx->flags & F_END_STREAM) != 0);
         break;
     case GW_H2_PUSH_PROMISE: {
-        uint32_t promised = gw_get_be32(&cur) & 0x7fffffffu;
+        uint32_t promised = gw_get_be32(&cur) & GW_H2_SID_MASK;
         /* A promise carries the request of the pushed stream: report it as
          * request headers, complete in themselves. */
         block_open(c, dir, push_target(c, dir, promised), GW_DIR_TO_SERVER, true);
@@ -825,7 +823,7 @@ static void prefix_done(struct gw_h2_conn *c, int dir)
         on_rst(c, dir, gw_get_be32(&cur));
         break;
     case GW_H2_GOAWAY: {
-        uint32_t last = gw_get_be32(&cur) & 0x7fffffffu;
+        uint32_t last = gw_get_be32(&cur) & GW_H2_SID_MASK;
         on_goaway(c, dir, last, gw_get_be32(&cur));
         break;
     }
@@ -871,71 +869,56 @@ static void orphan_continuation(struct gw_h2_conn *c, int dir)
     if (rx->mhd) mhd_restart(c, dir);
 }
 
+static uint8_t body_kind_of(const struct gw_h2_frame_rule *r, uint8_t flags)
+{
+    switch (r->body) {
+    case GW_H2_BODY_DATA: return BODY_DATA;
+    case GW_H2_BODY_BLOCK: return BODY_BLOCK;
+    case GW_H2_BODY_SETTINGS: return (flags & F_ACK) ? BODY_SKIP : BODY_SETTINGS;
+    default: return BODY_SKIP;
+    }
+}
+
 /* Decides how the payload of the frame whose header just completed is
- * walked. Returns false when the direction failed. */
-static bool frame_setup(struct gw_h2_conn *c, int dir)
+ * walked, by the rules of gw_h2_frame_rules (the parser's columns).
+ * Returns false when the direction failed. */
+static bool frame_setup(struct gw_h2_conn *c, int dir, const struct gw_h2_frame_header *h)
 {
     struct h2_rx *rx = &c->rx[dir];
-    uint8_t pad_field = (rx->flags & F_PADDED) ? 1 : 0;
+    const struct gw_h2_frame_rule *r = gw_h2_frame_rule(h->type);
     rx->fix_need = 0;
     rx->body_kind = BODY_SKIP;
-    switch (rx->type) {
-    case GW_H2_DATA:
-        rx->fix_need = pad_field;
-        rx->body_kind = BODY_DATA;
-        if (rx->sid == 0 || rx->len < rx->fix_need) frame_skip_bad(c, dir);
-        else if (c->midstream) midstream_stream(c, dir, rx->sid, false);
-        return true;
-    case GW_H2_HEADERS:
-    case GW_H2_PUSH_PROMISE:
-        rx->fix_need = (uint8_t)(pad_field + (rx->type == GW_H2_PUSH_PROMISE ? 4 : 0) +
-                                 (rx->type == GW_H2_HEADERS && (rx->flags & F_PRIORITY) ? 5 : 0));
-        rx->body_kind = BODY_BLOCK;
-        if (rx->len < rx->fix_need) {
-            /* The block can not be found, so HPACK would fall out of step. */
-            rx_fail(c, dir, GW_H2_ANOM_BAD_FRAME, rx->sid, GW_ERR_MALFORMED);
-            return false;
-        }
-        return true;
-    case GW_H2_CONTINUATION:
-        rx->body_kind = BODY_BLOCK;
-        if (!rx->block.open) orphan_continuation(c, dir);
-        return true;
-    case GW_H2_PRIORITY:
-        if (rx->len != 5 || rx->sid == 0) frame_skip_bad(c, dir);
-        return true;
-    case GW_H2_RST_STREAM:
-        rx->fix_need = 4;
-        if (rx->len != 4 || rx->sid == 0) frame_skip_bad(c, dir);
-        return true;
-    case GW_H2_SETTINGS:
-        rx->body_kind = (rx->flags & F_ACK) ? BODY_SKIP : BODY_SETTINGS;
-        if (rx->sid != 0 || ((rx->flags & F_ACK) ? rx->len != 0 : rx->len % H2_SETTINGS_ENTRY_LEN != 0))
-            frame_skip_bad(c, dir);
-        return true;
-    case GW_H2_PING:
-        if (rx->len != 8 || rx->sid != 0) frame_skip_bad(c, dir);
-        return true;
-    case GW_H2_GOAWAY:
-        rx->fix_need = 8;
-        if (rx->len < 8 || rx->sid != 0) frame_skip_bad(c, dir);
-        return true;
-    case GW_H2_WINDOW_UPDATE:
-        if (rx->len != 4) frame_skip_bad(c, dir);
-        return true;
-    default:
-        return true; /* unknown types are ignored (RFC 9113 4.1) */
+    rx->report = 0;
+    if (!r) return true; /* unknown types are ignored (RFC 9113 4.1) */
+    unsigned bad = gw_h2_frame_check(h);
+    uint32_t prefix = gw_h2_frame_prefix(h);
+    GW_ASSERT(prefix <= sizeof rx->fix);
+    rx->fix_need = (uint8_t)prefix;
+    rx->body_kind = body_kind_of(r, h->flags);
+    rx->report = (uint8_t)(bad & r->parser_report);
+    if (bad & r->parser_fail) {
+        /* The block can not be found, so HPACK would fall out of step. */
+        rx_fail(c, dir, GW_H2_ANOM_BAD_FRAME, rx->sid, GW_ERR_MALFORMED);
+        return false;
     }
+    if (bad & r->parser_skip) {
+        frame_skip_bad(c, dir);
+        return true;
+    }
+    if (h->type == GW_H2_DATA && c->midstream) midstream_stream(c, dir, rx->sid, false);
+    else if (h->type == GW_H2_CONTINUATION && !rx->block.open) orphan_continuation(c, dir);
+    return true;
 }
 
 static void frame_begin(struct gw_h2_conn *c, int dir)
 {
     struct h2_rx *rx = &c->rx[dir];
-    struct gw_cursor cur = gw_cursor_make(rx->hdr, H2_FRAME_HEADER_LEN);
-    rx->len = gw_get_be24(&cur);
-    rx->type = gw_get_u8(&cur);
-    rx->flags = gw_get_u8(&cur);
-    rx->sid = gw_get_be32(&cur) & SID_MASK;
+    struct gw_h2_frame_header h;
+    gw_h2_frame_unpack(&h, rx->hdr);
+    rx->len = h.length;
+    rx->type = h.type;
+    rx->flags = h.flags;
+    rx->sid = h.stream_id;
     rx->hdr_have = 0;
     if (rx->type != GW_H2_CONTINUATION) rx->saw_frame = true;
     c->stats.frames[dir]++;
@@ -951,7 +934,7 @@ static void frame_begin(struct gw_h2_conn *c, int dir)
      * real length (24 bits, so at most 16 MiB) still frames the next one. */
     if (rx->len > rx->max_frame) anomaly(c, dir, GW_H2_ANOM_FRAME_TOO_LARGE, rx->sid);
     rx->state = RX_PAYLOAD;
-    if (frame_setup(c, dir)) enter_prefix(c, dir);
+    if (frame_setup(c, dir, &h)) enter_prefix(c, dir);
 }
 
 /* ---- byte-level receivers ---------------------------------------------- */
@@ -1141,11 +1124,21 @@ static void sync_give_up(struct gw_h2_conn *c, int dir, int err)
     sync_release(rx);
     c->stats.gaps_stopped[dir] += rx->gaps_pending;
     rx->gaps_pending = 0;
-    /* the gap was reported already; no second anomaly */
+    rx->pickup = false;
+    /* the gap was reported already (a pickup has none); no second anomaly */
     rx->state = RX_FAILED;
     rx->err = err;
     /* no client feed will decode again: waiting streams end now */
     if (dir == GW_DIR_TO_SERVER) streams_sweep(c);
+}
+
+/* A hole before a pickup's first boundary: nothing was decoded, so nothing
+ * is lost but the bytes held; the search starts again after it. */
+static void pickup_restart(struct h2_rx *rx)
+{
+    GW_ASSERT(rx->state == RX_SYNC && rx->gaps_pending == 0);
+    sync_release(rx);
+    gw_h2_sniff_init(&rx->sniff, 0);
 }
 
 static bool sync_reserve(struct h2_rx *rx, uint32_t need)
@@ -1193,7 +1186,9 @@ static void sync_found(struct gw_h2_conn *c, int dir, size_t off)
     rx->sync_len = rx->sync_cap = 0;
     c->stats.gaps_resynced[dir] += rx->gaps_pending;
     rx->gaps_pending = 0;
+    rx->pickup = false;
     rx->state = RX_FRAME_HEADER;
+    c->fed[dir] = true; /* its first decoded byte, on a pickup */
     struct gw_cursor sub = gw_cursor_make(held + off, len - off);
     rx_run(c, dir, &sub);
     free(held);
@@ -1232,8 +1227,11 @@ static bool rx_init(struct h2_rx *rx, int dir, bool midstream, uint32_t max_tabl
         rx->max_frame = H2_DEFAULT_MAX_FRAME;
         return nghttp2_hd_inflate_new(&rx->hd) == 0;
     }
-    /* fed from a frame boundary; the receiver's SETTINGS are unknown */
-    rx->state = RX_FRAME_HEADER;
+    /* fed from any point: the first boundary is searched for as after a
+     * gap; the receiver's SETTINGS are unknown */
+    rx->state = RX_SYNC;
+    rx->pickup = true;
+    gw_h2_sniff_init(&rx->sniff, 0);
     rx->max_frame = H2_LARGEST_MAX_FRAME;
     rx->lenient_start = true;
     rx->mhd = gw_hpack_create(max_table, false);
@@ -1291,6 +1289,18 @@ bool gw_h2_conn_is_midstream(const struct gw_h2_conn *c)
     return c && c->midstream;
 }
 
+int gw_h2_conn_set_boundary(struct gw_h2_conn *c, int dir)
+{
+    if (!c || (dir != GW_DIR_TO_SERVER && dir != GW_DIR_TO_CLIENT)) return GW_ERR_ARG;
+    struct h2_rx *rx = &c->rx[dir];
+    if (!rx->pickup || rx->sync_len > 0) return GW_ERR_ARG;
+    GW_ASSERT(rx->state == RX_SYNC);
+    sync_release(rx);
+    rx->pickup = false;
+    rx->state = RX_FRAME_HEADER;
+    return GW_OK;
+}
+
 void gw_h2_conn_set_one_sided(struct gw_h2_conn *c, int dir_present)
 {
     if (!c || (dir_present != GW_DIR_TO_SERVER && dir_present != GW_DIR_TO_CLIENT)) return;
@@ -1331,9 +1341,11 @@ int gw_h2_conn_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n, g
     if (!c || (dir != GW_DIR_TO_SERVER && dir != GW_DIR_TO_CLIENT) || (!p && n)) return GW_ERR_ARG;
     struct h2_rx *rx = &c->rx[dir];
     struct gw_cursor cur = gw_cursor_make(p, n);
-    bool first_client_bytes = dir == GW_DIR_TO_SERVER && !c->fed[dir] && n > 0 && !rx_failed(rx);
+    bool was_fed = c->fed[dir];
     c->now = ts;
-    if (n > 0 && !rx_failed(rx)) c->fed[dir] = true;
+    /* fed: bytes were decoded, not only held by the search for the first
+     * boundary (sync_found sets it then) */
+    if (n > 0 && !rx_failed(rx) && rx->state != RX_SYNC) c->fed[dir] = true;
     rx_run(c, dir, &cur);
     if (dir == GW_DIR_TO_SERVER && n > 0 && rx->state != RX_SYNC && !rx_failed(rx)) {
         c->client_feeds++;
@@ -1344,6 +1356,7 @@ int gw_h2_conn_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n, g
     }
     /* Mid-stream, server END_STREAMs that came before any client byte can
      * end their streams now, unless these bytes held frames of them. */
+    bool first_client_bytes = dir == GW_DIR_TO_SERVER && !was_fed && c->fed[dir];
     if (first_client_bytes && c->midstream && !rx_failed(rx)) streams_sweep(c);
     return rx_failed(rx) ? rx->err : GW_OK;
 }
@@ -1355,6 +1368,10 @@ void gw_h2_conn_gap(struct gw_h2_conn *c, int dir, size_t len, gw_time_us ts)
     c->now = ts;
     if (rx_failed(rx)) {
         c->stats.gaps_stopped[dir]++;
+        return;
+    }
+    if (rx->pickup) {
+        pickup_restart(rx);
         return;
     }
     if (gap_inside_data(c, dir, len)) {
@@ -1381,292 +1398,54 @@ const struct gw_h2_stats *gw_h2_conn_stats(const struct gw_h2_conn *c)
     return c ? &c->stats : NULL;
 }
 
-/* ---- mid-stream pickup: finding frame boundaries ------------------------------ */
+void gw_h2_stats_add(struct gw_h2_stats *total, const struct gw_h2_stats *conn)
+{
+    if (!total || !conn) return;
+    for (int d = 0; d < 2; d++) {
+        total->frames[d] += conn->frames[d];
+        total->gaps_skipped[d] += conn->gaps_skipped[d];
+        total->gaps_resynced[d] += conn->gaps_resynced[d];
+        total->gaps_stopped[d] += conn->gaps_stopped[d];
+    }
+    for (size_t i = 0; i < GW_ARRAY_LEN(conn->frames_by_type); i++)
+        total->frames_by_type[i] += conn->frames_by_type[i];
+    total->headers_blocks += conn->headers_blocks;
+    total->anomalies += conn->anomalies;
+    total->open_streams += conn->open_streams;
+    total->max_open_streams = GW_MAX(total->max_open_streams, conn->max_open_streams);
+    total->unknown_names += conn->unknown_names;
+    total->unknown_values += conn->unknown_values;
+    total->hpack_resets += conn->hpack_resets;
+}
 
-enum chain_verdict { CHAIN_BAD, CHAIN_PENDING, CHAIN_OK };
+#define H2_STAT(member, path) GW_STAT_FIELD(struct gw_h2_stats, member, path)
 
-struct sniffed {
-    uint32_t len, sid;
-    uint8_t type, flags;
-    bool reserved;
+/* The first four are the stats record's keys since the start, in order. */
+const struct gw_stat_field gw_h2_stat_fields[] = {
+    H2_STAT(frames[GW_DIR_TO_SERVER], "frames_to_server"),
+    H2_STAT(frames[GW_DIR_TO_CLIENT], "frames_to_client"),
+    H2_STAT(headers_blocks, "header_blocks"),
+    H2_STAT(anomalies, "anomalies"),
+    H2_STAT(frames_by_type[GW_H2_DATA], "frames_by_type.data"),
+    H2_STAT(frames_by_type[GW_H2_HEADERS], "frames_by_type.headers"),
+    H2_STAT(frames_by_type[GW_H2_PRIORITY], "frames_by_type.priority"),
+    H2_STAT(frames_by_type[GW_H2_RST_STREAM], "frames_by_type.rst_stream"),
+    H2_STAT(frames_by_type[GW_H2_SETTINGS], "frames_by_type.settings"),
+    H2_STAT(frames_by_type[GW_H2_PUSH_PROMISE], "frames_by_type.push_promise"),
+    H2_STAT(frames_by_type[GW_H2_PING], "frames_by_type.ping"),
+    H2_STAT(frames_by_type[GW_H2_GOAWAY], "frames_by_type.goaway"),
+    H2_STAT(frames_by_type[GW_H2_WINDOW_UPDATE], "frames_by_type.window_update"),
+    H2_STAT(frames_by_type[GW_H2_CONTINUATION], "frames_by_type.continuation"),
+    H2_STAT(open_streams, "open_streams"),
+    GW_STAT_FIELD_MAX(struct gw_h2_stats, max_open_streams, "max_open_streams"),
+    H2_STAT(unknown_names, "midstream.unknown_names"),
+    H2_STAT(unknown_values, "midstream.unknown_values"),
+    H2_STAT(hpack_resets, "midstream.hpack_resets"),
+    H2_STAT(gaps_skipped[GW_DIR_TO_SERVER], "gaps.skipped.to_server"),
+    H2_STAT(gaps_skipped[GW_DIR_TO_CLIENT], "gaps.skipped.to_client"),
+    H2_STAT(gaps_resynced[GW_DIR_TO_SERVER], "gaps.resynced.to_server"),
+    H2_STAT(gaps_resynced[GW_DIR_TO_CLIENT], "gaps.resynced.to_client"),
+    H2_STAT(gaps_stopped[GW_DIR_TO_SERVER], "gaps.stopped.to_server"),
+    H2_STAT(gaps_stopped[GW_DIR_TO_CLIENT], "gaps.stopped.to_client"),
 };
-
-/* h holds H2_FRAME_HEADER_LEN bytes (the callers check). */
-static void sniff_header(const uint8_t *h, struct sniffed *f)
-{
-    uint32_t sid = ((uint32_t)h[5] << 24) | ((uint32_t)h[6] << 16) | ((uint32_t)h[7] << 8) | h[8];
-    f->len = ((uint32_t)h[0] << 16) | ((uint32_t)h[1] << 8) | h[2];
-    f->type = h[3];
-    f->flags = h[4];
-    f->sid = sid & SID_MASK;
-    f->reserved = (sid & ~SID_MASK) != 0;
-}
-
-/* The two tests that rule out nearly every offset, on the raw bytes. */
-static bool sniff_quick_reject(const uint8_t *h, uint32_t max_frame)
-{
-    return h[3] > GW_H2_CONTINUATION || (((uint32_t)h[0] << 16) | ((uint32_t)h[1] << 8) | h[2]) > max_frame;
-}
-
-/* Flags RFC 9113 defines per type; senders leave the others unset. */
-static const uint8_t legal_flags[GW_H2_CONTINUATION + 1] = {
-    [GW_H2_DATA] = F_END_STREAM | F_PADDED,
-    [GW_H2_HEADERS] = F_END_STREAM | F_END_HEADERS | F_PADDED | F_PRIORITY,
-    [GW_H2_SETTINGS] = F_ACK,
-    [GW_H2_PUSH_PROMISE] = F_END_HEADERS | F_PADDED,
-    [GW_H2_PING] = F_ACK,
-    [GW_H2_CONTINUATION] = F_END_HEADERS,
-};
-
-/* Bytes before a frame's body: pad length, priority, promised id. */
-static uint32_t sniffed_fixed(const struct sniffed *f)
-{
-    uint32_t k = (f->flags & F_PADDED) ? 1 : 0;
-    if (f->type == GW_H2_HEADERS && (f->flags & F_PRIORITY)) k += 5;
-    if (f->type == GW_H2_PUSH_PROMISE) k += 4;
-    return k;
-}
-
-/* The frame header rules of RFC 9113 sections 4 and 6, and three of
- * practice that make the 9 bytes of a small frame much harder to fake (an
- * empty frame is mostly zero bytes, and so is much else): DATA, HEADERS and
- * CONTINUATION travel on client-initiated (odd) streams (gRPC never pushes,
- * browsers refuse push); a header block fragment is never empty; an empty
- * DATA frame carries END_STREAM (there is no other reason to send one). */
-static bool sniffed_header_ok(const struct sniffed *f, uint32_t max_frame)
-{
-    if (f->type > GW_H2_CONTINUATION || f->reserved || f->len > max_frame) return false;
-    if (f->flags & ~legal_flags[f->type]) return false;
-    bool zero = f->sid == 0, odd = (f->sid & 1) != 0;
-    switch (f->type) {
-    case GW_H2_DATA: return odd && f->len >= sniffed_fixed(f) && (f->len > 0 || (f->flags & F_END_STREAM));
-    case GW_H2_HEADERS: return odd && f->len > sniffed_fixed(f);
-    case GW_H2_PUSH_PROMISE: return !zero && f->len > sniffed_fixed(f);
-    case GW_H2_PRIORITY: return !zero && f->len == 5;
-    case GW_H2_RST_STREAM: return !zero && f->len == 4;
-    case GW_H2_SETTINGS:
-        return zero && ((f->flags & F_ACK) ? f->len == 0 : f->len % H2_SETTINGS_ENTRY_LEN == 0);
-    case GW_H2_PING: return zero && f->len == 8;
-    case GW_H2_GOAWAY: return zero && f->len >= 8;
-    case GW_H2_WINDOW_UPDATE: return f->len == 4;
-    default: return odd && f->len > 0; /* CONTINUATION */
-    }
-}
-
-static bool settings_entries_ok(const uint8_t *p, size_t avail)
-{
-    for (size_t i = 0; i + H2_SETTINGS_ENTRY_LEN <= avail; i += H2_SETTINGS_ENTRY_LEN) {
-        struct gw_cursor cur = gw_cursor_make(p + i, H2_SETTINGS_ENTRY_LEN);
-        uint16_t id = gw_get_be16(&cur);
-        uint32_t v = gw_get_be32(&cur);
-        if (id == SETTINGS_ENABLE_PUSH && v > 1) return false;
-        if (id == SETTINGS_INITIAL_WINDOW_SIZE && v > H2_MAX_WINDOW) return false;
-        if (id == SETTINGS_MAX_FRAME_SIZE && (v < H2_DEFAULT_MAX_FRAME || v > H2_LARGEST_MAX_FRAME)) return false;
-    }
-    return true;
-}
-
-/* The payload rules that need its bytes, on the avail bytes at hand. */
-static bool sniffed_payload_ok(const struct sniffed *f, const uint8_t *p, size_t avail)
-{
-    struct gw_cursor cur = gw_cursor_make(p, avail);
-    uint32_t pad = 0;
-    if ((f->flags & F_PADDED) && f->type != GW_H2_CONTINUATION && f->type != GW_H2_PING &&
-        f->type != GW_H2_SETTINGS) {
-        if (avail < 1) return true;
-        pad = gw_get_u8(&cur);
-        if (pad > f->len - sniffed_fixed(f)) return false;
-        /* a header block fragment is not all padding */
-        if (f->type != GW_H2_DATA && pad == f->len - sniffed_fixed(f)) return false;
-    }
-    switch (f->type) {
-    case GW_H2_HEADERS:
-        if (!(f->flags & F_PRIORITY) || gw_cursor_left(&cur) < 4) return true;
-        return (gw_get_be32(&cur) & SID_MASK) != f->sid; /* not on itself */
-    case GW_H2_PRIORITY:
-        if (avail < 4) return true;
-        return (gw_get_be32(&cur) & SID_MASK) != f->sid;
-    case GW_H2_PUSH_PROMISE: {
-        if (gw_cursor_left(&cur) < 4) return true;
-        uint32_t promised = gw_get_be32(&cur) & SID_MASK;
-        return promised != 0 && (promised & 1) == 0;
-    }
-    case GW_H2_WINDOW_UPDATE:
-        if (avail < 4) return true;
-        return (gw_get_be32(&cur) & SID_MASK) != 0;
-    case GW_H2_SETTINGS: return settings_entries_ok(p, avail);
-    default: return true;
-    }
-}
-
-/* Follows frames from off. OK: GW_H2_SNIFF_FRAMES headers are well formed,
- * or two are, from offset 0, and the second frame ends the buffer. */
-static enum chain_verdict chain_check(const uint8_t *p, size_t n, size_t off, uint32_t max_frame)
-{
-    size_t pos = off;
-    bool block_open = false; /* a header block waits for its CONTINUATION */
-    uint32_t block_sid = 0;
-    for (unsigned k = 0; k < GW_H2_SNIFF_FRAMES; k++) {
-        if (pos > n || n - pos < H2_FRAME_HEADER_LEN) {
-            if (k == 2 && pos == n && off == 0) return CHAIN_OK;
-            return CHAIN_PENDING;
-        }
-        struct sniffed f;
-        if (sniff_quick_reject(p + pos, max_frame)) return CHAIN_BAD;
-        sniff_header(p + pos, &f);
-        if (!sniffed_header_ok(&f, max_frame)) return CHAIN_BAD;
-        bool cont = f.type == GW_H2_CONTINUATION;
-        if (cont ? (k > 0 && (!block_open || f.sid != block_sid)) : block_open) return CHAIN_BAD;
-        size_t body = pos + H2_FRAME_HEADER_LEN;
-        if (!sniffed_payload_ok(&f, p + body, GW_MIN((size_t)f.len, n - body))) return CHAIN_BAD;
-        if (cont || f.type == GW_H2_HEADERS || f.type == GW_H2_PUSH_PROMISE) {
-            block_open = !(f.flags & F_END_HEADERS);
-            block_sid = f.sid;
-        }
-        pos = body + f.len;
-    }
-    return CHAIN_OK;
-}
-
-void gw_h2_sniff_init(struct gw_h2_sniff *s, uint32_t max_frame)
-{
-    if (!s) return;
-    memset(s, 0, sizeof *s);
-    if (max_frame == 0) max_frame = GW_H2_SNIFF_MAX_FRAME;
-    s->max_frame = GW_MAX(GW_MIN(max_frame, H2_LARGEST_MAX_FRAME), H2_DEFAULT_MAX_FRAME);
-}
-
-/* Re-examines the undecided offsets, dropping the ruled-out ones; returns
- * the index of the first confirmed one, or -1. */
-static int sniff_pending(struct gw_h2_sniff *s, const uint8_t *p, size_t n)
-{
-    uint32_t keep = 0;
-    int found = -1;
-    for (uint32_t i = 0; i < s->npending; i++) {
-        enum chain_verdict v = chain_check(p, n, s->pending[i], s->max_frame);
-        if (v == CHAIN_BAD) continue;
-        if (v == CHAIN_OK && found < 0) found = (int)keep;
-        s->pending[keep++] = s->pending[i];
-    }
-    s->npending = keep;
-    return found;
-}
-
-int gw_h2_sniff_feed(struct gw_h2_sniff *s, const uint8_t *p, size_t n, size_t *frame_offset)
-{
-    if (!s || (!p && n) || !frame_offset || s->max_frame == 0) return GW_ERR_ARG;
-    /* The first boundary after any pickup point is at most this far in. */
-    size_t last = (size_t)s->max_frame + H2_FRAME_HEADER_LEN - 1;
-    int found = sniff_pending(s, p, n);
-    if (found >= 0) {
-        *frame_offset = s->pending[found];
-        return GW_OK;
-    }
-    /* Offsets are decided in order; one whose header is incomplete, or that
-     * finds the pending list full, waits for the next call. */
-    for (; s->next <= last && s->next < n && n - s->next >= H2_FRAME_HEADER_LEN; s->next++) {
-        if (sniff_quick_reject(p + s->next, s->max_frame)) continue;
-        if (s->npending == GW_H2_SNIFF_PENDING) return GW_ERR_NEED_MORE;
-        enum chain_verdict v = chain_check(p, n, s->next, s->max_frame);
-        if (v == CHAIN_BAD) continue;
-        s->pending[s->npending++] = s->next;
-        if (v == CHAIN_OK) {
-            *frame_offset = s->next++;
-            return GW_OK;
-        }
-    }
-    if (s->npending == 0 && s->next > last) return GW_ERR_UNSUPPORTED;
-    return GW_ERR_NEED_MORE;
-}
-
-int gw_h2_sniff(const uint8_t *p, size_t n, size_t *frame_offset)
-{
-    struct gw_h2_sniff s;
-    gw_h2_sniff_init(&s, 0);
-    return gw_h2_sniff_feed(&s, p, n, frame_offset);
-}
-
-/* ---- mid-stream pickup: which side sent the frames --------------------------- */
-
-#define ROLE_MAX_BLOCKS 16
-#define ROLE_MAX_FIELDS 8
-#define HPACK_STATIC_AUTHORITY 1 /* RFC 7541 Appendix A: 1..7 request pseudo-headers */
-#define HPACK_STATIC_SCHEME_HTTPS 7
-#define HPACK_STATIC_STATUS_200 8 /* 8..14 :status */
-#define HPACK_STATIC_STATUS_500 14
-
-/* An HPACK integer with an n-bit prefix (RFC 7541 5.1); false if cut or
- * beyond 2^28. */
-static bool hpack_int(struct gw_cursor *cur, unsigned prefix_bits, uint32_t *out)
-{
-    uint32_t max = (1u << prefix_bits) - 1;
-    uint32_t v = gw_get_u8(cur) & max;
-    if (cur->err) return false;
-    if (v < max) {
-        *out = v;
-        return true;
-    }
-    for (unsigned shift = 0; shift <= 21; shift += 7) {
-        uint8_t b = gw_get_u8(cur);
-        if (cur->err) return false;
-        v += (uint32_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool hpack_skip_string(struct gw_cursor *cur)
-{
-    uint32_t len;
-    return hpack_int(cur, 7, &len) && gw_skip(cur, len);
-}
-
-/* The role a header block's fields reveal, or -1. Static references are
- * known even mid-stream; dynamic ones are skipped. */
-static int block_role(const uint8_t *p, size_t n)
-{
-    struct gw_cursor cur = gw_cursor_make(p, n);
-    for (int fields = 0; fields < ROLE_MAX_FIELDS && gw_cursor_left(&cur) > 0;) {
-        uint8_t b = *gw_cursor_ptr(&cur);
-        uint32_t idx;
-        unsigned prefix = (b & 0x80) ? 7 : (b & 0x40) ? 6 : (b & 0x20) ? 5 : 4;
-        if (!hpack_int(&cur, prefix, &idx)) return -1;
-        if (prefix == 5) continue; /* dynamic table size update */
-        fields++;
-        if (idx >= HPACK_STATIC_AUTHORITY && idx <= HPACK_STATIC_SCHEME_HTTPS) return GW_DIR_TO_SERVER;
-        if (idx >= HPACK_STATIC_STATUS_200 && idx <= HPACK_STATIC_STATUS_500) return GW_DIR_TO_CLIENT;
-        if (prefix == 7) continue;
-        if (idx == 0 && !hpack_skip_string(&cur)) return -1;
-        if (!hpack_skip_string(&cur)) return -1;
-    }
-    return -1;
-}
-
-int gw_h2_sniff_role(const uint8_t *p, size_t n)
-{
-    size_t pos = 0;
-    if (!p) return -1;
-    for (int blocks = 0; blocks < ROLE_MAX_BLOCKS && n - pos >= H2_FRAME_HEADER_LEN;) {
-        struct sniffed f;
-        sniff_header(p + pos, &f);
-        size_t body = pos + H2_FRAME_HEADER_LEN;
-        if (f.type > GW_H2_CONTINUATION) return -1;
-        if (f.type == GW_H2_PUSH_PROMISE) return GW_DIR_TO_CLIENT;
-        if (f.type == GW_H2_HEADERS && f.len >= sniffed_fixed(&f)) {
-            uint32_t skip = sniffed_fixed(&f);
-            size_t avail = GW_MIN((size_t)f.len, n - body);
-            uint32_t pad = (f.flags & F_PADDED) && avail ? p[body] : 0;
-            if (avail > skip && pad <= f.len - skip) {
-                int role = block_role(p + body + skip, GW_MIN(avail, (size_t)(f.len - pad)) - skip);
-                if (role >= 0) return role;
-            }
-            blocks++;
-        }
-        if (f.len > n - body) break;
-        pos = body + f.len;
-    }
-    return -1;
-}
+const size_t gw_h2_stat_fields_len = GW_ARRAY_LEN(gw_h2_stat_fields);

@@ -75,7 +75,6 @@ struct flow_app {
     uint8_t midstream;
     uint8_t one_sided;
     uint8_t sniff_dead[2];   /* this direction can not be HTTP/2 frames */
-    uint8_t synced[2];       /* this direction is fed to h2 from a frame boundary */
     size_t sync_offset[2];
     struct gw_h2_sniff sniff[2];
     struct gw_h2_conn *h2;
@@ -512,18 +511,6 @@ static void app_flip(struct flow_app *a)
     a->flip ^= 1;
 }
 
-/* A mid-stream direction that found its first frame boundary: feed h2 from
- * there and let go of what was held. */
-static void sync_direction(struct flow_app *a, int dir)
-{
-    struct hold h = a->hold[dir];
-    memset(&a->hold[dir], 0, sizeof a->hold[dir]);
-    a->synced[dir] = 1;
-    if (h.len > a->sync_offset[dir])
-        h2_feed(a, dir, h.buf + a->sync_offset[dir], h.len - (uint32_t)a->sync_offset[dir]);
-    hold_free(&h);
-}
-
 /* Looks for HTTP/2 frames in the held bytes of direction dir. */
 static int sniff_direction(struct flow_app *a, int dir)
 {
@@ -540,23 +527,15 @@ static int sniff_direction(struct flow_app *a, int dir)
  * HTTP/1.x inside it is not followed (one http1 per flow). */
 /* NOLINTBEGIN(misc-no-recursion) */
 /* Commits to a protocol and replays what was held, client bytes first. A
- * mid-stream direction is fed from its first frame boundary; one without a
- * boundary yet keeps looking (sync_feed). */
+ * mid-stream connection finds each direction's first frame boundary
+ * itself (h2.h "Mid-stream pickup"). */
 static void decide(struct flow_app *a, enum verdict v)
 {
     struct gw_sensor *s = a->sensor;
-    if (v == V_MIDSTREAM) {
-        if (start_http2(s, a, true)) {
-            for (int d = 0; d < 2; d++)
-                if (a->hold[d].len && sniff_direction(a, d) == GW_OK) sync_direction(a, d);
-            return;
-        }
-        v = V_OTHER;
-    }
     struct hold held[2] = { a->hold[0], a->hold[1] };
     memset(a->hold, 0, sizeof a->hold);
 
-    if (v == V_HTTP2 && start_http2(s, a, false)) {
+    if ((v == V_HTTP2 || v == V_MIDSTREAM) && start_http2(s, a, v == V_MIDSTREAM)) {
         for (int d = 0; d < 2; d++)
             if (held[d].len) h2_feed(a, d, held[d].buf, held[d].len);
     } else if (v == V_HTTP1 && !a->h1 && start_http1(s, a)) {
@@ -665,20 +644,6 @@ static void classify_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_
     if (v != V_WAIT) decide(a, v);
 }
 
-/* Bytes of a mid-stream HTTP/2 direction that has not found a frame
- * boundary yet. */
-static void sync_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n)
-{
-    if (a->sniff_dead[dir]) return;
-    if (!hold_append(&a->hold[dir], p, n, SNIFF_HOLD_MAX)) {
-        a->sniff_dead[dir] = 1;
-        hold_free(&a->hold[dir]);
-        return;
-    }
-    if (sniff_direction(a, dir) == GW_OK) sync_direction(a, dir);
-    else if (a->sniff_dead[dir]) hold_free(&a->hold[dir]);
-}
-
 /* ---- protocol feeds ------------------------------------------------------- */
 
 static void h2_feed(struct flow_app *a, int dir, const uint8_t *p, uint32_t n)
@@ -726,13 +691,7 @@ static void app_gap(struct flow_app *a, int dir, uint32_t len)
     }
     switch (a->kind) {
     case APP_HTTP2:
-        if (a->midstream && !a->synced[dir]) {
-            /* still looking for a frame boundary: start looking afresh */
-            hold_free(&a->hold[dir]);
-            gw_h2_sniff_init(&a->sniff[dir], 0);
-        } else {
-            gw_h2_conn_gap(a->h2, dir, len, a->sensor->now);
-        }
+        gw_h2_conn_gap(a->h2, dir, len, a->sensor->now);
         break;
     case APP_TLS:
         a->tls_done[dir] = 1;
@@ -760,7 +719,6 @@ static void app_data(struct flow_app *a, int dir, const uint8_t *p, uint32_t n)
     if (n == 0) return;
     if (a->h1 && !gw_http1_conn_switched(a->h1, dir)) h1_feed(a, dir, p, n);
     else if (a->kind == APP_UNDECIDED) classify_feed(a, dir, p, n);
-    else if (a->kind == APP_HTTP2 && a->midstream && !a->synced[dir]) sync_feed(a, dir, p, n);
     else if (a->kind == APP_HTTP2) h2_feed(a, dir, p, n);
     else if (a->kind == APP_TLS) tls_feed(a, dir, p, n);
 }
