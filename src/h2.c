@@ -389,6 +389,7 @@ static void rx_preface(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
 static void rx_frame_header(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
 {
     struct h2_rx *rx = &c->rx[dir];
+    GW_ASSERT(rx->hdr_have < H2_FRAME_HEADER_LEN);
     size_t k = GW_MIN(gw_cursor_left(cur), (size_t)(H2_FRAME_HEADER_LEN - rx->hdr_have));
     memcpy(rx->hdr + rx->hdr_have, gw_get_bytes(cur, k), k);
     rx->hdr_have = (uint8_t)(rx->hdr_have + k);
@@ -398,21 +399,22 @@ static void rx_frame_header(struct gw_h2_conn *c, int dir, struct gw_cursor *cur
 static void rx_prefix_bytes(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
 {
     struct h2_rx *rx = &c->rx[dir];
+    GW_ASSERT(rx->fix_have < rx->fix_need && rx->fix_need <= sizeof rx->fix);
     size_t k = GW_MIN(gw_cursor_left(cur), (size_t)(rx->fix_need - rx->fix_have));
     memcpy(rx->fix + rx->fix_have, gw_get_bytes(cur, k), k);
     rx->fix_have = (uint8_t)(rx->fix_have + k);
     if (rx->fix_have == rx->fix_need) prefix_done(c, dir);
 }
 
-static void settings_bytes(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n)
+/* SETTINGS entries, collected in rx->fix across chunks. */
+static void settings_bytes(struct gw_h2_conn *c, int dir, struct gw_cursor cur)
 {
     struct h2_rx *rx = &c->rx[dir];
-    while (n > 0) {
-        size_t k = GW_MIN(n, (size_t)(H2_SETTINGS_ENTRY_LEN - rx->fix_have));
-        memcpy(rx->fix + rx->fix_have, p, k);
+    while (gw_cursor_left(&cur) > 0) {
+        GW_ASSERT(rx->fix_have < H2_SETTINGS_ENTRY_LEN);
+        size_t k = GW_MIN(gw_cursor_left(&cur), (size_t)(H2_SETTINGS_ENTRY_LEN - rx->fix_have));
+        memcpy(rx->fix + rx->fix_have, gw_get_bytes(&cur, k), k);
         rx->fix_have = (uint8_t)(rx->fix_have + k);
-        p += k;
-        n -= k;
         if (rx->fix_have == H2_SETTINGS_ENTRY_LEN) {
             settings_entry(c, dir, rx->fix);
             rx->fix_have = 0;
@@ -423,6 +425,7 @@ static void settings_bytes(struct gw_h2_conn *c, int dir, const uint8_t *p, size
 static void rx_body_bytes(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
 {
     struct h2_rx *rx = &c->rx[dir];
+    GW_ASSERT(rx->left > 0); /* an empty body was passed through at once */
     size_t k = GW_MIN(gw_cursor_left(cur), (size_t)rx->left);
     const uint8_t *p = gw_get_bytes(cur, k);
     rx->left -= (uint32_t)k;
@@ -439,7 +442,7 @@ static void rx_body_bytes(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
         h2_block_feed(c, dir, p, k);
         break;
     case BODY_SETTINGS:
-        settings_bytes(c, dir, p, k);
+        settings_bytes(c, dir, gw_cursor_make(p, k));
         break;
     default:
         break;
@@ -632,6 +635,7 @@ static void sync_found(struct gw_h2_conn *c, int dir, size_t off)
 static void rx_sync(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
 {
     struct h2_rx *rx = &c->rx[dir];
+    GW_ASSERT(rx->sync_len < SYNC_HOLD_MAX); /* a full hold was given up on */
     size_t k = GW_MIN(gw_cursor_left(cur), (size_t)(SYNC_HOLD_MAX - rx->sync_len));
     if (!sync_reserve(rx, rx->sync_len + (uint32_t)k)) {
         sync_give_up(c, dir, GW_ERR_NOMEM);

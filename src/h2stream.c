@@ -92,6 +92,7 @@ struct h2_stream *h2_stream_open(struct gw_h2_conn *c, int dir, uint32_t id)
         h2_anomaly(c, dir, GW_H2_ANOM_TOO_MANY_STREAMS, id);
         return NULL;
     }
+    GW_ASSERT(c->stats.open_streams < c->lim.max_streams && !c->slots[slot_find(c, id)]);
     s->pub.id = id;
     /* a client stream begun by the server after client bytes were lost:
      * its opening, and maybe its END_STREAM, were in the hole */
