@@ -16,25 +16,6 @@
  * Invariants:
  *  - A failed direction (state RX_FAILED) never changes again and never
  *    calls a callback; the other direction goes on.
- *  - Every header block fragment is fed to the inflater of its direction,
- *    even when its fields are not reported (unknown stream, refused stream,
- *    header list over the cap), so the HPACK dynamic table stays in step
- *    with the sender's encoder.
- *  - nghttp2_hd_inflate_change_table_size is only called between header
- *    blocks; a change that arrives while a block is open waits in
- *    hd_pending until the block ends.
- *  - SETTINGS_HEADER_TABLE_SIZE from one side governs the other side's
- *    encoder, hence the inflater of the opposite direction. A larger value
- *    applies at once (the encoder can not use it before seeing it); a
- *    smaller one applies when the encoder's side acknowledges the SETTINGS,
- *    as a real decoder does (RFC 9113 6.5.3), because encoder blocks sent
- *    before the ACK may legally predate the change. nghttp2's inflater then
- *    requires a table size update at the start of the next block and
- *    rejects any update above the size it was given.
- *  - Streams live in a linked list (for iteration) and an open-addressing
- *    index (linear probing, backward-shift deletion) keyed by stream id.
- *    At most limits.max_streams are open; each is one calloc, freed right
- *    after on_stream_end. The index grows by doubling up to twice the cap.
  *  - A PUSH_PROMISE's fields are the request of the promised stream: they
  *    are reported with dir GW_DIR_TO_SERVER and the block ends with
  *    end_stream set (the client never sends on a pushed stream).
@@ -42,25 +23,16 @@
  *    HEADERS on an odd id not above the highest seen is a closed or refused
  *    stream and is not begun again.
  *
- * Mid-stream connections (gw_h2_conn_create_midstream):
- *  - Each direction has a gw_hpack (lenient, started unknown) instead of an
- *    nghttp2 inflater (hd == NULL); SETTINGS_HEADER_TABLE_SIZE is not
- *    applied to it (it only bounds the encoder, whose real size is unknown;
- *    gw_hpack accepts updates up to limits.max_header_table).
- *  - Header block fragments are joined in rx->blk (at most max_header_list
- *    bytes, grown by doubling and kept for the connection) and decoded at
- *    END_HEADERS. A block that does not fit, or whose start was missed (a
- *    CONTINUATION with no block open), restarts the decoder as unknown:
- *    skipping its insertions any other way would shift every known index.
- *  - Odd stream ids begun are remembered in a ring of SEEN_IDS bits
- *    (seen_top = the highest); an id found there is closed or refused and
- *    is not begun again. Ids out of the window count as never seen.
- *  - A stream remembers whether its opening (a client HEADERS as its first
- *    frame) was seen; if not, END_STREAM from the server alone ends it.
+ * Mid-stream connections (gw_h2_conn_create_midstream): each direction
+ * starts in RX_SYNC with `pickup` set, the state a gap leads to, so the
+ * first frame boundary is found by the same search with the same bounded
+ * hold; a pickup differs from a gap only in what it costs (no anomaly, no
+ * gap counted, no HPACK restart: nothing was decoded before it), and a
+ * hole before the boundary just restarts the search.
  *
- * One-sided connections (gw_h2_conn_set_one_sided): END_STREAM in the present
- * direction ends a stream. stream_done() is the only place that decides when
- * a stream is complete, for every mode.
+ * Streams (the table, the rules of their end): h2stream.c; header blocks
+ * (HPACK, fields, caps): h2block.c; both share this file's state through
+ * h2_int.h, nghttp2-style (one connection struct, one file per concern).
  *
  * Gaps (gw_h2_conn_gap, h2.h explains the rule):
  *  - A hole inside the DATA frame being read only moves that frame's
@@ -75,152 +47,14 @@
  *    would put one call's :path on another. rx->lenient_start lets the
  *    leading CONTINUATIONs after such a boundary (or a pickup) be skipped.
  */
-#include "grpcwatch/h2.h"
+#include "h2_int.h"
 
 #include "grpcwatch/cursor.h"
-#include "grpcwatch/hpack.h"
 
-#include <nghttp2/nghttp2.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define H2_FRAME_HEADER_LEN 9
-#define H2_DEFAULT_MAX_FRAME 16384u
-#define H2_LARGEST_MAX_FRAME 16777215u
-#define H2_DEFAULT_TABLE 4096u
-#define H2_SETTINGS_ENTRY_LEN 6
-#define H2_FIELD_OVERHEAD 32u /* RFC 9113 6.5.2 / RFC 7541 4.1 */
-
-/* Defaults for zero fields in gw_h2_limits, and the hard cap on streams
- * (bounds the stream index at 2 * 65536 pointers). */
-#define H2_DEFAULT_MAX_STREAMS 128u
-#define H2_MAX_MAX_STREAMS 65536u
-#define H2_DEFAULT_MAX_TABLE 65536u
-#define H2_DEFAULT_MAX_LIST 65536u
-#define H2_INITIAL_SLOT_BITS 3
-#define H2_INITIAL_SLOTS (1u << H2_INITIAL_SLOT_BITS)
-
-#define F_END_STREAM 0x1
-#define F_ACK 0x1
-#define F_END_HEADERS 0x4
-#define F_PADDED 0x8
-#define F_PRIORITY 0x20
-
-#define SETTINGS_HEADER_TABLE_SIZE 0x1
-#define SETTINGS_ENABLE_PUSH 0x2
-#define SETTINGS_INITIAL_WINDOW_SIZE 0x4
-#define SETTINGS_MAX_FRAME_SIZE 0x5
-
-#define SID_MASK 0x7fffffffu
-#define H2_MAX_WINDOW 0x7fffffffu
-
-/* Mid-stream: odd stream ids remembered as begun (a power of two), and the
- * first size of a joined header block buffer. */
-#define SEEN_IDS 1024u
-#define BLK_INITIAL 1024u
-
-/* After a gap: bytes held while looking for a frame boundary. The sniffer
- * decides within GW_H2_SNIFF_MAX_NEED bytes for frames of its default max. */
-#define SYNC_HOLD_MAX GW_H2_SNIFF_MAX_NEED
-#define SYNC_INITIAL 4096u
-
-enum rx_state { RX_PREFACE, RX_FRAME_HEADER, RX_PAYLOAD, RX_SYNC, RX_FAILED };
-enum rx_phase { PH_PREFIX, PH_BODY, PH_PAD };
-enum body_kind { BODY_SKIP, BODY_DATA, BODY_BLOCK, BODY_SETTINGS };
-
-struct h2_stream {
-    struct gw_h2_stream pub; /* handed to the callbacks */
-    struct h2_stream *prev, *next;
-    bool pushed;             /* opened by PUSH_PROMISE */
-    /* mid-stream: its first client frame was HEADERS (its opening); a
-     * client frame was seen; a header field of it was unknown */
-    bool start_seen, client_seen, unknown_seen;
-    /* its client bytes may have been lost in a gap: the server's
-     * END_STREAM ends it, once a client feed decoded after that END_STREAM
-     * (client bytes held up by reassembly behind the hole come late) */
-    bool client_lost;
-    uint64_t server_end_feed; /* client_feeds at the server's END_STREAM */
-};
-
-/* The header block open in one direction (HEADERS/PUSH_PROMISE until
- * END_HEADERS). */
-struct h2_block {
-    bool open;
-    bool end_stream;      /* END_STREAM of the HEADERS frame */
-    bool over_limit;      /* header list cap hit: fields no longer reported */
-    uint8_t field_dir;    /* direction reported with the fields */
-    uint32_t frame_sid;   /* a CONTINUATION must carry this stream id */
-    uint32_t target_sid;  /* stream the fields belong to; 0 = none */
-    uint64_t list_size;   /* name + value + 32 per field so far */
-};
-
-struct h2_rx {
-    uint8_t state, phase, body_kind;
-    uint8_t preface_have;
-    uint8_t hdr[H2_FRAME_HEADER_LEN];
-    uint8_t hdr_have;
-    /* current frame */
-    uint8_t type, flags;
-    uint32_t len, sid;
-    uint32_t left;          /* bytes still to come in the current phase */
-    uint32_t body_len;      /* length of the current frame's body phase */
-    uint32_t pad;           /* padding after the body */
-    uint8_t fix[8];         /* fixed fields / one SETTINGS entry */
-    uint8_t fix_need, fix_have;
-    struct h2_block block;
-    /* HPACK decoding of this direction's header blocks: hd, or on a
-     * mid-stream connection mhd with the joined block in blk */
-    nghttp2_hd_inflater *hd;
-    struct gw_hpack *mhd;
-    uint8_t *blk;
-    uint32_t blk_len, blk_cap;
-    bool blk_overflow;      /* the open block did not fit in blk */
-    bool saw_frame;         /* a frame other than CONTINUATION was read */
-    uint32_t hd_size;       /* table size granted to the sender's encoder */
-    uint32_t hd_pending;    /* hd_size not yet given to the inflater */
-    bool hd_has_pending;
-    uint32_t hd_shrink;     /* smaller size waiting for this side's SETTINGS ACK */
-    bool hd_has_shrink;
-    uint32_t max_frame;     /* largest frame the receiver advertised */
-    int err;                /* why the direction failed */
-    /* leading CONTINUATIONs (a block begun before a pickup or in a gap)
-     * are skipped quietly */
-    bool lenient_start;
-    /* RX_SYNC: bytes since the gap, the boundary search, gaps not yet
-     * resolved; gaps: the holes that lost this direction's framing */
-    uint8_t *sync_buf;
-    uint32_t sync_len, sync_cap;
-    struct gw_h2_sniff sniff;
-    uint32_t gaps_pending;
-    uint64_t gaps;
-};
-
-struct gw_h2_conn {
-    struct gw_h2_limits lim;
-    const struct gw_h2_callbacks *cb;
-    void *user;
-    struct h2_rx rx[2];
-    struct h2_stream *live;      /* every open stream */
-    struct h2_stream **slots;    /* index by id; NULL = empty */
-    uint32_t nslots;             /* power of two */
-    uint8_t slot_bits;           /* log2(nslots) */
-    uint32_t max_client_sid;     /* highest odd id a client HEADERS opened */
-    uint32_t max_promised_sid;   /* highest even id a PUSH_PROMISE opened */
-    gw_time_us now;              /* timestamp of the latest input */
-    struct gw_h2_stats stats;
-    bool midstream;
-    bool fed[2];                 /* a byte of that direction was fed */
-    int8_t one_sided;            /* the only direction present, or -1 */
-    uint32_t seen_top;           /* mid-stream: highest odd id begun, 0 = none */
-    uint64_t client_feeds;       /* client feeds that ended decoding (not held, not failed) */
-    uint32_t gap_client_sid;     /* max_client_sid at the latest client-direction hole */
-    bool lost_waiting;           /* a client_lost stream waits for a client feed */
-    uint64_t seen[SEEN_IDS / 64];
-};
-
-static const uint8_t no_bytes[1];
 static const char preface[] = GW_H2_PREFACE;
-
 
 const char *gw_h2_anomaly_str(int code)
 {
@@ -240,425 +74,19 @@ const char *gw_h2_anomaly_str(int code)
 
 /* ---- anomalies and failure ------------------------------------------- */
 
-static void anomaly(struct gw_h2_conn *c, int dir, int code, uint32_t sid)
+void h2_anomaly(struct gw_h2_conn *c, int dir, int code, uint32_t sid)
 {
     c->stats.anomalies++;
     if (c->cb->on_anomaly) c->cb->on_anomaly(c->user, dir, code, sid);
 }
 
-static bool rx_failed(const struct h2_rx *rx) { return rx->state == RX_FAILED; }
-
-static void rx_fail(struct gw_h2_conn *c, int dir, int code, uint32_t sid, int err)
+void h2_rx_fail(struct gw_h2_conn *c, int dir, int code, uint32_t sid, int err)
 {
     struct h2_rx *rx = &c->rx[dir];
     if (rx_failed(rx)) return;
-    anomaly(c, dir, code, sid);
+    h2_anomaly(c, dir, code, sid);
     rx->state = RX_FAILED;
     rx->err = err;
-}
-
-/* ---- stream table ------------------------------------------------------ */
-
-static uint32_t slot_home(const struct gw_h2_conn *c, uint32_t id)
-{
-    /* Fibonacci hashing (top bits of id * 2^32/phi): ids are chosen by the
-     * peers, so the low bits alone are not trusted to spread. */
-    return (uint32_t)(id * 2654435761u) >> (32 - c->slot_bits);
-}
-
-static uint32_t slot_find(const struct gw_h2_conn *c, uint32_t id)
-{
-    uint32_t i = slot_home(c, id);
-    while (c->slots[i] && c->slots[i]->pub.id != id) i = (i + 1) & (c->nslots - 1);
-    return i;
-}
-
-static struct h2_stream *stream_lookup(const struct gw_h2_conn *c, uint32_t id)
-{
-    if (id == 0) return NULL;
-    return c->slots[slot_find(c, id)];
-}
-
-/* Grows the index to keep it at most half full; the size is bounded by
- * twice max_streams rounded up to a power of two. */
-static bool slots_reserve(struct gw_h2_conn *c, uint32_t count)
-{
-    if ((uint64_t)count * 2 <= c->nslots) return true;
-    uint32_t n = c->nslots * 2;
-    struct h2_stream **slots = calloc(n, sizeof *slots);
-    if (!slots) return false;
-    free(c->slots);
-    c->slots = slots;
-    c->nslots = n;
-    c->slot_bits++;
-    for (struct h2_stream *s = c->live; s; s = s->next) c->slots[slot_find(c, s->pub.id)] = s;
-    return true;
-}
-
-static void slot_remove(struct gw_h2_conn *c, uint32_t id)
-{
-    uint32_t mask = c->nslots - 1;
-    uint32_t i = slot_find(c, id);
-    if (!c->slots[i]) return;
-    c->slots[i] = NULL;
-    /* Backward-shift deletion: pull later members of the probe run into
-     * the hole unless their home lies cyclically in (hole, their slot]. */
-    for (uint32_t j = (i + 1) & mask; c->slots[j]; j = (j + 1) & mask) {
-        uint32_t home = slot_home(c, c->slots[j]->pub.id);
-        bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
-        if (stays) continue;
-        c->slots[i] = c->slots[j];
-        c->slots[j] = NULL;
-        i = j;
-    }
-}
-
-static void seen_mark(struct gw_h2_conn *c, uint32_t id);
-
-static struct h2_stream *stream_open(struct gw_h2_conn *c, int dir, uint32_t id)
-{
-    /* odd ids begun are remembered in every mode: after a client-direction
-     * hole, they tell a stream opened in the hole from a closed one */
-    if (id & 1) seen_mark(c, id);
-    struct h2_stream *s = NULL;
-    if (c->stats.open_streams < c->lim.max_streams && slots_reserve(c, c->stats.open_streams + 1))
-        s = calloc(1, sizeof *s);
-    if (!s) {
-        /* Over the cap (or out of memory): the stream's frames are ignored. */
-        anomaly(c, dir, GW_H2_ANOM_TOO_MANY_STREAMS, id);
-        return NULL;
-    }
-    s->pub.id = id;
-    /* a client stream begun by the server after client bytes were lost:
-     * its opening, and maybe its END_STREAM, were in the hole */
-    s->client_lost = dir == GW_DIR_TO_CLIENT && (id & 1) && c->rx[GW_DIR_TO_SERVER].gaps > 0;
-    s->next = c->live;
-    if (c->live) c->live->prev = s;
-    c->live = s;
-    c->slots[slot_find(c, id)] = s;
-    c->stats.open_streams++;
-    if (c->stats.open_streams > c->stats.max_open_streams)
-        c->stats.max_open_streams = c->stats.open_streams;
-    if (c->cb->on_stream_begin) c->cb->on_stream_begin(c->user, &s->pub, c->now);
-    return s;
-}
-
-static void stream_end(struct gw_h2_conn *c, struct h2_stream *s, int reason, gw_time_us ts)
-{
-    /* its client HEADERS, if they come late, must not begin it again */
-    if (s->client_lost && !c->midstream && (s->pub.id & 1) && s->pub.id > c->max_client_sid)
-        c->max_client_sid = s->pub.id;
-    slot_remove(c, s->pub.id);
-    if (s->prev) s->prev->next = s->next;
-    else c->live = s->next;
-    if (s->next) s->next->prev = s->prev;
-    c->stats.open_streams--;
-    if (c->cb->on_stream_end) c->cb->on_stream_end(c->user, &s->pub, reason, ts);
-    free(s);
-}
-
-/* Whether the stream has nothing more to show: END_STREAM both ways; or in
- * the only direction present; or, for a stream picked up after its
- * opening, from the server (the request may have ended before the capture,
- * and a response's END_STREAM ends an HTTP exchange and a gRPC call). The
- * last rule waits until the client direction has been fed at all: each
- * direction is picked up on its own, and the client's bytes (its HEADERS
- * for this very stream, perhaps) may be fed after the server's. */
-static bool stream_done(const struct gw_h2_conn *c, const struct h2_stream *s)
-{
-    const uint8_t *es = s->pub.end_stream;
-    if (es[GW_DIR_TO_SERVER] && es[GW_DIR_TO_CLIENT]) return true;
-    if (c->one_sided >= 0 && es[c->one_sided]) return true;
-    if (s->client_lost && es[GW_DIR_TO_CLIENT] &&
-        (c->client_feeds > s->server_end_feed || rx_failed(&c->rx[GW_DIR_TO_SERVER])))
-        return true;
-    return c->midstream && c->fed[GW_DIR_TO_SERVER] && !s->start_seen && !s->pushed && es[GW_DIR_TO_CLIENT];
-}
-
-/* Ends every open stream that is done (after a rule of stream_done
- * changed). */
-static void streams_sweep(struct gw_h2_conn *c)
-{
-    struct h2_stream *next;
-    for (struct h2_stream *s = c->live; s; s = next) {
-        next = s->next;
-        if (stream_done(c, s)) stream_end(c, s, GW_END_STREAM, c->now);
-    }
-}
-
-/* What the consumer is told of how the stream was seen. */
-static void stream_update_midstream(const struct gw_h2_conn *c, struct h2_stream *s)
-{
-    s->pub.midstream = (c->midstream && !s->start_seen) || s->unknown_seen;
-}
-
-static void stream_mark_end(struct gw_h2_conn *c, struct h2_stream *s, int dir)
-{
-    s->pub.end_stream[dir] = 1;
-    if (dir == GW_DIR_TO_CLIENT && s->client_lost) {
-        s->server_end_feed = c->client_feeds;
-        c->lost_waiting = true;
-    }
-    if (stream_done(c, s)) stream_end(c, s, GW_END_STREAM, c->now);
-}
-
-/* ---- mid-stream: odd ids already begun ------------------------------------ */
-
-static uint32_t seen_bit(uint32_t id) { return (id >> 1) & (SEEN_IDS - 1); }
-
-static bool seen_test(const struct gw_h2_conn *c, uint32_t id)
-{
-    if (id > c->seen_top || (c->seen_top - id) / 2 >= SEEN_IDS) return false;
-    uint32_t b = seen_bit(id);
-    return (c->seen[b / 64] >> (b % 64)) & 1u;
-}
-
-static void seen_mark(struct gw_h2_conn *c, uint32_t id)
-{
-    if (id > c->seen_top) {
-        /* ids between the old top and id leave the window's far end */
-        uint32_t steps = GW_MIN((id - c->seen_top) / 2, SEEN_IDS);
-        for (uint32_t k = 1; k <= steps; k++) {
-            uint32_t b = seen_bit(id - 2 * (k - 1));
-            c->seen[b / 64] &= ~((uint64_t)1 << (b % 64));
-        }
-        c->seen_top = id;
-    } else if ((c->seen_top - id) / 2 >= SEEN_IDS) {
-        return; /* too old to remember */
-    }
-    uint32_t b = seen_bit(id);
-    c->seen[b / 64] |= (uint64_t)1 << (b % 64);
-}
-
-/* Mid-stream: the open stream sid, or a new one begun by this frame of
- * direction dir (HEADERS, DATA or RST_STREAM); NULL when the id is closed,
- * refused, even, or the table is full. A client HEADERS that is the
- * stream's first client frame is its opening, even when a server frame was
- * fed first (each direction is picked up on its own, so their order across
- * directions is loose). */
-static struct h2_stream *midstream_stream(struct gw_h2_conn *c, int dir, uint32_t sid, bool headers)
-{
-    struct h2_stream *s = stream_lookup(c, sid);
-    if (!s) {
-        if (sid == 0 || (sid & 1) == 0 || seen_test(c, sid)) return NULL;
-        seen_mark(c, sid); /* also when refused: it is not retried */
-        s = stream_open(c, dir, sid);
-        if (!s) return NULL;
-    }
-    if (dir == GW_DIR_TO_SERVER && !s->client_seen) {
-        s->client_seen = true;
-        s->start_seen = headers;
-    }
-    stream_update_midstream(c, s);
-    return s;
-}
-
-/* ---- HPACK -------------------------------------------------------------- */
-
-static void hd_apply(struct gw_h2_conn *c, int dir, uint32_t size)
-{
-    struct h2_rx *rx = &c->rx[dir];
-    if (!rx->hd) return; /* mid-stream: gw_hpack takes any size up to its cap */
-    if (rx->block.open) {
-        rx->hd_pending = size;
-        rx->hd_has_pending = true;
-        return;
-    }
-    rx->hd_has_pending = false;
-    int rv = nghttp2_hd_inflate_change_table_size(rx->hd, size);
-    if (rv != 0) rx_fail(c, dir, GW_H2_ANOM_HPACK_ERROR, 0, GW_ERR_NOMEM);
-}
-
-/* SETTINGS_HEADER_TABLE_SIZE for the encoder whose blocks travel in dir. */
-static void hd_advertised(struct gw_h2_conn *c, int dir, uint32_t value)
-{
-    struct h2_rx *rx = &c->rx[dir];
-    uint32_t size = GW_MIN(value, c->lim.max_header_table);
-    if (rx_failed(rx)) return;
-    if (size >= rx->hd_size) {
-        rx->hd_has_shrink = false;
-        rx->hd_size = size;
-        hd_apply(c, dir, size);
-    } else {
-        rx->hd_shrink = size;
-        rx->hd_has_shrink = true;
-    }
-}
-
-/* dir acknowledged the other side's SETTINGS. */
-static void settings_acked(struct gw_h2_conn *c, int dir)
-{
-    struct h2_rx *rx = &c->rx[dir];
-    if (!rx->hd_has_shrink) return;
-    rx->hd_has_shrink = false;
-    rx->hd_size = rx->hd_shrink;
-    hd_apply(c, dir, rx->hd_shrink);
-}
-
-/* One decoded field of the open block. name NULL: unknown name (mid-stream
- * only), counted and not reported; value NULL: unknown value, reported as
- * such. Sizes count toward the header list cap as RFC 9113 counts them,
- * unknown parts as zero bytes. */
-static void emit_field(struct gw_h2_conn *c, int dir, const uint8_t *name, size_t namelen,
-                       const uint8_t *value, size_t valuelen)
-{
-    struct h2_block *b = &c->rx[dir].block;
-    struct h2_stream *s = stream_lookup(c, b->target_sid);
-    if (!name || !value) {
-        if (!name) c->stats.unknown_names++;
-        else c->stats.unknown_values++;
-        if (s) {
-            s->unknown_seen = true;
-            stream_update_midstream(c, s);
-            if (!name && s->pub.unknown_names[b->field_dir] < UINT16_MAX) s->pub.unknown_names[b->field_dir]++;
-        }
-        if (!name) return;
-    }
-    b->list_size += (uint64_t)namelen + valuelen + H2_FIELD_OVERHEAD;
-    if (b->over_limit) return;
-    if (b->list_size > c->lim.max_header_list) {
-        b->over_limit = true;
-        anomaly(c, dir, GW_H2_ANOM_HEADER_LIST_TOO_LARGE, b->target_sid ? b->target_sid : b->frame_sid);
-        return;
-    }
-    if (s && c->cb->on_header) c->cb->on_header(c->user, &s->pub, b->field_dir, name, namelen, value, valuelen);
-}
-
-/* Streams a fragment into the inflater; final marks the end of the block. */
-static void inflate_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n, bool final)
-{
-    struct h2_rx *rx = &c->rx[dir];
-    if (n == 0) p = no_bytes;
-    for (;;) {
-        nghttp2_nv nv;
-        int flags = 0;
-        ssize_t rv = nghttp2_hd_inflate_hd2(rx->hd, &nv, &flags, p, n, final);
-        if (rv < 0) {
-            rx_fail(c, dir, GW_H2_ANOM_HPACK_ERROR, rx->block.frame_sid,
-                    rv == NGHTTP2_ERR_NOMEM ? GW_ERR_NOMEM : GW_ERR_MALFORMED);
-            return;
-        }
-        p += rv;
-        n -= (size_t)rv;
-        /* NULL means "unknown" to emit_field; nghttp2 knows every field */
-        if (flags & NGHTTP2_HD_INFLATE_EMIT)
-            emit_field(c, dir, nv.name ? nv.name : no_bytes, nv.namelen, nv.value ? nv.value : no_bytes, nv.valuelen);
-        if (flags & NGHTTP2_HD_INFLATE_FINAL) {
-            nghttp2_hd_inflate_end_headers(rx->hd);
-            return;
-        }
-        if (!(flags & NGHTTP2_HD_INFLATE_EMIT) && n == 0) return;
-    }
-}
-
-/* Mid-stream: appends a fragment to the joined block, within the cap. */
-static void blk_append(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n)
-{
-    struct h2_rx *rx = &c->rx[dir];
-    uint32_t cap = c->lim.max_header_list;
-    if (rx->blk_overflow || n == 0) return;
-    if (n > cap - rx->blk_len) {
-        rx->blk_overflow = true;
-        return;
-    }
-    uint32_t need = rx->blk_len + (uint32_t)n;
-    if (need > rx->blk_cap) {
-        uint32_t want = rx->blk_cap ? rx->blk_cap : GW_MIN(BLK_INITIAL, cap);
-        while (want < need) want = want > cap / 2 ? cap : want * 2;
-        uint8_t *nb = realloc(rx->blk, want);
-        if (!nb) {
-            rx->blk_overflow = true;
-            return;
-        }
-        rx->blk = nb;
-        rx->blk_cap = want;
-    }
-    memcpy(rx->blk + rx->blk_len, p, n);
-    rx->blk_len = need;
-}
-
-/* Mid-stream: this direction's table can no longer be followed; start over
- * with everything unknown. */
-static void mhd_restart(struct gw_h2_conn *c, int dir)
-{
-    struct h2_rx *rx = &c->rx[dir];
-    if (rx->mhd) gw_hpack_destroy(rx->mhd);
-    rx->mhd = gw_hpack_create(c->lim.max_header_table, false);
-    c->stats.hpack_resets++;
-    if (!rx->mhd) rx_fail(c, dir, GW_H2_ANOM_HPACK_ERROR, 0, GW_ERR_NOMEM);
-}
-
-struct field_ctx {
-    struct gw_h2_conn *c;
-    int dir;
-};
-
-static void mhd_field(void *user, const uint8_t *name, size_t namelen, const uint8_t *value, size_t valuelen,
-                      unsigned flags)
-{
-    struct field_ctx *fc = user;
-    /* the flags are authoritative; a known empty string may come as NULL */
-    if (!(flags & GW_HPACK_NAME_UNKNOWN) && !name) name = no_bytes;
-    if (!(flags & GW_HPACK_VALUE_UNKNOWN) && !value) value = no_bytes;
-    if (flags & GW_HPACK_NAME_UNKNOWN) name = NULL;
-    if (flags & GW_HPACK_VALUE_UNKNOWN) value = NULL;
-    emit_field(fc->c, fc->dir, name, name ? namelen : 0, value, value ? valuelen : 0);
-}
-
-/* Mid-stream: decodes the joined block at END_HEADERS. */
-static void mhd_decode(struct gw_h2_conn *c, int dir)
-{
-    struct h2_rx *rx = &c->rx[dir];
-    if (rx->blk_overflow) {
-        anomaly(c, dir, GW_H2_ANOM_HEADER_LIST_TOO_LARGE,
-                rx->block.target_sid ? rx->block.target_sid : rx->block.frame_sid);
-        mhd_restart(c, dir);
-    } else {
-        struct field_ctx fc = { c, dir };
-        int rv = gw_hpack_decode_block(rx->mhd, rx->blk ? rx->blk : no_bytes, rx->blk_len, mhd_field, &fc);
-        if (rv != GW_OK)
-            rx_fail(c, dir, GW_H2_ANOM_HPACK_ERROR, rx->block.frame_sid,
-                    rv == GW_ERR_NOMEM ? GW_ERR_NOMEM : GW_ERR_MALFORMED);
-    }
-    rx->blk_len = 0;
-    rx->blk_overflow = false;
-}
-
-static void block_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n)
-{
-    if (c->rx[dir].hd) inflate_feed(c, dir, p, n, false);
-    else blk_append(c, dir, p, n);
-}
-
-static void block_open(struct gw_h2_conn *c, int dir, uint32_t target, int field_dir, bool end_stream)
-{
-    struct h2_rx *rx = &c->rx[dir];
-    struct h2_block *b = &rx->block;
-    memset(b, 0, sizeof *b);
-    b->open = true;
-    b->frame_sid = rx->sid;
-    b->target_sid = target;
-    b->field_dir = (uint8_t)field_dir;
-    b->end_stream = end_stream;
-    rx->blk_len = 0;
-    rx->blk_overflow = false;
-}
-
-static void block_finish(struct gw_h2_conn *c, int dir)
-{
-    struct h2_rx *rx = &c->rx[dir];
-    struct h2_block b;
-    if (rx->hd) inflate_feed(c, dir, NULL, 0, true);
-    else mhd_decode(c, dir);
-    if (rx_failed(rx)) return;
-    b = rx->block;
-    rx->block.open = false;
-    c->stats.headers_blocks++;
-    if (rx->hd_has_pending) hd_apply(c, dir, rx->hd_pending);
-    struct h2_stream *s = stream_lookup(c, b.target_sid);
-    if (!s) return;
-    if (c->cb->on_headers_end) c->cb->on_headers_end(c->user, &s->pub, b.field_dir, b.end_stream);
-    if (b.end_stream) stream_mark_end(c, s, b.field_dir);
 }
 
 /* ---- frames -------------------------------------------------------------- */
@@ -669,40 +97,41 @@ static void block_finish(struct gw_h2_conn *c, int dir)
  * server's answer is the first sign of it). */
 static bool opened_in_client_hole(const struct gw_h2_conn *c, uint32_t sid)
 {
-    return c->rx[GW_DIR_TO_SERVER].gaps > 0 && sid > c->gap_client_sid && !seen_test(c, sid);
+    return c->rx[GW_DIR_TO_SERVER].gaps > 0 && sid > c->gap_client_sid && !h2_seen_test(c, sid);
 }
 
 /* The stream a HEADERS frame's fields go to, begun if new; 0 = none. */
 static uint32_t headers_target(struct gw_h2_conn *c, int dir, uint32_t sid)
 {
-    if (sid == 0) {
+    if (c->rx[dir].report & GW_H2_CHK_SID) {
+        GW_ASSERT(sid == 0);
         /* Still decoded below, to keep the HPACK table in step. */
-        anomaly(c, dir, GW_H2_ANOM_BAD_FRAME, sid);
+        h2_anomaly(c, dir, GW_H2_ANOM_BAD_FRAME, sid);
         return 0;
     }
     if (c->midstream) {
-        struct h2_stream *s = midstream_stream(c, dir, sid, true);
+        struct h2_stream *s = h2_midstream_stream(c, dir, sid, true);
         return s ? sid : 0;
     }
-    if (stream_lookup(c, sid)) return sid;
+    if (h2_stream_lookup(c, sid)) return sid;
     if ((sid & 1) == 0) return 0;                /* even ids open by PUSH_PROMISE */
     if (sid <= c->max_client_sid && !opened_in_client_hole(c, sid)) return 0; /* closed or refused */
     /* Only the client's HEADERS advance it: a server answers in any order. */
     if (dir == GW_DIR_TO_SERVER) c->max_client_sid = sid;
-    return stream_open(c, dir, sid) ? sid : 0;
+    return h2_stream_open(c, dir, sid) ? sid : 0;
 }
 
 static uint32_t push_target(struct gw_h2_conn *c, int dir, uint32_t promised)
 {
     struct h2_rx *rx = &c->rx[dir];
-    if (dir != GW_DIR_TO_CLIENT || rx->sid == 0 || promised == 0 || (promised & 1)) {
-        anomaly(c, dir, GW_H2_ANOM_BAD_FRAME, rx->sid);
+    if (dir != GW_DIR_TO_CLIENT || (rx->report & GW_H2_CHK_SID) || promised == 0 || (promised & 1)) {
+        h2_anomaly(c, dir, GW_H2_ANOM_BAD_FRAME, rx->sid);
         return 0;
     }
-    if (stream_lookup(c, promised)) return promised;
+    if (h2_stream_lookup(c, promised)) return promised;
     if (promised <= c->max_promised_sid) return 0;
     c->max_promised_sid = promised;
-    struct h2_stream *s = stream_open(c, dir, promised);
+    struct h2_stream *s = h2_stream_open(c, dir, promised);
     if (!s) return 0;
     s->pushed = true;
     return promised;
@@ -711,11 +140,11 @@ static uint32_t push_target(struct gw_h2_conn *c, int dir, uint32_t promised)
 static void on_rst(struct gw_h2_conn *c, int dir, uint32_t code)
 {
     uint32_t sid = c->rx[dir].sid;
-    struct h2_stream *s = c->midstream ? midstream_stream(c, dir, sid, false) : stream_lookup(c, sid);
+    struct h2_stream *s = c->midstream ? h2_midstream_stream(c, dir, sid, false) : h2_stream_lookup(c, sid);
     if (!s) return;
     s->pub.rst = 1;
     if (c->cb->on_rst_stream) c->cb->on_rst_stream(c->user, &s->pub, dir, code);
-    stream_end(c, s, GW_END_RST, c->now);
+    h2_stream_end(c, s, GW_END_RST, c->now);
 }
 
 static void on_goaway(struct gw_h2_conn *c, int dir, uint32_t last_sid, uint32_t code)
@@ -727,7 +156,7 @@ static void on_goaway(struct gw_h2_conn *c, int dir, uint32_t last_sid, uint32_t
     struct h2_stream *next;
     for (struct h2_stream *s = c->live; s; s = next) {
         next = s->next;
-        if ((s->pub.id & 1) == parity && s->pub.id > last_sid) stream_end(c, s, GW_END_GOAWAY, c->now);
+        if ((s->pub.id & 1) == parity && s->pub.id > last_sid) h2_stream_end(c, s, GW_END_GOAWAY, c->now);
     }
 }
 
@@ -737,11 +166,13 @@ static void settings_entry(struct gw_h2_conn *c, int dir, const uint8_t *e)
     uint16_t id = gw_get_be16(&cur);
     uint32_t value = gw_get_be32(&cur);
     int other = !dir;
-    if (id == SETTINGS_HEADER_TABLE_SIZE) {
-        hd_advertised(c, other, value);
-    } else if (id == SETTINGS_MAX_FRAME_SIZE) {
-        if (value < H2_DEFAULT_MAX_FRAME || value > H2_LARGEST_MAX_FRAME)
-            anomaly(c, dir, GW_H2_ANOM_BAD_FRAME, 0);
+    /* only the two settings that change how we read are checked: the
+     * others are the endpoints' business */
+    if (id == GW_H2_SETTINGS_HEADER_TABLE_SIZE) {
+        h2_hd_advertised(c, other, value);
+    } else if (id == GW_H2_SETTINGS_MAX_FRAME_SIZE) {
+        if (!gw_h2_setting_ok(id, value))
+            h2_anomaly(c, dir, GW_H2_ANOM_BAD_FRAME, 0);
         else
             c->rx[other].max_frame = value; /* limits what the other side sends */
     }
@@ -753,12 +184,12 @@ static void frame_done(struct gw_h2_conn *c, int dir)
     if (rx_failed(rx)) return;
     rx->state = RX_FRAME_HEADER;
     if (rx->type == GW_H2_DATA && (rx->flags & F_END_STREAM)) {
-        struct h2_stream *s = stream_lookup(c, rx->sid);
+        struct h2_stream *s = h2_stream_lookup(c, rx->sid);
         if (!s) return;
         if (c->cb->on_data_end) c->cb->on_data_end(c->user, &s->pub, dir);
-        stream_mark_end(c, s, dir);
+        h2_stream_mark_end(c, s, dir);
     } else if (rx->type == GW_H2_SETTINGS && (rx->flags & F_ACK)) {
-        settings_acked(c, dir);
+        h2_settings_acked(c, dir);
     }
 }
 
@@ -775,7 +206,7 @@ static void body_done(struct gw_h2_conn *c, int dir)
 {
     struct h2_rx *rx = &c->rx[dir];
     if (rx_failed(rx)) return;
-    if (rx->body_kind == BODY_BLOCK && (rx->flags & F_END_HEADERS)) block_finish(c, dir);
+    if (rx->body_kind == BODY_BLOCK && (rx->flags & F_END_HEADERS)) h2_block_finish(c, dir);
     enter_pad(c, dir);
 }
 
@@ -790,10 +221,11 @@ static void enter_body(struct gw_h2_conn *c, int dir, uint32_t body_len)
     if (rx->left == 0) body_done(c, dir);
 }
 
+/* PADDED, on a type that defines it. */
 static bool frame_is_padded(const struct h2_rx *rx)
 {
-    return (rx->flags & F_PADDED) &&
-           (rx->type == GW_H2_DATA || rx->type == GW_H2_HEADERS || rx->type == GW_H2_PUSH_PROMISE);
+    const struct gw_h2_frame_rule *r = gw_h2_frame_rule(rx->type);
+    return r && (rx->flags & r->flags & F_PADDED);
 }
 
 /* The fixed fields are in; act on them and move on to the body. */
@@ -805,27 +237,27 @@ static void prefix_done(struct gw_h2_conn *c, int dir)
     if (frame_is_padded(rx)) {
         rx->pad = gw_get_u8(&cur);
         if (rx->pad > rest) {
-            rx_fail(c, dir, GW_H2_ANOM_BAD_PADDING, rx->sid, GW_ERR_MALFORMED);
+            h2_rx_fail(c, dir, GW_H2_ANOM_BAD_PADDING, rx->sid, GW_ERR_MALFORMED);
             return;
         }
     }
     switch (rx->type) {
     case GW_H2_HEADERS:
         /* priority fields, if any, are skipped unread */
-        block_open(c, dir, headers_target(c, dir, rx->sid), dir, (rx->flags & F_END_STREAM) != 0);
+        h2_block_open(c, dir, headers_target(c, dir, rx->sid), dir, (rx->flags & F_END_STREAM) != 0);
         break;
     case GW_H2_PUSH_PROMISE: {
-        uint32_t promised = gw_get_be32(&cur) & 0x7fffffffu;
+        uint32_t promised = gw_get_be32(&cur) & GW_H2_SID_MASK;
         /* A promise carries the request of the pushed stream: report it as
          * request headers, complete in themselves. */
-        block_open(c, dir, push_target(c, dir, promised), GW_DIR_TO_SERVER, true);
+        h2_block_open(c, dir, push_target(c, dir, promised), GW_DIR_TO_SERVER, true);
         break;
     }
     case GW_H2_RST_STREAM:
         on_rst(c, dir, gw_get_be32(&cur));
         break;
     case GW_H2_GOAWAY: {
-        uint32_t last = gw_get_be32(&cur) & 0x7fffffffu;
+        uint32_t last = gw_get_be32(&cur) & GW_H2_SID_MASK;
         on_goaway(c, dir, last, gw_get_be32(&cur));
         break;
     }
@@ -848,7 +280,7 @@ static void enter_prefix(struct gw_h2_conn *c, int dir)
 static void frame_skip_bad(struct gw_h2_conn *c, int dir)
 {
     struct h2_rx *rx = &c->rx[dir];
-    anomaly(c, dir, GW_H2_ANOM_BAD_FRAME, rx->sid);
+    h2_anomaly(c, dir, GW_H2_ANOM_BAD_FRAME, rx->sid);
     rx->body_kind = BODY_SKIP;
     rx->fix_need = 0;
     rx->type = 0xff; /* as an unknown type: no type-specific handling after this */
@@ -868,74 +300,59 @@ static void orphan_continuation(struct gw_h2_conn *c, int dir)
         return;
     }
     frame_skip_bad(c, dir);
-    if (rx->mhd) mhd_restart(c, dir);
+    if (rx->mhd) h2_mhd_restart(c, dir);
+}
+
+static uint8_t body_kind_of(const struct gw_h2_frame_rule *r, uint8_t flags)
+{
+    switch (r->body) {
+    case GW_H2_BODY_DATA: return BODY_DATA;
+    case GW_H2_BODY_BLOCK: return BODY_BLOCK;
+    case GW_H2_BODY_SETTINGS: return (flags & F_ACK) ? BODY_SKIP : BODY_SETTINGS;
+    default: return BODY_SKIP;
+    }
 }
 
 /* Decides how the payload of the frame whose header just completed is
- * walked. Returns false when the direction failed. */
-static bool frame_setup(struct gw_h2_conn *c, int dir)
+ * walked, by the rules of gw_h2_frame_rules (the parser's columns).
+ * Returns false when the direction failed. */
+static bool frame_setup(struct gw_h2_conn *c, int dir, const struct gw_h2_frame_header *h)
 {
     struct h2_rx *rx = &c->rx[dir];
-    uint8_t pad_field = (rx->flags & F_PADDED) ? 1 : 0;
+    const struct gw_h2_frame_rule *r = gw_h2_frame_rule(h->type);
     rx->fix_need = 0;
     rx->body_kind = BODY_SKIP;
-    switch (rx->type) {
-    case GW_H2_DATA:
-        rx->fix_need = pad_field;
-        rx->body_kind = BODY_DATA;
-        if (rx->sid == 0 || rx->len < rx->fix_need) frame_skip_bad(c, dir);
-        else if (c->midstream) midstream_stream(c, dir, rx->sid, false);
-        return true;
-    case GW_H2_HEADERS:
-    case GW_H2_PUSH_PROMISE:
-        rx->fix_need = (uint8_t)(pad_field + (rx->type == GW_H2_PUSH_PROMISE ? 4 : 0) +
-                                 (rx->type == GW_H2_HEADERS && (rx->flags & F_PRIORITY) ? 5 : 0));
-        rx->body_kind = BODY_BLOCK;
-        if (rx->len < rx->fix_need) {
-            /* The block can not be found, so HPACK would fall out of step. */
-            rx_fail(c, dir, GW_H2_ANOM_BAD_FRAME, rx->sid, GW_ERR_MALFORMED);
-            return false;
-        }
-        return true;
-    case GW_H2_CONTINUATION:
-        rx->body_kind = BODY_BLOCK;
-        if (!rx->block.open) orphan_continuation(c, dir);
-        return true;
-    case GW_H2_PRIORITY:
-        if (rx->len != 5 || rx->sid == 0) frame_skip_bad(c, dir);
-        return true;
-    case GW_H2_RST_STREAM:
-        rx->fix_need = 4;
-        if (rx->len != 4 || rx->sid == 0) frame_skip_bad(c, dir);
-        return true;
-    case GW_H2_SETTINGS:
-        rx->body_kind = (rx->flags & F_ACK) ? BODY_SKIP : BODY_SETTINGS;
-        if (rx->sid != 0 || ((rx->flags & F_ACK) ? rx->len != 0 : rx->len % H2_SETTINGS_ENTRY_LEN != 0))
-            frame_skip_bad(c, dir);
-        return true;
-    case GW_H2_PING:
-        if (rx->len != 8 || rx->sid != 0) frame_skip_bad(c, dir);
-        return true;
-    case GW_H2_GOAWAY:
-        rx->fix_need = 8;
-        if (rx->len < 8 || rx->sid != 0) frame_skip_bad(c, dir);
-        return true;
-    case GW_H2_WINDOW_UPDATE:
-        if (rx->len != 4) frame_skip_bad(c, dir);
-        return true;
-    default:
-        return true; /* unknown types are ignored (RFC 9113 4.1) */
+    rx->report = 0;
+    if (!r) return true; /* unknown types are ignored (RFC 9113 4.1) */
+    unsigned bad = gw_h2_frame_check(h);
+    uint32_t prefix = gw_h2_frame_prefix(h);
+    GW_ASSERT(prefix <= sizeof rx->fix);
+    rx->fix_need = (uint8_t)prefix;
+    rx->body_kind = body_kind_of(r, h->flags);
+    rx->report = (uint8_t)(bad & r->parser_report);
+    if (bad & r->parser_fail) {
+        /* The block can not be found, so HPACK would fall out of step. */
+        h2_rx_fail(c, dir, GW_H2_ANOM_BAD_FRAME, rx->sid, GW_ERR_MALFORMED);
+        return false;
     }
+    if (bad & r->parser_skip) {
+        frame_skip_bad(c, dir);
+        return true;
+    }
+    if (h->type == GW_H2_DATA && c->midstream) h2_midstream_stream(c, dir, rx->sid, false);
+    else if (h->type == GW_H2_CONTINUATION && !rx->block.open) orphan_continuation(c, dir);
+    return true;
 }
 
 static void frame_begin(struct gw_h2_conn *c, int dir)
 {
     struct h2_rx *rx = &c->rx[dir];
-    struct gw_cursor cur = gw_cursor_make(rx->hdr, H2_FRAME_HEADER_LEN);
-    rx->len = gw_get_be24(&cur);
-    rx->type = gw_get_u8(&cur);
-    rx->flags = gw_get_u8(&cur);
-    rx->sid = gw_get_be32(&cur) & SID_MASK;
+    struct gw_h2_frame_header h;
+    gw_h2_frame_unpack(&h, rx->hdr);
+    rx->len = h.length;
+    rx->type = h.type;
+    rx->flags = h.flags;
+    rx->sid = h.stream_id;
     rx->hdr_have = 0;
     if (rx->type != GW_H2_CONTINUATION) rx->saw_frame = true;
     c->stats.frames[dir]++;
@@ -944,14 +361,14 @@ static void frame_begin(struct gw_h2_conn *c, int dir)
         c->cb->on_frame(c->user, dir, rx->type, rx->flags, rx->sid, rx->len, c->now);
 
     if (rx->block.open && !(rx->type == GW_H2_CONTINUATION && rx->sid == rx->block.frame_sid)) {
-        rx_fail(c, dir, GW_H2_ANOM_CONTINUATION_EXPECTED, rx->sid, GW_ERR_MALFORMED);
+        h2_rx_fail(c, dir, GW_H2_ANOM_CONTINUATION_EXPECTED, rx->sid, GW_ERR_MALFORMED);
         return;
     }
     /* We only watch: the receiver may have taken the frame anyway, and its
      * real length (24 bits, so at most 16 MiB) still frames the next one. */
-    if (rx->len > rx->max_frame) anomaly(c, dir, GW_H2_ANOM_FRAME_TOO_LARGE, rx->sid);
+    if (rx->len > rx->max_frame) h2_anomaly(c, dir, GW_H2_ANOM_FRAME_TOO_LARGE, rx->sid);
     rx->state = RX_PAYLOAD;
-    if (frame_setup(c, dir)) enter_prefix(c, dir);
+    if (frame_setup(c, dir, &h)) enter_prefix(c, dir);
 }
 
 /* ---- byte-level receivers ---------------------------------------------- */
@@ -962,7 +379,7 @@ static void rx_preface(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
     size_t k = GW_MIN(gw_cursor_left(cur), (size_t)(GW_H2_PREFACE_LEN - rx->preface_have));
     const uint8_t *p = gw_get_bytes(cur, k);
     if (memcmp(p, preface + rx->preface_have, k) != 0) {
-        rx_fail(c, dir, GW_H2_ANOM_BAD_PREFACE, 0, GW_ERR_MALFORMED);
+        h2_rx_fail(c, dir, GW_H2_ANOM_BAD_PREFACE, 0, GW_ERR_MALFORMED);
         return;
     }
     rx->preface_have = (uint8_t)(rx->preface_have + k);
@@ -972,6 +389,7 @@ static void rx_preface(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
 static void rx_frame_header(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
 {
     struct h2_rx *rx = &c->rx[dir];
+    GW_ASSERT(rx->hdr_have < H2_FRAME_HEADER_LEN);
     size_t k = GW_MIN(gw_cursor_left(cur), (size_t)(H2_FRAME_HEADER_LEN - rx->hdr_have));
     memcpy(rx->hdr + rx->hdr_have, gw_get_bytes(cur, k), k);
     rx->hdr_have = (uint8_t)(rx->hdr_have + k);
@@ -981,21 +399,22 @@ static void rx_frame_header(struct gw_h2_conn *c, int dir, struct gw_cursor *cur
 static void rx_prefix_bytes(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
 {
     struct h2_rx *rx = &c->rx[dir];
+    GW_ASSERT(rx->fix_have < rx->fix_need && rx->fix_need <= sizeof rx->fix);
     size_t k = GW_MIN(gw_cursor_left(cur), (size_t)(rx->fix_need - rx->fix_have));
     memcpy(rx->fix + rx->fix_have, gw_get_bytes(cur, k), k);
     rx->fix_have = (uint8_t)(rx->fix_have + k);
     if (rx->fix_have == rx->fix_need) prefix_done(c, dir);
 }
 
-static void settings_bytes(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n)
+/* SETTINGS entries, collected in rx->fix across chunks. */
+static void settings_bytes(struct gw_h2_conn *c, int dir, struct gw_cursor cur)
 {
     struct h2_rx *rx = &c->rx[dir];
-    while (n > 0) {
-        size_t k = GW_MIN(n, (size_t)(H2_SETTINGS_ENTRY_LEN - rx->fix_have));
-        memcpy(rx->fix + rx->fix_have, p, k);
+    while (gw_cursor_left(&cur) > 0) {
+        GW_ASSERT(rx->fix_have < H2_SETTINGS_ENTRY_LEN);
+        size_t k = GW_MIN(gw_cursor_left(&cur), (size_t)(H2_SETTINGS_ENTRY_LEN - rx->fix_have));
+        memcpy(rx->fix + rx->fix_have, gw_get_bytes(&cur, k), k);
         rx->fix_have = (uint8_t)(rx->fix_have + k);
-        p += k;
-        n -= k;
         if (rx->fix_have == H2_SETTINGS_ENTRY_LEN) {
             settings_entry(c, dir, rx->fix);
             rx->fix_have = 0;
@@ -1006,12 +425,13 @@ static void settings_bytes(struct gw_h2_conn *c, int dir, const uint8_t *p, size
 static void rx_body_bytes(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
 {
     struct h2_rx *rx = &c->rx[dir];
+    GW_ASSERT(rx->left > 0); /* an empty body was passed through at once */
     size_t k = GW_MIN(gw_cursor_left(cur), (size_t)rx->left);
     const uint8_t *p = gw_get_bytes(cur, k);
     rx->left -= (uint32_t)k;
     switch (rx->body_kind) {
     case BODY_DATA: {
-        struct h2_stream *s = stream_lookup(c, rx->sid);
+        struct h2_stream *s = h2_stream_lookup(c, rx->sid);
         if (!s || !c->cb->on_data || k == 0) break;
         s->pub.data_frame_len = rx->body_len;
         s->pub.data_frame_off = rx->body_len - rx->left - (uint32_t)k;
@@ -1019,10 +439,10 @@ static void rx_body_bytes(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
         break;
     }
     case BODY_BLOCK:
-        block_feed(c, dir, p, k);
+        h2_block_feed(c, dir, p, k);
         break;
     case BODY_SETTINGS:
-        settings_bytes(c, dir, p, k);
+        settings_bytes(c, dir, gw_cursor_make(p, k));
         break;
     default:
         break;
@@ -1071,7 +491,7 @@ static bool gap_inside_data(struct gw_h2_conn *c, int dir, size_t len)
     if (len > remaining) return false;
     if (rx->phase == PH_BODY) {
         uint32_t k = (uint32_t)GW_MIN(len, (size_t)rx->left);
-        struct h2_stream *s = stream_lookup(c, rx->sid);
+        struct h2_stream *s = h2_stream_lookup(c, rx->sid);
         rx->left -= k;
         len -= k;
         if (s && k > 0) stream_data_lost(s, dir, k, false);
@@ -1101,7 +521,7 @@ static void gap_resync(struct gw_h2_conn *c, int dir)
 {
     struct h2_rx *rx = &c->rx[dir];
     rx->gaps++;
-    anomaly(c, dir, GW_H2_ANOM_GAP, rx->state == RX_PAYLOAD ? rx->sid : 0);
+    h2_anomaly(c, dir, GW_H2_ANOM_GAP, rx->state == RX_PAYLOAD ? rx->sid : 0);
     if (dir == GW_DIR_TO_SERVER) c->gap_client_sid = c->max_client_sid;
     for (struct h2_stream *s = c->live; s; s = s->next) {
         if (s->pub.end_stream[dir]) continue;
@@ -1118,7 +538,7 @@ static void gap_resync(struct gw_h2_conn *c, int dir)
         nghttp2_hd_inflate_del(rx->hd);
         rx->hd = NULL;
     }
-    mhd_restart(c, dir);
+    h2_mhd_restart(c, dir);
     if (rx_failed(rx)) {
         sync_release(rx);
         c->stats.gaps_stopped[dir] += rx->gaps_pending + 1;
@@ -1141,11 +561,21 @@ static void sync_give_up(struct gw_h2_conn *c, int dir, int err)
     sync_release(rx);
     c->stats.gaps_stopped[dir] += rx->gaps_pending;
     rx->gaps_pending = 0;
-    /* the gap was reported already; no second anomaly */
+    rx->pickup = false;
+    /* the gap was reported already (a pickup has none); no second anomaly */
     rx->state = RX_FAILED;
     rx->err = err;
     /* no client feed will decode again: waiting streams end now */
-    if (dir == GW_DIR_TO_SERVER) streams_sweep(c);
+    if (dir == GW_DIR_TO_SERVER) h2_streams_sweep(c);
+}
+
+/* A hole before a pickup's first boundary: nothing was decoded, so nothing
+ * is lost but the bytes held; the search starts again after it. */
+static void pickup_restart(struct h2_rx *rx)
+{
+    GW_ASSERT(rx->state == RX_SYNC && rx->gaps_pending == 0);
+    sync_release(rx);
+    gw_h2_sniff_init(&rx->sniff, 0);
 }
 
 static bool sync_reserve(struct h2_rx *rx, uint32_t need)
@@ -1193,7 +623,9 @@ static void sync_found(struct gw_h2_conn *c, int dir, size_t off)
     rx->sync_len = rx->sync_cap = 0;
     c->stats.gaps_resynced[dir] += rx->gaps_pending;
     rx->gaps_pending = 0;
+    rx->pickup = false;
     rx->state = RX_FRAME_HEADER;
+    c->fed[dir] = true; /* its first decoded byte, on a pickup */
     struct gw_cursor sub = gw_cursor_make(held + off, len - off);
     rx_run(c, dir, &sub);
     free(held);
@@ -1203,6 +635,7 @@ static void sync_found(struct gw_h2_conn *c, int dir, size_t off)
 static void rx_sync(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
 {
     struct h2_rx *rx = &c->rx[dir];
+    GW_ASSERT(rx->sync_len < SYNC_HOLD_MAX); /* a full hold was given up on */
     size_t k = GW_MIN(gw_cursor_left(cur), (size_t)(SYNC_HOLD_MAX - rx->sync_len));
     if (!sync_reserve(rx, rx->sync_len + (uint32_t)k)) {
         sync_give_up(c, dir, GW_ERR_NOMEM);
@@ -1232,8 +665,11 @@ static bool rx_init(struct h2_rx *rx, int dir, bool midstream, uint32_t max_tabl
         rx->max_frame = H2_DEFAULT_MAX_FRAME;
         return nghttp2_hd_inflate_new(&rx->hd) == 0;
     }
-    /* fed from a frame boundary; the receiver's SETTINGS are unknown */
-    rx->state = RX_FRAME_HEADER;
+    /* fed from any point: the first boundary is searched for as after a
+     * gap; the receiver's SETTINGS are unknown */
+    rx->state = RX_SYNC;
+    rx->pickup = true;
+    gw_h2_sniff_init(&rx->sniff, 0);
     rx->max_frame = H2_LARGEST_MAX_FRAME;
     rx->lenient_start = true;
     rx->mhd = gw_hpack_create(max_table, false);
@@ -1291,6 +727,18 @@ bool gw_h2_conn_is_midstream(const struct gw_h2_conn *c)
     return c && c->midstream;
 }
 
+int gw_h2_conn_set_boundary(struct gw_h2_conn *c, int dir)
+{
+    if (!c || (dir != GW_DIR_TO_SERVER && dir != GW_DIR_TO_CLIENT)) return GW_ERR_ARG;
+    struct h2_rx *rx = &c->rx[dir];
+    if (!rx->pickup || rx->sync_len > 0) return GW_ERR_ARG;
+    GW_ASSERT(rx->state == RX_SYNC);
+    sync_release(rx);
+    rx->pickup = false;
+    rx->state = RX_FRAME_HEADER;
+    return GW_OK;
+}
+
 void gw_h2_conn_set_one_sided(struct gw_h2_conn *c, int dir_present)
 {
     if (!c || (dir_present != GW_DIR_TO_SERVER && dir_present != GW_DIR_TO_CLIENT)) return;
@@ -1300,16 +748,16 @@ void gw_h2_conn_set_one_sided(struct gw_h2_conn *c, int dir_present)
     if (rx->hd && !rx_failed(rx) && rx->hd_size < c->lim.max_header_table) {
         rx->hd_has_shrink = false;
         rx->hd_size = c->lim.max_header_table;
-        hd_apply(c, dir_present, rx->hd_size);
+        h2_hd_apply(c, dir_present, rx->hd_size);
     }
-    streams_sweep(c);
+    h2_streams_sweep(c);
 }
 
 void gw_h2_conn_close(struct gw_h2_conn *c, int reason, gw_time_us ts)
 {
     if (!c) return;
     c->now = ts;
-    while (c->live) stream_end(c, c->live, reason, ts);
+    while (c->live) h2_stream_end(c, c->live, reason, ts);
 }
 
 void gw_h2_conn_destroy(struct gw_h2_conn *c)
@@ -1331,20 +779,23 @@ int gw_h2_conn_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n, g
     if (!c || (dir != GW_DIR_TO_SERVER && dir != GW_DIR_TO_CLIENT) || (!p && n)) return GW_ERR_ARG;
     struct h2_rx *rx = &c->rx[dir];
     struct gw_cursor cur = gw_cursor_make(p, n);
-    bool first_client_bytes = dir == GW_DIR_TO_SERVER && !c->fed[dir] && n > 0 && !rx_failed(rx);
+    bool was_fed = c->fed[dir];
     c->now = ts;
-    if (n > 0 && !rx_failed(rx)) c->fed[dir] = true;
+    /* fed: bytes were decoded, not only held by the search for the first
+     * boundary (sync_found sets it then) */
+    if (n > 0 && !rx_failed(rx) && rx->state != RX_SYNC) c->fed[dir] = true;
     rx_run(c, dir, &cur);
     if (dir == GW_DIR_TO_SERVER && n > 0 && rx->state != RX_SYNC && !rx_failed(rx)) {
         c->client_feeds++;
         if (c->lost_waiting) {
             c->lost_waiting = false;
-            streams_sweep(c);
+            h2_streams_sweep(c);
         }
     }
     /* Mid-stream, server END_STREAMs that came before any client byte can
      * end their streams now, unless these bytes held frames of them. */
-    if (first_client_bytes && c->midstream && !rx_failed(rx)) streams_sweep(c);
+    bool first_client_bytes = dir == GW_DIR_TO_SERVER && !was_fed && c->fed[dir];
+    if (first_client_bytes && c->midstream && !rx_failed(rx)) h2_streams_sweep(c);
     return rx_failed(rx) ? rx->err : GW_OK;
 }
 
@@ -1355,6 +806,10 @@ void gw_h2_conn_gap(struct gw_h2_conn *c, int dir, size_t len, gw_time_us ts)
     c->now = ts;
     if (rx_failed(rx)) {
         c->stats.gaps_stopped[dir]++;
+        return;
+    }
+    if (rx->pickup) {
+        pickup_restart(rx);
         return;
     }
     if (gap_inside_data(c, dir, len)) {
@@ -1381,292 +836,54 @@ const struct gw_h2_stats *gw_h2_conn_stats(const struct gw_h2_conn *c)
     return c ? &c->stats : NULL;
 }
 
-/* ---- mid-stream pickup: finding frame boundaries ------------------------------ */
+void gw_h2_stats_add(struct gw_h2_stats *total, const struct gw_h2_stats *conn)
+{
+    if (!total || !conn) return;
+    for (int d = 0; d < 2; d++) {
+        total->frames[d] += conn->frames[d];
+        total->gaps_skipped[d] += conn->gaps_skipped[d];
+        total->gaps_resynced[d] += conn->gaps_resynced[d];
+        total->gaps_stopped[d] += conn->gaps_stopped[d];
+    }
+    for (size_t i = 0; i < GW_ARRAY_LEN(conn->frames_by_type); i++)
+        total->frames_by_type[i] += conn->frames_by_type[i];
+    total->headers_blocks += conn->headers_blocks;
+    total->anomalies += conn->anomalies;
+    total->open_streams += conn->open_streams;
+    total->max_open_streams = GW_MAX(total->max_open_streams, conn->max_open_streams);
+    total->unknown_names += conn->unknown_names;
+    total->unknown_values += conn->unknown_values;
+    total->hpack_resets += conn->hpack_resets;
+}
 
-enum chain_verdict { CHAIN_BAD, CHAIN_PENDING, CHAIN_OK };
+#define H2_STAT(member, path) GW_STAT_FIELD(struct gw_h2_stats, member, path)
 
-struct sniffed {
-    uint32_t len, sid;
-    uint8_t type, flags;
-    bool reserved;
+/* The first four are the stats record's keys since the start, in order. */
+const struct gw_stat_field gw_h2_stat_fields[] = {
+    H2_STAT(frames[GW_DIR_TO_SERVER], "frames_to_server"),
+    H2_STAT(frames[GW_DIR_TO_CLIENT], "frames_to_client"),
+    H2_STAT(headers_blocks, "header_blocks"),
+    H2_STAT(anomalies, "anomalies"),
+    H2_STAT(frames_by_type[GW_H2_DATA], "frames_by_type.data"),
+    H2_STAT(frames_by_type[GW_H2_HEADERS], "frames_by_type.headers"),
+    H2_STAT(frames_by_type[GW_H2_PRIORITY], "frames_by_type.priority"),
+    H2_STAT(frames_by_type[GW_H2_RST_STREAM], "frames_by_type.rst_stream"),
+    H2_STAT(frames_by_type[GW_H2_SETTINGS], "frames_by_type.settings"),
+    H2_STAT(frames_by_type[GW_H2_PUSH_PROMISE], "frames_by_type.push_promise"),
+    H2_STAT(frames_by_type[GW_H2_PING], "frames_by_type.ping"),
+    H2_STAT(frames_by_type[GW_H2_GOAWAY], "frames_by_type.goaway"),
+    H2_STAT(frames_by_type[GW_H2_WINDOW_UPDATE], "frames_by_type.window_update"),
+    H2_STAT(frames_by_type[GW_H2_CONTINUATION], "frames_by_type.continuation"),
+    H2_STAT(open_streams, "open_streams"),
+    GW_STAT_FIELD_MAX(struct gw_h2_stats, max_open_streams, "max_open_streams"),
+    H2_STAT(unknown_names, "midstream.unknown_names"),
+    H2_STAT(unknown_values, "midstream.unknown_values"),
+    H2_STAT(hpack_resets, "midstream.hpack_resets"),
+    H2_STAT(gaps_skipped[GW_DIR_TO_SERVER], "gaps.skipped.to_server"),
+    H2_STAT(gaps_skipped[GW_DIR_TO_CLIENT], "gaps.skipped.to_client"),
+    H2_STAT(gaps_resynced[GW_DIR_TO_SERVER], "gaps.resynced.to_server"),
+    H2_STAT(gaps_resynced[GW_DIR_TO_CLIENT], "gaps.resynced.to_client"),
+    H2_STAT(gaps_stopped[GW_DIR_TO_SERVER], "gaps.stopped.to_server"),
+    H2_STAT(gaps_stopped[GW_DIR_TO_CLIENT], "gaps.stopped.to_client"),
 };
-
-/* h holds H2_FRAME_HEADER_LEN bytes (the callers check). */
-static void sniff_header(const uint8_t *h, struct sniffed *f)
-{
-    uint32_t sid = ((uint32_t)h[5] << 24) | ((uint32_t)h[6] << 16) | ((uint32_t)h[7] << 8) | h[8];
-    f->len = ((uint32_t)h[0] << 16) | ((uint32_t)h[1] << 8) | h[2];
-    f->type = h[3];
-    f->flags = h[4];
-    f->sid = sid & SID_MASK;
-    f->reserved = (sid & ~SID_MASK) != 0;
-}
-
-/* The two tests that rule out nearly every offset, on the raw bytes. */
-static bool sniff_quick_reject(const uint8_t *h, uint32_t max_frame)
-{
-    return h[3] > GW_H2_CONTINUATION || (((uint32_t)h[0] << 16) | ((uint32_t)h[1] << 8) | h[2]) > max_frame;
-}
-
-/* Flags RFC 9113 defines per type; senders leave the others unset. */
-static const uint8_t legal_flags[GW_H2_CONTINUATION + 1] = {
-    [GW_H2_DATA] = F_END_STREAM | F_PADDED,
-    [GW_H2_HEADERS] = F_END_STREAM | F_END_HEADERS | F_PADDED | F_PRIORITY,
-    [GW_H2_SETTINGS] = F_ACK,
-    [GW_H2_PUSH_PROMISE] = F_END_HEADERS | F_PADDED,
-    [GW_H2_PING] = F_ACK,
-    [GW_H2_CONTINUATION] = F_END_HEADERS,
-};
-
-/* Bytes before a frame's body: pad length, priority, promised id. */
-static uint32_t sniffed_fixed(const struct sniffed *f)
-{
-    uint32_t k = (f->flags & F_PADDED) ? 1 : 0;
-    if (f->type == GW_H2_HEADERS && (f->flags & F_PRIORITY)) k += 5;
-    if (f->type == GW_H2_PUSH_PROMISE) k += 4;
-    return k;
-}
-
-/* The frame header rules of RFC 9113 sections 4 and 6, and three of
- * practice that make the 9 bytes of a small frame much harder to fake (an
- * empty frame is mostly zero bytes, and so is much else): DATA, HEADERS and
- * CONTINUATION travel on client-initiated (odd) streams (gRPC never pushes,
- * browsers refuse push); a header block fragment is never empty; an empty
- * DATA frame carries END_STREAM (there is no other reason to send one). */
-static bool sniffed_header_ok(const struct sniffed *f, uint32_t max_frame)
-{
-    if (f->type > GW_H2_CONTINUATION || f->reserved || f->len > max_frame) return false;
-    if (f->flags & ~legal_flags[f->type]) return false;
-    bool zero = f->sid == 0, odd = (f->sid & 1) != 0;
-    switch (f->type) {
-    case GW_H2_DATA: return odd && f->len >= sniffed_fixed(f) && (f->len > 0 || (f->flags & F_END_STREAM));
-    case GW_H2_HEADERS: return odd && f->len > sniffed_fixed(f);
-    case GW_H2_PUSH_PROMISE: return !zero && f->len > sniffed_fixed(f);
-    case GW_H2_PRIORITY: return !zero && f->len == 5;
-    case GW_H2_RST_STREAM: return !zero && f->len == 4;
-    case GW_H2_SETTINGS:
-        return zero && ((f->flags & F_ACK) ? f->len == 0 : f->len % H2_SETTINGS_ENTRY_LEN == 0);
-    case GW_H2_PING: return zero && f->len == 8;
-    case GW_H2_GOAWAY: return zero && f->len >= 8;
-    case GW_H2_WINDOW_UPDATE: return f->len == 4;
-    default: return odd && f->len > 0; /* CONTINUATION */
-    }
-}
-
-static bool settings_entries_ok(const uint8_t *p, size_t avail)
-{
-    for (size_t i = 0; i + H2_SETTINGS_ENTRY_LEN <= avail; i += H2_SETTINGS_ENTRY_LEN) {
-        struct gw_cursor cur = gw_cursor_make(p + i, H2_SETTINGS_ENTRY_LEN);
-        uint16_t id = gw_get_be16(&cur);
-        uint32_t v = gw_get_be32(&cur);
-        if (id == SETTINGS_ENABLE_PUSH && v > 1) return false;
-        if (id == SETTINGS_INITIAL_WINDOW_SIZE && v > H2_MAX_WINDOW) return false;
-        if (id == SETTINGS_MAX_FRAME_SIZE && (v < H2_DEFAULT_MAX_FRAME || v > H2_LARGEST_MAX_FRAME)) return false;
-    }
-    return true;
-}
-
-/* The payload rules that need its bytes, on the avail bytes at hand. */
-static bool sniffed_payload_ok(const struct sniffed *f, const uint8_t *p, size_t avail)
-{
-    struct gw_cursor cur = gw_cursor_make(p, avail);
-    uint32_t pad = 0;
-    if ((f->flags & F_PADDED) && f->type != GW_H2_CONTINUATION && f->type != GW_H2_PING &&
-        f->type != GW_H2_SETTINGS) {
-        if (avail < 1) return true;
-        pad = gw_get_u8(&cur);
-        if (pad > f->len - sniffed_fixed(f)) return false;
-        /* a header block fragment is not all padding */
-        if (f->type != GW_H2_DATA && pad == f->len - sniffed_fixed(f)) return false;
-    }
-    switch (f->type) {
-    case GW_H2_HEADERS:
-        if (!(f->flags & F_PRIORITY) || gw_cursor_left(&cur) < 4) return true;
-        return (gw_get_be32(&cur) & SID_MASK) != f->sid; /* not on itself */
-    case GW_H2_PRIORITY:
-        if (avail < 4) return true;
-        return (gw_get_be32(&cur) & SID_MASK) != f->sid;
-    case GW_H2_PUSH_PROMISE: {
-        if (gw_cursor_left(&cur) < 4) return true;
-        uint32_t promised = gw_get_be32(&cur) & SID_MASK;
-        return promised != 0 && (promised & 1) == 0;
-    }
-    case GW_H2_WINDOW_UPDATE:
-        if (avail < 4) return true;
-        return (gw_get_be32(&cur) & SID_MASK) != 0;
-    case GW_H2_SETTINGS: return settings_entries_ok(p, avail);
-    default: return true;
-    }
-}
-
-/* Follows frames from off. OK: GW_H2_SNIFF_FRAMES headers are well formed,
- * or two are, from offset 0, and the second frame ends the buffer. */
-static enum chain_verdict chain_check(const uint8_t *p, size_t n, size_t off, uint32_t max_frame)
-{
-    size_t pos = off;
-    bool block_open = false; /* a header block waits for its CONTINUATION */
-    uint32_t block_sid = 0;
-    for (unsigned k = 0; k < GW_H2_SNIFF_FRAMES; k++) {
-        if (pos > n || n - pos < H2_FRAME_HEADER_LEN) {
-            if (k == 2 && pos == n && off == 0) return CHAIN_OK;
-            return CHAIN_PENDING;
-        }
-        struct sniffed f;
-        if (sniff_quick_reject(p + pos, max_frame)) return CHAIN_BAD;
-        sniff_header(p + pos, &f);
-        if (!sniffed_header_ok(&f, max_frame)) return CHAIN_BAD;
-        bool cont = f.type == GW_H2_CONTINUATION;
-        if (cont ? (k > 0 && (!block_open || f.sid != block_sid)) : block_open) return CHAIN_BAD;
-        size_t body = pos + H2_FRAME_HEADER_LEN;
-        if (!sniffed_payload_ok(&f, p + body, GW_MIN((size_t)f.len, n - body))) return CHAIN_BAD;
-        if (cont || f.type == GW_H2_HEADERS || f.type == GW_H2_PUSH_PROMISE) {
-            block_open = !(f.flags & F_END_HEADERS);
-            block_sid = f.sid;
-        }
-        pos = body + f.len;
-    }
-    return CHAIN_OK;
-}
-
-void gw_h2_sniff_init(struct gw_h2_sniff *s, uint32_t max_frame)
-{
-    if (!s) return;
-    memset(s, 0, sizeof *s);
-    if (max_frame == 0) max_frame = GW_H2_SNIFF_MAX_FRAME;
-    s->max_frame = GW_MAX(GW_MIN(max_frame, H2_LARGEST_MAX_FRAME), H2_DEFAULT_MAX_FRAME);
-}
-
-/* Re-examines the undecided offsets, dropping the ruled-out ones; returns
- * the index of the first confirmed one, or -1. */
-static int sniff_pending(struct gw_h2_sniff *s, const uint8_t *p, size_t n)
-{
-    uint32_t keep = 0;
-    int found = -1;
-    for (uint32_t i = 0; i < s->npending; i++) {
-        enum chain_verdict v = chain_check(p, n, s->pending[i], s->max_frame);
-        if (v == CHAIN_BAD) continue;
-        if (v == CHAIN_OK && found < 0) found = (int)keep;
-        s->pending[keep++] = s->pending[i];
-    }
-    s->npending = keep;
-    return found;
-}
-
-int gw_h2_sniff_feed(struct gw_h2_sniff *s, const uint8_t *p, size_t n, size_t *frame_offset)
-{
-    if (!s || (!p && n) || !frame_offset || s->max_frame == 0) return GW_ERR_ARG;
-    /* The first boundary after any pickup point is at most this far in. */
-    size_t last = (size_t)s->max_frame + H2_FRAME_HEADER_LEN - 1;
-    int found = sniff_pending(s, p, n);
-    if (found >= 0) {
-        *frame_offset = s->pending[found];
-        return GW_OK;
-    }
-    /* Offsets are decided in order; one whose header is incomplete, or that
-     * finds the pending list full, waits for the next call. */
-    for (; s->next <= last && s->next < n && n - s->next >= H2_FRAME_HEADER_LEN; s->next++) {
-        if (sniff_quick_reject(p + s->next, s->max_frame)) continue;
-        if (s->npending == GW_H2_SNIFF_PENDING) return GW_ERR_NEED_MORE;
-        enum chain_verdict v = chain_check(p, n, s->next, s->max_frame);
-        if (v == CHAIN_BAD) continue;
-        s->pending[s->npending++] = s->next;
-        if (v == CHAIN_OK) {
-            *frame_offset = s->next++;
-            return GW_OK;
-        }
-    }
-    if (s->npending == 0 && s->next > last) return GW_ERR_UNSUPPORTED;
-    return GW_ERR_NEED_MORE;
-}
-
-int gw_h2_sniff(const uint8_t *p, size_t n, size_t *frame_offset)
-{
-    struct gw_h2_sniff s;
-    gw_h2_sniff_init(&s, 0);
-    return gw_h2_sniff_feed(&s, p, n, frame_offset);
-}
-
-/* ---- mid-stream pickup: which side sent the frames --------------------------- */
-
-#define ROLE_MAX_BLOCKS 16
-#define ROLE_MAX_FIELDS 8
-#define HPACK_STATIC_AUTHORITY 1 /* RFC 7541 Appendix A: 1..7 request pseudo-headers */
-#define HPACK_STATIC_SCHEME_HTTPS 7
-#define HPACK_STATIC_STATUS_200 8 /* 8..14 :status */
-#define HPACK_STATIC_STATUS_500 14
-
-/* An HPACK integer with an n-bit prefix (RFC 7541 5.1); false if cut or
- * beyond 2^28. */
-static bool hpack_int(struct gw_cursor *cur, unsigned prefix_bits, uint32_t *out)
-{
-    uint32_t max = (1u << prefix_bits) - 1;
-    uint32_t v = gw_get_u8(cur) & max;
-    if (cur->err) return false;
-    if (v < max) {
-        *out = v;
-        return true;
-    }
-    for (unsigned shift = 0; shift <= 21; shift += 7) {
-        uint8_t b = gw_get_u8(cur);
-        if (cur->err) return false;
-        v += (uint32_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool hpack_skip_string(struct gw_cursor *cur)
-{
-    uint32_t len;
-    return hpack_int(cur, 7, &len) && gw_skip(cur, len);
-}
-
-/* The role a header block's fields reveal, or -1. Static references are
- * known even mid-stream; dynamic ones are skipped. */
-static int block_role(const uint8_t *p, size_t n)
-{
-    struct gw_cursor cur = gw_cursor_make(p, n);
-    for (int fields = 0; fields < ROLE_MAX_FIELDS && gw_cursor_left(&cur) > 0;) {
-        uint8_t b = *gw_cursor_ptr(&cur);
-        uint32_t idx;
-        unsigned prefix = (b & 0x80) ? 7 : (b & 0x40) ? 6 : (b & 0x20) ? 5 : 4;
-        if (!hpack_int(&cur, prefix, &idx)) return -1;
-        if (prefix == 5) continue; /* dynamic table size update */
-        fields++;
-        if (idx >= HPACK_STATIC_AUTHORITY && idx <= HPACK_STATIC_SCHEME_HTTPS) return GW_DIR_TO_SERVER;
-        if (idx >= HPACK_STATIC_STATUS_200 && idx <= HPACK_STATIC_STATUS_500) return GW_DIR_TO_CLIENT;
-        if (prefix == 7) continue;
-        if (idx == 0 && !hpack_skip_string(&cur)) return -1;
-        if (!hpack_skip_string(&cur)) return -1;
-    }
-    return -1;
-}
-
-int gw_h2_sniff_role(const uint8_t *p, size_t n)
-{
-    size_t pos = 0;
-    if (!p) return -1;
-    for (int blocks = 0; blocks < ROLE_MAX_BLOCKS && n - pos >= H2_FRAME_HEADER_LEN;) {
-        struct sniffed f;
-        sniff_header(p + pos, &f);
-        size_t body = pos + H2_FRAME_HEADER_LEN;
-        if (f.type > GW_H2_CONTINUATION) return -1;
-        if (f.type == GW_H2_PUSH_PROMISE) return GW_DIR_TO_CLIENT;
-        if (f.type == GW_H2_HEADERS && f.len >= sniffed_fixed(&f)) {
-            uint32_t skip = sniffed_fixed(&f);
-            size_t avail = GW_MIN((size_t)f.len, n - body);
-            uint32_t pad = (f.flags & F_PADDED) && avail ? p[body] : 0;
-            if (avail > skip && pad <= f.len - skip) {
-                int role = block_role(p + body + skip, GW_MIN(avail, (size_t)(f.len - pad)) - skip);
-                if (role >= 0) return role;
-            }
-            blocks++;
-        }
-        if (f.len > n - body) break;
-        pos = body + f.len;
-    }
-    return -1;
-}
+const size_t gw_h2_stat_fields_len = GW_ARRAY_LEN(gw_h2_stat_fields);

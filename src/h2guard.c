@@ -26,9 +26,9 @@
 #include <string.h>
 
 #define WINDOW_MS 1000u
-#define F_END_STREAM 0x1
-#define F_END_HEADERS 0x4
-#define SID_MASK 0x7fffffffu
+#define F_END_STREAM GW_H2_FLAG_END_STREAM
+#define F_END_HEADERS GW_H2_FLAG_END_HEADERS
+#define SID_MASK GW_H2_SID_MASK
 #define RECENT_ANSWERED 0x80000000u
 
 const char *gw_h2guard_event_str(int event)
@@ -272,3 +272,28 @@ const struct gw_h2guard_stats *gw_h2guard_stats(const struct gw_h2guard *g)
 {
     return g ? &g->stats : NULL;
 }
+
+void gw_h2guard_stats_add(struct gw_h2guard_stats *total, const struct gw_h2guard_stats *conn)
+{
+    if (!total || !conn) return;
+    for (size_t i = 0; i < GW_ARRAY_LEN(conn->events); i++) total->events[i] += conn->events[i];
+    total->client_resets += conn->client_resets;
+    total->early_resets += conn->early_resets;
+    total->reported |= conn->reported;
+}
+
+#define GUARD_STAT(member, path) GW_STAT_FIELD(struct gw_h2guard_stats, member, path)
+
+/* Event names as gw_h2guard_event_str spells them (the unit test checks). */
+const struct gw_stat_field gw_h2guard_stat_fields[] = {
+    GUARD_STAT(events[GW_H2GUARD_RAPID_RESET], "events.rapid_reset"),
+    GUARD_STAT(events[GW_H2GUARD_SETTINGS_FLOOD], "events.settings_flood"),
+    GUARD_STAT(events[GW_H2GUARD_PING_FLOOD], "events.ping_flood"),
+    GUARD_STAT(events[GW_H2GUARD_WINDOW_UPDATE_FLOOD], "events.window_update_flood"),
+    GUARD_STAT(events[GW_H2GUARD_EMPTY_FRAMES_FLOOD], "events.empty_frames_flood"),
+    GUARD_STAT(events[GW_H2GUARD_CONTINUATION_FLOOD], "events.continuation_flood"),
+    GUARD_STAT(events[GW_H2GUARD_STREAM_ID_EXHAUSTION], "events.stream_id_exhaustion"),
+    GUARD_STAT(client_resets, "client_resets"),
+    GUARD_STAT(early_resets, "early_resets"),
+};
+const size_t gw_h2guard_stat_fields_len = GW_ARRAY_LEN(gw_h2guard_stat_fields);

@@ -182,11 +182,12 @@ long gw_hpack_huffman_decode(const uint8_t *p, size_t n, uint8_t *out, size_t ou
 {
     uint64_t acc = 0;  /* unconsumed bits, right-aligned */
     unsigned nbits = 0;
-    size_t in = 0, o = 0;
+    size_t o = 0;
     if ((p == NULL && n > 0) || (out == NULL && outcap > 0)) return -1;
+    struct gw_cursor in = gw_cursor_make(p, n);
     for (;;) {
-        while (nbits <= 56 && in < n) {
-            acc = (acc << 8) | p[in++];
+        while (nbits <= 56 && gw_cursor_left(&in) > 0) {
+            acc = (acc << 8) | gw_get_u8(&in);
             nbits += 8;
         }
         if (nbits == 0) break;
@@ -430,28 +431,36 @@ static const uint8_t *str_ptr(const struct gw_hpack *h, const struct hp_str *s)
     return s->in_scratch ? h->scratch + s->off : s->p;
 }
 
-/* RFC 7541 5.1: an integer with a prefix_bits prefix in `first` (already
- * read). Rejects values above 2^32 - 1 and more continuation bytes than
- * such a value needs. */
-static bool read_int(struct gw_cursor *c, uint8_t first, unsigned prefix_bits, uint32_t *out)
+int gw_hpack_int(struct gw_cursor *c, unsigned prefix_bits, uint32_t *out)
 {
+    GW_ASSERT(prefix_bits >= 1 && prefix_bits <= 8);
     uint32_t prefix_max = (1u << prefix_bits) - 1;
-    uint64_t v = first & prefix_max;
+    uint64_t v = gw_get_u8(c) & prefix_max;
+    if (c->err) return GW_ERR_TRUNCATED;
     if (v < prefix_max) {
         *out = (uint32_t)v;
-        return true;
+        return GW_OK;
     }
     for (unsigned i = 0; i < HP_INT_MAX_CONT; i++) {
         uint8_t b = gw_get_u8(c);
-        if (c->err) return false;
+        if (c->err) return GW_ERR_TRUNCATED;
         v += (uint64_t)(b & 0x7f) << (7 * i);
-        if (v > UINT32_MAX) return false;
+        if (v > UINT32_MAX) return GW_ERR_MALFORMED;
         if (!(b & 0x80)) {
             *out = (uint32_t)v;
-            return true;
+            return GW_OK;
         }
     }
-    return false;
+    return GW_ERR_MALFORMED;
+}
+
+/* The representation's first byte, not consumed (the integer it starts
+ * is read by gw_hpack_int). */
+static bool peek_u8(const struct gw_cursor *c, uint8_t *b)
+{
+    if (c->err || gw_cursor_left(c) == 0) return false;
+    *b = *gw_cursor_ptr(c);
+    return true;
 }
 
 static bool scratch_reserve(struct gw_hpack *h, size_t need)
@@ -471,9 +480,9 @@ static bool scratch_reserve(struct gw_hpack *h, size_t need)
 /* RFC 7541 5.2: a string literal, Huffman-decoded into scratch if coded. */
 static int read_string(struct gw_hpack *h, struct gw_cursor *c, struct hp_str *s)
 {
-    uint8_t first = gw_get_u8(c);
+    uint8_t first;
     uint32_t len;
-    if (c->err || !read_int(c, first, 7, &len)) return GW_ERR_MALFORMED;
+    if (!peek_u8(c, &first) || gw_hpack_int(c, 7, &len) != GW_OK) return GW_ERR_MALFORMED;
     const uint8_t *raw = gw_get_bytes(c, len);
     /* The cap applies to the wire length too (as nghttp2's does): a sane
      * encoder only Huffman-codes what gets shorter. */
@@ -544,15 +553,14 @@ static void emit(const struct gw_hpack *h, const struct hp_field *f, gw_hpack_fi
 }
 
 /* RFC 7541 6.2: a literal field; its name is an index (prefix bits) or a
- * string. `first` is the representation's first byte (already read). */
-static int decode_literal(struct gw_hpack *h, struct gw_cursor *c, uint8_t first,
-                          unsigned prefix_bits, bool indexing, gw_hpack_field_fn cb, void *user)
+ * string. The cursor is at the representation's first byte. */
+static int decode_literal(struct gw_hpack *h, struct gw_cursor *c, unsigned prefix_bits, bool indexing, gw_hpack_field_fn cb, void *user)
 {
     struct hp_field f;
     uint32_t idx;
     int rv;
     memset(&f, 0, sizeof f);
-    if (!read_int(c, first, prefix_bits, &idx)) return GW_ERR_MALFORMED;
+    if (gw_hpack_int(c, prefix_bits, &idx) != GW_OK) return GW_ERR_MALFORMED;
     rv = idx ? lookup(h, idx, &f) : read_string(h, c, &f.name);
     if (rv != GW_OK) return rv;
     f.flags &= ~(unsigned)GW_HPACK_VALUE_UNKNOWN; /* the value is a literal */
@@ -565,23 +573,22 @@ static int decode_literal(struct gw_hpack *h, struct gw_cursor *c, uint8_t first
     return GW_OK;
 }
 
-static int decode_indexed(struct gw_hpack *h, struct gw_cursor *c, uint8_t first,
-                          gw_hpack_field_fn cb, void *user)
+static int decode_indexed(struct gw_hpack *h, struct gw_cursor *c, gw_hpack_field_fn cb, void *user)
 {
     struct hp_field f;
     uint32_t idx;
     memset(&f, 0, sizeof f);
-    if (!read_int(c, first, 7, &idx)) return GW_ERR_MALFORMED;
+    if (gw_hpack_int(c, 7, &idx) != GW_OK) return GW_ERR_MALFORMED;
     int rv = lookup(h, idx, &f);
     if (rv != GW_OK) return rv;
     emit(h, &f, cb, user);
     return GW_OK;
 }
 
-static int decode_size_update(struct gw_hpack *h, struct gw_cursor *c, uint8_t first)
+static int decode_size_update(struct gw_hpack *h, struct gw_cursor *c)
 {
     uint32_t size;
-    if (!read_int(c, first, 5, &size) || size > h->ceiling) return GW_ERR_MALFORMED;
+    if (gw_hpack_int(c, 5, &size) != GW_OK || size > h->ceiling) return GW_ERR_MALFORMED;
     apply_max_size(h, size);
     return GW_OK;
 }
@@ -590,17 +597,17 @@ static int decode_size_update(struct gw_hpack *h, struct gw_cursor *c, uint8_t f
 static int decode_one(struct gw_hpack *h, struct gw_cursor *c, bool *at_start,
                       gw_hpack_field_fn cb, void *user)
 {
-    uint8_t b = gw_get_u8(c);
-    if (c->err) return GW_ERR_MALFORMED;
+    uint8_t b;
+    if (!peek_u8(c, &b)) return GW_ERR_MALFORMED;
     h->scratch_used = 0;
     if ((b & 0xe0) == 0x20) { /* 001xxxxx: dynamic table size update */
         if (!*at_start) return GW_ERR_MALFORMED;
-        return decode_size_update(h, c, b);
+        return decode_size_update(h, c);
     }
     *at_start = false;
-    if (b & 0x80) return decode_indexed(h, c, b, cb, user);            /* 1xxxxxxx */
-    if (b & 0x40) return decode_literal(h, c, b, 6, true, cb, user);   /* 01xxxxxx */
-    return decode_literal(h, c, b, 4, false, cb, user); /* 0000xxxx, 0001xxxx */
+    if (b & 0x80) return decode_indexed(h, c, cb, user);            /* 1xxxxxxx */
+    if (b & 0x40) return decode_literal(h, c, 6, true, cb, user);   /* 01xxxxxx */
+    return decode_literal(h, c, 4, false, cb, user); /* 0000xxxx, 0001xxxx */
 }
 
 int gw_hpack_decode_block(struct gw_hpack *h, const uint8_t *p, size_t n,

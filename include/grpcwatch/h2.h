@@ -31,10 +31,11 @@
  * that direction stops decoding; the other goes on. gw_h2_conn_gap() tells
  * the parser bytes are missing: see "Gaps" below for how it recovers.
  *
- * Mid-stream pickup (a connection seen without its start): gw_h2_sniff_*
- * finds a frame boundary in the bytes of one direction, and a connection
- * made by gw_h2_conn_create_midstream() is fed from that boundary. See the
- * section "Mid-stream pickup" below for what changes in that mode.
+ * Mid-stream pickup (a connection seen without its start): a connection
+ * made by gw_h2_conn_create_midstream() takes the bytes of each direction
+ * from any point and finds the first frame boundary itself, with the
+ * search of h2sniff.h. See "Mid-stream pickup" below for what changes in
+ * that mode.
  *
  * One direction only: gw_h2_conn_set_one_sided() says the other direction
  * will never be seen, so streams end on the END_STREAM of the present one.
@@ -43,15 +44,14 @@
 #define GRPCWATCH_H2_H
 
 #include "grpcwatch/common.h"
+#include "grpcwatch/h2frame.h"
+#include "grpcwatch/h2sniff.h"
+#include "grpcwatch/stats.h"
 
 #define GW_H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define GW_H2_PREFACE_LEN 24
 
-enum gw_h2_frame_type {
-    GW_H2_DATA = 0, GW_H2_HEADERS = 1, GW_H2_PRIORITY = 2, GW_H2_RST_STREAM = 3,
-    GW_H2_SETTINGS = 4, GW_H2_PUSH_PROMISE = 5, GW_H2_PING = 6, GW_H2_GOAWAY = 7,
-    GW_H2_WINDOW_UPDATE = 8, GW_H2_CONTINUATION = 9
-};
+/* Frame types, flags and the per-type rules: h2frame.h. */
 
 /* Why a stream ended: enum gw_end (common.h). */
 
@@ -136,11 +136,15 @@ struct gw_h2_limits {
     uint32_t max_header_list;    /* decoded header list bytes per block */
 };
 
+/* Counters of one connection, or summed over connections
+ * (gw_h2_stats_add); every member a uint64_t, for the stats registry. */
 struct gw_h2_stats {
     uint64_t frames[2];
-    uint64_t frames_by_type[10];
+    uint64_t frames_by_type[GW_H2_FRAME_TYPES];
     uint64_t headers_blocks, anomalies;
-    uint32_t open_streams, max_open_streams;
+    /* open_streams: a gauge (summed: streams open in the connections
+     * added); max_open_streams: the most open at once in one connection */
+    uint64_t open_streams, max_open_streams;
     /* mid-stream connections: fields dropped for an unknown name, fields
      * reported with an unknown value, HPACK decoders restarted as unknown
      * (a header block too large to join, or one begun before the capture) */
@@ -214,6 +218,15 @@ uint64_t gw_h2_conn_dir_resynced(const struct gw_h2_conn *c, int dir);
 
 const struct gw_h2_stats *gw_h2_conn_stats(const struct gw_h2_conn *c);
 
+/* total += conn, counter by counter (max_open_streams: the larger). */
+void gw_h2_stats_add(struct gw_h2_stats *total, const struct gw_h2_stats *conn);
+
+/* struct gw_h2_stats for the registry, paths relative to "http2": first
+ * the keys the stats record has always had (frames_to_server,
+ * frames_to_client, header_blocks, anomalies), then the rest. */
+extern const struct gw_stat_field gw_h2_stat_fields[];
+extern const size_t gw_h2_stat_fields_len;
+
 /* ---- One direction only -------------------------------------------------
  *
  * The sensor calls this when it knows only direction dir_present will ever
@@ -230,87 +243,19 @@ void gw_h2_conn_set_one_sided(struct gw_h2_conn *c, int dir_present);
 
 /* ---- Mid-stream pickup --------------------------------------------------
  *
- * Finding HTTP/2 in the bytes of one direction without the connection
- * start: a candidate offset is confirmed when GW_H2_SNIFF_FRAMES (3)
- * consecutive frame headers starting there are well formed, or when 2 are
- * and they start at offset 0 and the second frame ends exactly at the end of
- * the buffer (a pickup at a segment start whose segment holds whole frames,
- * as in a client-only unary call: HEADERS + DATA). Well formed: known type
- * (0..9); only the flags defined for the type; reserved bit clear; length at
- * most max_frame; stream 0 for SETTINGS, PING, GOAWAY and non-zero for DATA,
- * HEADERS, PRIORITY, RST_STREAM, PUSH_PROMISE, CONTINUATION; lengths PRIORITY
- * 5, RST_STREAM 4, PING 8, WINDOW_UPDATE 4, GOAWAY >= 8, SETTINGS a multiple
- * of 6 (0 with ACK); room for pad length / priority / promised id; DATA,
- * HEADERS and CONTINUATION on odd (client-initiated) streams only (gRPC
- * never pushes); no empty HEADERS, PUSH_PROMISE or CONTINUATION fragment
- * and no empty DATA without END_STREAM (nobody sends those); a
- * CONTINUATION only after a HEADERS, PUSH_PROMISE or CONTINUATION without
- * END_HEADERS on the same stream (or first), and such a frame followed only
- * by its CONTINUATION; and where the payload bytes are at hand, pad length <
- * payload, WINDOW_UPDATE increment != 0, PRIORITY not on itself, SETTINGS
- * values in range.
- *
- * max_frame: 16384 (GW_H2_SNIFF_MAX_FRAME, the initial and by far the usual
- * SETTINGS_MAX_FRAME_SIZE: gRPC implementations write frames of at most
- * 16 KiB unless the receiver raised it, which a mid-stream capture can not
- * see). A larger value finds streams with bigger frames but weakens the
- * length test (each doubling halves its selectivity) and widens the window
- * below. Random bytes pass one header test with probability about 2^-23
- * (length 2^-10, then type, flags, stream-id rules about 2^-13) and the
- * three-header chain about 2^-69 per offset; text never passes (its first
- * byte makes the length >= 0x090000). A real stream can hide a frame-like
- * 9 bytes just before a boundary (an empty frame is mostly zeros), hence
- * the rules of practice above (odd streams for DATA, HEADERS, CONTINUATION;
- * no empty header block fragment; an empty DATA frame has END_STREAM).
- *
- * The earliest frame boundary lies within max_frame + 8 bytes of any pickup
- * point, so only offsets 0..max_frame+8 are candidates: when all of them are
- * ruled out the answer is GW_ERR_UNSUPPORTED. Worst case to a decision:
- * GW_H2_SNIFF_MAX_NEED bytes (the last candidate, two whole frames and a
- * third header; a caller holding less may give up on streams of full-size
- * frames picked up at their worst point).
- *
- * Incremental: the caller keeps a struct gw_h2_sniff per direction and
- * calls gw_h2_sniff_feed with the whole buffer so far (the same bytes, grown
- * at the end) after each arrival. Each offset is examined once, apart from
- * at most GW_H2_SNIFF_PENDING undecided candidates re-examined per call, so
- * the total work is linear in the bytes. No allocation. Act on the first
- * GW_OK: later calls with more bytes normally repeat it but may, rarely,
- * disprove it (payload checks of the third frame). */
-#define GW_H2_SNIFF_FRAMES 3
-#define GW_H2_SNIFF_MAX_FRAME 16384u
-#define GW_H2_SNIFF_PENDING 8
-#define GW_H2_SNIFF_MAX_NEED (3u * GW_H2_SNIFF_MAX_FRAME + 35u)
-
-struct gw_h2_sniff {
-    uint32_t max_frame;
-    size_t next;       /* every offset below next is ruled out or pending */
-    uint32_t npending;
-    size_t pending[GW_H2_SNIFF_PENDING]; /* undecided offsets, ascending */
-};
-
-/* max_frame 0 means GW_H2_SNIFF_MAX_FRAME; it is clamped to 16384..2^24-1. */
-void gw_h2_sniff_init(struct gw_h2_sniff *s, uint32_t max_frame);
-
-/* Returns GW_OK with *frame_offset = the earliest confirmed boundary,
- * GW_ERR_NEED_MORE while a candidate is undecided, GW_ERR_UNSUPPORTED when
- * no offset can be a boundary (not HTTP/2), GW_ERR_ARG for bad arguments.
- * p/n: all bytes of the direction since the pickup point. */
-int gw_h2_sniff_feed(struct gw_h2_sniff *s, const uint8_t *p, size_t n, size_t *frame_offset);
-
-/* One-shot form: gw_h2_sniff_feed with a fresh state and the default max. */
-int gw_h2_sniff(const uint8_t *p, size_t n, size_t *frame_offset);
-
-/* Which side sent these frames (p starts at a frame boundary): looks at the
- * first field of up to 16 HEADERS blocks, which even mid-stream is a static
- * table reference: :method/:scheme/:path/:authority -> GW_DIR_TO_SERVER (a
- * client's request), :status or a PUSH_PROMISE -> GW_DIR_TO_CLIENT. -1 when
- * nothing tells. For orienting a flow picked up without its SYN. */
-int gw_h2_sniff_role(const uint8_t *p, size_t n);
+ * Finding frame boundaries and the sender's role in bytes seen without the
+ * connection start: h2sniff.h (gw_h2_sniff*, the one boundary search). */
 
 /* A connection picked up mid-stream. Differences from gw_h2_conn_create:
- *  - both directions start at a frame boundary (no preface expected): feed
- *    each from the offset gw_h2_sniff_feed found for it;
+ *  - no preface is expected, and each direction may be fed from any
+ *    point: until a frame boundary is found it is in the search a gap
+ *    starts (see "Gaps": bytes held up to GW_H2_SNIFF_MAX_NEED, freed once
+ *    decided; nothing decoded or reported meanwhile), and decoding starts
+ *    at the boundary. A gap before it restarts the search (no anomaly, no
+ *    gap counted: nothing was decoded yet); no boundary within
+ *    GW_H2_SNIFF_MAX_NEED bytes stops the direction (dir_ok false). For
+ *    the rules below, a direction is "fed" once bytes from its boundary
+ *    were decoded;
  *  - header blocks are decoded by gw_hpack (known_from_start = false, table
  *    capped at limits.max_header_table) instead of nghttp2's inflater, which
  *    would fail on references to entries from before the capture. Blocks are
@@ -343,5 +288,10 @@ struct gw_h2_conn *gw_h2_conn_create_midstream(const struct gw_h2_limits *lim,
                                                const struct gw_h2_callbacks *cb, void *user);
 
 bool gw_h2_conn_is_midstream(const struct gw_h2_conn *c);
+
+/* Mid-stream: the caller knows the next byte of dir starts a frame (it
+ * found the boundary itself, or built the bytes): the search is skipped.
+ * Only before any byte of dir was fed (and no gap); GW_ERR_ARG otherwise. */
+int gw_h2_conn_set_boundary(struct gw_h2_conn *c, int dir);
 
 #endif

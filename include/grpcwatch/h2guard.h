@@ -52,6 +52,7 @@
 #define GRPCWATCH_H2GUARD_H
 
 #include "grpcwatch/common.h"
+#include "grpcwatch/stats.h"
 
 enum gw_h2guard_event {
     GW_H2GUARD_RAPID_RESET = 0,
@@ -160,5 +161,15 @@ void gw_h2guard_frame(struct gw_h2guard *g, int dir, uint8_t type, uint8_t flags
 bool gw_h2guard_reported(const struct gw_h2guard *g, int event);
 
 const struct gw_h2guard_stats *gw_h2guard_stats(const struct gw_h2guard *g);
+
+/* total += conn: counters summed, reported bits or-ed (an event reported
+ * by any connection added). */
+void gw_h2guard_stats_add(struct gw_h2guard_stats *total, const struct gw_h2guard_stats *conn);
+
+/* struct gw_h2guard_stats for the registry, paths relative to
+ * "http2.guard": events.<gw_h2guard_event_str> (times each condition was
+ * met), client_resets, early_resets. `reported` is a bit set, not listed. */
+extern const struct gw_stat_field gw_h2guard_stat_fields[];
+extern const size_t gw_h2guard_stat_fields_len;
 
 #endif

@@ -25,6 +25,7 @@
 #define GRPCWATCH_HPACK_H
 
 #include "grpcwatch/common.h"
+#include "grpcwatch/cursor.h"
 
 #define GW_HPACK_NAME_UNKNOWN 0x1   /* name was a reference to a lost entry */
 #define GW_HPACK_VALUE_UNKNOWN 0x2  /* value was a reference to a lost entry */
@@ -86,6 +87,14 @@ int gw_hpack_set_max_size(struct gw_hpack *h, uint32_t size);
 bool gw_hpack_known_entry(const struct gw_hpack *h, uint32_t j, const uint8_t **name,
                           size_t *namelen, const uint8_t **value, size_t *valuelen,
                           unsigned *flags);
+
+/* RFC 7541 5.1: the integer with a prefix_bits-bit prefix (1..8) that
+ * starts at the cursor's next byte (the bits above the prefix belong to the
+ * representation and are ignored), consumed. GW_OK; GW_ERR_TRUNCATED when
+ * the input ends inside it; GW_ERR_MALFORMED above 2^32 - 1 or with more
+ * continuation bytes than such a value needs (5). The one HPACK integer
+ * decoder: the decoder below and the mid-stream role probe use it. */
+int gw_hpack_int(struct gw_cursor *c, unsigned prefix_bits, uint32_t *out);
 
 /* RFC 7541 Huffman decoding of n bytes into out (capacity outcap). Returns
  * the decoded length, or -1 if the input is invalid (EOS inside, padding

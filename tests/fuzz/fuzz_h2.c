@@ -10,9 +10,13 @@
  *            bit 2     session marked mid-stream
  *            bit 3     the client preface is fed first (so mutations need
  *                      not keep it intact)
- *            bit 4     a mid-stream connection (gw_h2_conn_create_midstream);
- *                      the bytes of each direction also go through
- *                      gw_h2_sniff_feed as they arrive
+ *            bit 4     a mid-stream connection (gw_h2_conn_create_midstream):
+ *                      it searches each direction's first frame boundary
+ *                      itself, unless bit 2 is set too (then both
+ *                      directions are declared at a boundary,
+ *                      gw_h2_conn_set_boundary); the bytes of each
+ *                      direction also go through gw_h2_sniff_feed as they
+ *                      arrive
  *            bits 5-7  0 or 7: destroy only; 1..6: gw_h2_conn_close with
  *                      reason (value - 1) first
  *   then chunks, each a control byte c and its operands:
@@ -315,8 +319,8 @@ static void feed(struct probe *pr, struct gw_h2_conn *c, int dir, const uint8_t 
     FZ_CHECK(was_ok || pr->callbacks == 0, "failed direction %d made %u callbacks", dir, pr->callbacks);
     FZ_CHECK((rc == GW_OK) == gw_h2_conn_dir_ok(c, dir), "feed rc %d but dir_ok %d", rc,
              gw_h2_conn_dir_ok(c, dir));
-    FZ_CHECK(gw_h2_conn_stats(c)->open_streams == pr->n_live, "stats say %u open, %u begun not ended",
-             gw_h2_conn_stats(c)->open_streams, pr->n_live);
+    FZ_CHECK(gw_h2_conn_stats(c)->open_streams == pr->n_live, "stats say %llu open, %u begun not ended",
+             (unsigned long long)gw_h2_conn_stats(c)->open_streams, pr->n_live);
 }
 
 static void gap(struct probe *pr, struct gw_h2_conn *c, int dir, size_t len, gw_time_us ts)
@@ -372,6 +376,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                      : gw_h2_conn_create(&pr->lim, &probe_callbacks, pr);
     FZ_CHECK(c != NULL, "gw_h2_conn_create");
     FZ_CHECK(gw_h2_conn_is_midstream(c) == midstream, "is_midstream");
+    for (int d = 0; midstream && (flags & 4) && d < 2; d++)
+        FZ_CHECK(gw_h2_conn_set_boundary(c, d) == GW_OK, "set_boundary before any byte");
     for (int d = 0; midstream && d < 2; d++) {
         gw_h2_sniff_init(&pr->sniff[d], 0);
         pr->sniff_buf[d] = malloc(GW_H2_SNIFF_MAX_NEED);

@@ -10,6 +10,7 @@
  * the log, so feeds in different chunkings must give identical logs.
  */
 #include "grpcwatch/h2.h"
+#include "grpcwatch/h2guard.h"
 
 #include <check.h>
 #include <nghttp2/nghttp2.h>
@@ -1578,12 +1579,118 @@ START_TEST(test_one_sided_table_size)
 }
 END_TEST
 
+/* ---- stats tables ------------------------------------------------------------------- */
+
+/* A registry table over a struct of `size` bytes of uint64_t counters:
+ * offsets in range and aligned, each member once, every member listed
+ * (count * 8 == size), paths unique, and each JSON object's fields
+ * contiguous with no path both a counter and an object (stats.h). */
+static void check_stat_table(const struct gw_stat_field *f, size_t n, size_t size)
+{
+    ck_assert_uint_eq(n * sizeof(uint64_t), size);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(f[i].offset % sizeof(uint64_t) == 0 && f[i].offset + sizeof(uint64_t) <= size,
+                      "%s: offset %u", f[i].path, f[i].offset);
+        ck_assert(f[i].merge == GW_STAT_SUM || f[i].merge == GW_STAT_MAX);
+        ck_assert(f[i].path[0] != '\0' && f[i].path[0] != '.');
+        for (size_t j = 0; j < i; j++) {
+            ck_assert_msg(strcmp(f[i].path, f[j].path) != 0, "%s twice", f[i].path);
+            ck_assert_msg(f[i].offset != f[j].offset, "%s and %s share an offset", f[i].path, f[j].path);
+            size_t lj = strlen(f[j].path);
+            ck_assert_msg(!(strncmp(f[i].path, f[j].path, lj) == 0 && f[i].path[lj] == '.'),
+                          "%s is a counter and an object", f[j].path);
+        }
+        /* every object this path is in was open on the field before, or
+         * opens here (no reopening) */
+        for (const char *dot = strchr(f[i].path, '.'); dot; dot = strchr(dot + 1, '.')) {
+            size_t k = (size_t)(dot - f[i].path) + 1;
+            bool prev_in = i > 0 && strncmp(f[i - 1].path, f[i].path, k) == 0;
+            for (size_t j = 0; j + 1 < i && !prev_in; j++)
+                ck_assert_msg(strncmp(f[j].path, f[i].path, k) != 0, "%s reopens %.*s", f[i].path, (int)k, f[i].path);
+        }
+    }
+}
+
+static uint64_t *stat_slot(void *base, const struct gw_stat_field *f)
+{
+    return (uint64_t *)((uint8_t *)base + f->offset);
+}
+
+START_TEST(test_stats_table)
+{
+    const struct gw_stat_field *f = gw_h2_stat_fields;
+    check_stat_table(f, gw_h2_stat_fields_len, sizeof(struct gw_h2_stats));
+    check_stat_table(gw_h2guard_stat_fields, gw_h2guard_stat_fields_len,
+                     sizeof(struct gw_h2guard_stats) - sizeof(uint64_t) /* `reported`, padded */);
+    /* the stats record's keys since the start, first and in order */
+    ck_assert_str_eq(f[0].path, "frames_to_server");
+    ck_assert_uint_eq(f[0].offset, offsetof(struct gw_h2_stats, frames[GW_DIR_TO_SERVER]));
+    ck_assert_str_eq(f[1].path, "frames_to_client");
+    ck_assert_uint_eq(f[1].offset, offsetof(struct gw_h2_stats, frames[GW_DIR_TO_CLIENT]));
+    ck_assert_str_eq(f[2].path, "header_blocks");
+    ck_assert_uint_eq(f[2].offset, offsetof(struct gw_h2_stats, headers_blocks));
+    ck_assert_str_eq(f[3].path, "anomalies");
+    ck_assert_uint_eq(f[3].offset, offsetof(struct gw_h2_stats, anomalies));
+    for (size_t i = 0; i < gw_h2_stat_fields_len; i++)
+        ck_assert_int_eq(f[i].merge, f[i].offset == offsetof(struct gw_h2_stats, max_open_streams) ? GW_STAT_MAX
+                                                                                              : GW_STAT_SUM);
+    /* guard events are named as the events are */
+    for (int e = 0; e < GW_H2GUARD_EVENT_COUNT; e++) {
+        char want[64];
+        snprintf(want, sizeof want, "events.%s", gw_h2guard_event_str(e));
+        ck_assert_str_eq(gw_h2guard_stat_fields[e].path, want);
+        ck_assert_uint_eq(gw_h2guard_stat_fields[e].offset, offsetof(struct gw_h2guard_stats, events[e]));
+    }
+}
+END_TEST
+
+/* gw_h2_stats_add follows each field's merge rule, for every field of the
+ * table: a sum adds, a maximum keeps the larger. */
+START_TEST(test_stats_add)
+{
+    struct gw_h2_stats total, a, b;
+    memset(&total, 0, sizeof total);
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    for (size_t i = 0; i < gw_h2_stat_fields_len; i++) {
+        *stat_slot(&a, &gw_h2_stat_fields[i]) = 100 + i;
+        *stat_slot(&b, &gw_h2_stat_fields[i]) = 7 + 3 * i;
+    }
+    gw_h2_stats_add(&total, &a);
+    gw_h2_stats_add(&total, &b);
+    gw_h2_stats_add(&total, NULL); /* ignored */
+    for (size_t i = 0; i < gw_h2_stat_fields_len; i++) {
+        const struct gw_stat_field *f = &gw_h2_stat_fields[i];
+        uint64_t want = f->merge == GW_STAT_MAX ? GW_MAX(100 + i, 7 + 3 * i) : (100 + i) + (7 + 3 * i);
+        ck_assert_msg(*stat_slot(&total, f) == want, "%s: %llu", f->path, (unsigned long long)*stat_slot(&total, f));
+    }
+    /* and a real connection's counters add up */
+    struct rec r;
+    memset(&r, 0, sizeof r);
+    memset(&total, 0, sizeof total);
+    struct gw_h2_conn *c = gw_h2_conn_create(NULL, &rec_cb, &r);
+    const uint8_t ping[17] = { 0, 0, 8, GW_H2_PING };
+    gw_h2_conn_feed(c, GW_DIR_TO_SERVER, (const uint8_t *)GW_H2_PREFACE, GW_H2_PREFACE_LEN, 1);
+    gw_h2_conn_feed(c, GW_DIR_TO_SERVER, ping, sizeof ping, 1);
+    gw_h2_conn_feed(c, GW_DIR_TO_CLIENT, ping, sizeof ping, 2);
+    gw_h2_stats_add(&total, gw_h2_conn_stats(c));
+    gw_h2_stats_add(&total, gw_h2_conn_stats(c));
+    ck_assert_uint_eq(total.frames[0], 2);
+    ck_assert_uint_eq(total.frames[1], 2);
+    ck_assert_uint_eq(total.frames_by_type[GW_H2_PING], 4);
+    gw_h2_conn_destroy(c);
+}
+END_TEST
+
+
 static Suite *h2_suite(void)
 {
     Suite *s = suite_create("h2");
     TCase *tc = tcase_create("frames");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_exchange_sequence);
+    tcase_add_test(tc, test_stats_table);
+    tcase_add_test(tc, test_stats_add);
     tcase_add_test(tc, test_exchange_any_chunking);
     tcase_add_test(tc, test_padding_and_priority);
     tcase_add_test(tc, test_bad_padding_fails_direction);

@@ -10,7 +10,9 @@
  * indexes every field, :path included, as grpc-go's does). The capture is
  * then started at every byte of a long range of the timeline: each
  * direction is sniffed (gw_h2_sniff_feed on its growing buffer) and fed to a
- * mid-stream connection from the boundary found.
+ * mid-stream connection from the boundary found (gw_h2_conn_set_boundary),
+ * or fed raw from the pickup point to a mid-stream connection that finds
+ * the boundary itself; both must give what the oracle says.
  *
  * Expectations come from an oracle that knows the truth (what every call
  * sent) and reads the HPACK representations (RFC 7541 section 6) to tell
@@ -678,8 +680,18 @@ static size_t next_frame(const struct conn *c, int dir, size_t off)
     return SIZE_MAX;
 }
 
+/* How the sensor starts feeding (all must give the same calls):
+ * HOLD_BOTH holds each direction until both are confirmed (or, for a
+ * one-sided capture, the one is), then feeds what was held, client first;
+ * EAGER starts with the first direction confirmed and feeds the other one
+ * from its boundary once it is found (its held bytes in one call); RAW
+ * creates the connection at the first byte and feeds every byte from the
+ * pickup point, leaving the search to h2 (h2.h "Mid-stream pickup"). */
+enum policy { HOLD_BOTH, EAGER, RAW };
+
 struct feeder {
     const struct conn *c;
+    enum policy policy;
     struct pickup *pk;
     struct gw_h2_sniff sniff[2];
     bool confirmed[2];
@@ -703,15 +715,11 @@ static void feeder_start_conn(struct feeder *f)
     f->h2 = gw_h2_conn_create_midstream(NULL, gw_grpc_h2_callbacks(), f->sess);
     REQ_NONNULL(f->h2);
     REQ(gw_h2_conn_is_midstream(f->h2));
+    /* RAW feeds from the pickup point and lets h2 search; the others feed
+     * from the boundary their own sniffer found */
+    for (int d = 0; d < 2 && f->policy != RAW; d++) REQ_EQ(gw_h2_conn_set_boundary(f->h2, d), GW_OK);
     if (f->one_sided >= 0) gw_h2_conn_set_one_sided(f->h2, f->one_sided);
 }
-
-/* How the sensor starts feeding (both must give the same calls):
- * HOLD_BOTH holds each direction until both are confirmed (or, for a
- * one-sided capture, the one is), then feeds what was held, client first;
- * EAGER starts with the first direction confirmed and feeds the other one
- * from its boundary once it is found (its held bytes in one call). */
-enum policy { HOLD_BOTH, EAGER };
 
 static void run_pickup(const struct conn *c, size_t g, int one_sided, enum policy policy, struct pickup *pk)
 {
@@ -723,6 +731,7 @@ static void run_pickup(const struct conn *c, size_t g, int one_sided, enum polic
     pk->got.closing = false;
     pk->got.ended_before_close = 0;
     f.c = c;
+    f.policy = policy;
     f.pk = pk;
     f.one_sided = one_sided;
     for (int d = 0; d < 2; d++) {
@@ -754,7 +763,11 @@ static void run_pickup(const struct conn *c, size_t g, int one_sided, enum polic
             pk->start[d] = from;
         }
         held_to[d] = to;
-        if (f.h2 && f.confirmed[d]) {
+        if (policy == RAW) {
+            if (!f.h2) feeder_start_conn(&f);
+            feed_range(&f, d, from, to);
+        }
+        if (f.h2 && f.confirmed[d] && policy != RAW) {
             feed_range(&f, d, from, to);
             continue;
         }
@@ -765,7 +778,7 @@ static void run_pickup(const struct conn *c, size_t g, int one_sided, enum polic
             if (rc == GW_OK) {
                 f.confirmed[d] = true;
                 pk->boundary[d] = pk->start[d] + off;
-                if (f.h2) feed_range(&f, d, pk->boundary[d], to); /* EAGER: the late one */
+                if (f.h2 && policy != RAW) feed_range(&f, d, pk->boundary[d], to); /* EAGER: the late one */
             }
         }
         bool ready = one_sided >= 0 ? f.confirmed[one_sided]
@@ -912,7 +925,7 @@ static void run_all_pickups(bool use_nghttp2)
     size_t total = conn_total(&c);
     for (size_t g = 0; g < total; g++) {
         if (!pickup_point(g, total)) continue;
-        run_pickup(&c, g, -1, g % 2 ? EAGER : HOLD_BOTH, &pk);
+        run_pickup(&c, g, -1, (enum policy)(g % 3), &pk);
         check_pickup(&c, g, &pk, -1, &tl);
     }
     /* the sweep covered what it is meant to */
@@ -1134,7 +1147,7 @@ static void one_sided_pickups(int dir, bool use_nghttp2)
     size_t total = conn_total(&c);
     int with_status = 0;
     for (size_t g = 0; g + 600 < total; g += 71) {
-        run_pickup(&c, g, dir, HOLD_BOTH, &pk);
+        run_pickup(&c, g, dir, (g / 71) % 2 ? RAW : HOLD_BOTH, &pk);
         check_pickup(&c, g, &pk, dir, &tl);
         /* calls end as their present direction does, not at the close */
         REQ_GE(pk.got.ended_before_close, pk.got.n - 2);
@@ -1485,13 +1498,23 @@ static const struct gw_h2_callbacks rec_cb = {
     .on_stream_begin = r_begin, .on_header = r_header, .on_data = r_data, .on_stream_end = r_end,
 };
 
+/* A mid-stream connection fed from frame boundaries the test built: the
+ * search is skipped in both directions. */
+static struct gw_h2_conn *mid_conn(const struct gw_h2_limits *lim, struct rec *r)
+{
+    struct gw_h2_conn *h2 = gw_h2_conn_create_midstream(lim, &rec_cb, r);
+    REQ_NONNULL(h2);
+    for (int d = 0; d < 2; d++) REQ_EQ(gw_h2_conn_set_boundary(h2, d), GW_OK);
+    return h2;
+}
+
 /* A stream known only by its DATA begins on it; a later RST or
  * WINDOW_UPDATE for it once closed begins nothing. */
 START_TEST(test_midstream_stream_rules)
 {
     struct rec r;
     memset(&r, 0, sizeof r);
-    struct gw_h2_conn *h2 = gw_h2_conn_create_midstream(NULL, &rec_cb, &r);
+    struct gw_h2_conn *h2 = mid_conn(NULL, &r);
     struct bytes b = { 0 };
     uint8_t msg[8] = { 0, 0, 0, 0, 3, 'a', 'b', 'c' };
     uint8_t rst[4] = { 0, 0, 0, 8 };
@@ -1544,7 +1567,7 @@ START_TEST(test_midstream_unknown_fields)
 {
     struct rec r;
     memset(&r, 0, sizeof r);
-    struct gw_h2_conn *h2 = gw_h2_conn_create_midstream(NULL, &rec_cb, &r);
+    struct gw_h2_conn *h2 = mid_conn(NULL, &r);
     struct bytes blk = { 0 }, b = { 0 };
     /* :method POST (static), then dynamic 62 (unknown: fully indexed),
      * then a literal whose name is dynamic 63 (unknown name), then
@@ -1605,7 +1628,7 @@ START_TEST(test_midstream_block_too_large)
     struct rec r;
     memset(&r, 0, sizeof r);
     struct gw_h2_limits lim = { .max_header_list = 64 };
-    struct gw_h2_conn *h2 = gw_h2_conn_create_midstream(&lim, &rec_cb, &r);
+    struct gw_h2_conn *h2 = mid_conn(&lim, &r);
     struct bytes blk = { 0 }, b = { 0 };
     hp_int(&blk, 0x40, 6, 0);
     hp_str(&blk, "x-big", 5);
@@ -1637,7 +1660,7 @@ START_TEST(test_midstream_leading_continuation)
 {
     struct rec r;
     memset(&r, 0, sizeof r);
-    struct gw_h2_conn *h2 = gw_h2_conn_create_midstream(NULL, &rec_cb, &r);
+    struct gw_h2_conn *h2 = mid_conn(NULL, &r);
     struct bytes b = { 0 };
     uint8_t frag[2] = { 0x40, 0x01 };
     uint8_t post = 0x83;
@@ -1674,7 +1697,7 @@ START_TEST(test_midstream_server_end_waits_for_client)
     /* the client's HEADERS come after the server's END_STREAM: one stream,
      * its start seen, ended by both END_STREAMs */
     memset(&r, 0, sizeof r);
-    struct gw_h2_conn *h2 = gw_h2_conn_create_midstream(NULL, &rec_cb, &r);
+    struct gw_h2_conn *h2 = mid_conn(NULL, &r);
     REQ_EQ(gw_h2_conn_feed(h2, GW_DIR_TO_CLIENT, srv.p, srv.n, 1), GW_OK);
     REQ_EQ(r.ends, 0);
     REQ_EQ(gw_h2_conn_feed(h2, GW_DIR_TO_SERVER, cli.p, cli.n, 2), GW_OK);
@@ -1686,7 +1709,7 @@ START_TEST(test_midstream_server_end_waits_for_client)
 
     /* the client's first bytes hold nothing of it: it ends right after them */
     memset(&r, 0, sizeof r);
-    h2 = gw_h2_conn_create_midstream(NULL, &rec_cb, &r);
+    h2 = mid_conn(NULL, &r);
     REQ_EQ(gw_h2_conn_feed(h2, GW_DIR_TO_CLIENT, srv.p, srv.n, 1), GW_OK);
     uint8_t ping[17] = { 0, 0, 8, GW_H2_PING };
     REQ_EQ(gw_h2_conn_feed(h2, GW_DIR_TO_SERVER, ping, sizeof ping, 2), GW_OK);
@@ -1698,7 +1721,7 @@ START_TEST(test_midstream_server_end_waits_for_client)
     /* a gap before the client's first byte: it looks for a frame boundary
      * (h2.h "Gaps") instead of stopping, and the stream still ends once */
     memset(&r, 0, sizeof r);
-    h2 = gw_h2_conn_create_midstream(NULL, &rec_cb, &r);
+    h2 = mid_conn(NULL, &r);
     REQ_EQ(gw_h2_conn_feed(h2, GW_DIR_TO_CLIENT, srv.p, srv.n, 1), GW_OK);
     gw_h2_conn_gap(h2, GW_DIR_TO_SERVER, 100, 2);
     REQ(gw_h2_conn_dir_ok(h2, GW_DIR_TO_SERVER));
@@ -1708,6 +1731,204 @@ START_TEST(test_midstream_server_end_waits_for_client)
     REQ_EQ(r.ends, 1);
     bytes_free(&srv);
     bytes_free(&cli);
+}
+END_TEST
+
+/* ---- tests: h2 finds the first boundary itself ---------------------------------------- */
+
+/* One call on stream 3 after the tail of a DATA frame of stream 1: the
+ * client's request (HEADERS, DATA with END_STREAM, a PING), the server's
+ * answer (HEADERS, DATA, trailers). */
+struct raw_call {
+    struct bytes cli, srv;
+    size_t cli_first, srv_first; /* offset of the first whole frame */
+};
+
+static void raw_call_build(struct raw_call *rc)
+{
+    uint8_t filler[40];
+    uint8_t msg[8] = { 0, 0, 0, 0, 3, 'a', 'b', 'c' };
+    uint8_t ping[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    struct bytes blk = { 0 };
+    memset(rc, 0, sizeof *rc);
+    memset(filler, 'x', sizeof filler); /* 'x' 'x' 'x' is no frame length */
+    frame_to(&rc->cli, GW_H2_DATA, 0, 1, filler, sizeof filler);
+    rc->cli_first = rc->cli.n;
+    hp_int(&blk, 0x80, 7, 3); /* :method POST */
+    hp_int(&blk, 0x80, 7, 6); /* :scheme http */
+    hp_int(&blk, 0x00, 4, 4); /* :path, literal value */
+    hp_str(&blk, "/svc/M", 6);
+    frame_to(&rc->cli, GW_H2_HEADERS, F_END_HEADERS, 3, blk.p, blk.n);
+    frame_to(&rc->cli, GW_H2_DATA, F_END_STREAM, 3, msg, sizeof msg);
+    frame_to(&rc->cli, GW_H2_PING, 0, 0, ping, sizeof ping);
+    frame_to(&rc->srv, GW_H2_DATA, 0, 1, filler, 30);
+    rc->srv_first = rc->srv.n;
+    blk.n = 0;
+    hp_int(&blk, 0x80, 7, 8); /* :status 200 */
+    frame_to(&rc->srv, GW_H2_HEADERS, F_END_HEADERS, 3, blk.p, blk.n);
+    frame_to(&rc->srv, GW_H2_DATA, 0, 3, msg, sizeof msg);
+    blk.n = 0;
+    hp_int(&blk, 0x00, 4, 0);
+    hp_str(&blk, "grpc-status", 11);
+    hp_str(&blk, "0", 1);
+    frame_to(&rc->srv, GW_H2_HEADERS, F_END_HEADERS | F_END_STREAM, 3, blk.p, blk.n);
+    bytes_free(&blk);
+}
+
+static void raw_call_free(struct raw_call *rc)
+{
+    bytes_free(&rc->cli);
+    bytes_free(&rc->srv);
+}
+
+/* Feeds p[from, n) in chunks of `step`; every feed must succeed. */
+static void feed_chunks(struct gw_h2_conn *h2, int dir, const uint8_t *p, size_t from, size_t n, size_t step)
+{
+    for (size_t at = from; at < n; at += step)
+        REQ_EQ(gw_h2_conn_feed(h2, dir, p + at, GW_MIN(step, n - at), (gw_time_us)at), GW_OK);
+}
+
+static void check_raw_call(struct gw_h2_conn *h2, const struct rec *r)
+{
+    const struct gw_h2_stats *st = gw_h2_conn_stats(h2);
+    REQ_EQ(r->begins, 1);
+    REQ_EQ(r->last_sid, 3);
+    REQ_EQ(r->headers, 3 + 1 + 1); /* request, :status, grpc-status */
+    REQ_EQ(r->data_calls, 2);
+    REQ_EQ(r->ends, 1);
+    REQ_EQ(r->end_reason, GW_END_STREAM);
+    REQ_EQ(r->midstream, 0); /* its opening HEADERS was seen */
+    REQ_EQ(st->anomalies, 0);
+    for (int d = 0; d < 2; d++) {
+        REQ(gw_h2_conn_dir_ok(h2, d));
+        REQ_EQ(gw_h2_conn_dir_resynced(h2, d), 0); /* a pickup is not a gap */
+        REQ_EQ(st->gaps_resynced[d] + st->gaps_stopped[d] + st->gaps_skipped[d], 0);
+    }
+}
+
+/* Both directions picked up inside a frame, fed in small chunks from there:
+ * nothing before the boundary is reported, everything after it is. */
+START_TEST(test_pickup_raw_inside_frame)
+{
+    struct raw_call rc;
+    raw_call_build(&rc);
+    for (size_t step = 1; step <= 23; step += 11) {
+        struct rec r;
+        memset(&r, 0, sizeof r);
+        struct gw_h2_conn *h2 = gw_h2_conn_create_midstream(NULL, &rec_cb, &r);
+        REQ_NONNULL(h2);
+        /* up to just before the client's HEADERS ends: still searching */
+        feed_chunks(h2, GW_DIR_TO_SERVER, rc.cli.p, 9 + 13, rc.cli_first + 12, step);
+        REQ_EQ(r.begins + r.headers + r.data_calls, 0);
+        REQ(gw_h2_conn_dir_ok(h2, GW_DIR_TO_SERVER));
+        feed_chunks(h2, GW_DIR_TO_SERVER, rc.cli.p, rc.cli_first + 12, rc.cli.n, step);
+        REQ_EQ(r.begins, 1);
+        REQ_EQ(r.headers, 3);
+        REQ_EQ(gw_h2_conn_set_boundary(h2, GW_DIR_TO_SERVER), GW_ERR_ARG); /* too late */
+        feed_chunks(h2, GW_DIR_TO_CLIENT, rc.srv.p, 9 + 5, rc.srv.n, step);
+        check_raw_call(h2, &r);
+        gw_h2_conn_destroy(h2);
+    }
+    raw_call_free(&rc);
+}
+END_TEST
+
+/* A gap before the first boundary restarts the search: 10000 bytes of text,
+ * a hole, 10000 more and then frames. Searched as one run, the frames
+ * would lie past the candidate window (max_frame + 8) and the direction
+ * would stop; searched afresh after the hole they are found. */
+START_TEST(test_pickup_gap_before_boundary)
+{
+    struct raw_call rc;
+    raw_call_build(&rc);
+    static uint8_t text[10000];
+    memset(text, 'x', sizeof text);
+    struct rec r;
+    memset(&r, 0, sizeof r);
+    struct gw_h2_conn *h2 = gw_h2_conn_create_midstream(NULL, &rec_cb, &r);
+    REQ_NONNULL(h2);
+    feed_chunks(h2, GW_DIR_TO_SERVER, text, 0, sizeof text, 1000);
+    gw_h2_conn_gap(h2, GW_DIR_TO_SERVER, 500, 1);
+    REQ(gw_h2_conn_dir_ok(h2, GW_DIR_TO_SERVER));
+    feed_chunks(h2, GW_DIR_TO_SERVER, text, 0, sizeof text, 1000);
+    feed_chunks(h2, GW_DIR_TO_SERVER, rc.cli.p, rc.cli_first, rc.cli.n, 64);
+    gw_h2_conn_gap(h2, GW_DIR_TO_CLIENT, 0, 2); /* unknown length, before any byte */
+    feed_chunks(h2, GW_DIR_TO_CLIENT, rc.srv.p, 3, rc.srv.n, 64);
+    check_raw_call(h2, &r);
+    REQ_EQ(gw_h2_conn_stats(h2)->hpack_resets, 0);
+    gw_h2_conn_destroy(h2);
+
+    /* the same bytes without the hole: no boundary in the window, stopped */
+    memset(&r, 0, sizeof r);
+    h2 = gw_h2_conn_create_midstream(NULL, &rec_cb, &r);
+    gw_h2_conn_feed(h2, GW_DIR_TO_SERVER, text, sizeof text, 1);
+    gw_h2_conn_feed(h2, GW_DIR_TO_SERVER, text, sizeof text, 2);
+    gw_h2_conn_feed(h2, GW_DIR_TO_SERVER, rc.cli.p + rc.cli_first, rc.cli.n - rc.cli_first, 3);
+    REQ(!gw_h2_conn_dir_ok(h2, GW_DIR_TO_SERVER));
+    REQ_EQ(r.begins, 0);
+    gw_h2_conn_destroy(h2);
+    raw_call_free(&rc);
+}
+END_TEST
+
+/* Bytes that never sync: the direction stops within GW_H2_SNIFF_MAX_NEED
+ * bytes, calls nothing back, refuses what follows; the other direction
+ * goes on. Random bytes (often candidate headers), and text. */
+START_TEST(test_pickup_garbage_never_syncs)
+{
+    struct raw_call rc;
+    raw_call_build(&rc);
+    static uint8_t junk[2][GW_H2_SNIFF_MAX_NEED + 4096];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof junk[0]; i++) {
+        x = x * 1103515245u + 12345u;
+        junk[0][i] = (uint8_t)(x >> 24);
+        /* mostly-zero bytes with a small length field pass the quick test */
+        if (i % 9 == 0) junk[0][i] = 0;
+    }
+    memset(junk[1], 'x', sizeof junk[1]);
+    for (int k = 0; k < 2; k++) {
+        struct rec r;
+        memset(&r, 0, sizeof r);
+        struct gw_h2_conn *h2 = gw_h2_conn_create_midstream(NULL, &rec_cb, &r);
+        REQ_NONNULL(h2);
+        size_t at = 0;
+        int rc1 = GW_OK;
+        while (at < sizeof junk[k] && rc1 == GW_OK) {
+            size_t n = GW_MIN((size_t)1000, sizeof junk[k] - at);
+            rc1 = gw_h2_conn_feed(h2, GW_DIR_TO_SERVER, junk[k] + at, n, (gw_time_us)at);
+            at += n;
+        }
+        REQ_NE(rc1, GW_OK);
+        REQ_LE(at, (size_t)GW_H2_SNIFF_MAX_NEED + 1000);
+        REQ(!gw_h2_conn_dir_ok(h2, GW_DIR_TO_SERVER));
+        /* stopped for good: even real frames are refused now */
+        REQ_NE(gw_h2_conn_feed(h2, GW_DIR_TO_SERVER, rc.cli.p + rc.cli_first, rc.cli.n - rc.cli_first, 5),
+               GW_OK);
+        REQ_EQ(r.begins + r.headers + r.data_calls, 0);
+        REQ_EQ(gw_h2_conn_stats(h2)->anomalies, 0);
+        /* the server's side is decoded all the same */
+        feed_chunks(h2, GW_DIR_TO_CLIENT, rc.srv.p, rc.srv_first, rc.srv.n, 64);
+        REQ(gw_h2_conn_dir_ok(h2, GW_DIR_TO_CLIENT));
+        REQ_EQ(r.begins, 1);
+        REQ_EQ(r.headers, 2);
+        gw_h2_conn_destroy(h2);
+        REQ_EQ(r.ends, 1);
+    }
+    /* set_boundary: only on a mid-stream direction that has taken nothing */
+    struct rec r;
+    memset(&r, 0, sizeof r);
+    struct gw_h2_conn *h2 = gw_h2_conn_create(NULL, &rec_cb, &r);
+    REQ_EQ(gw_h2_conn_set_boundary(h2, GW_DIR_TO_CLIENT), GW_ERR_ARG);
+    gw_h2_conn_destroy(h2);
+    h2 = gw_h2_conn_create_midstream(NULL, &rec_cb, &r);
+    REQ_EQ(gw_h2_conn_set_boundary(h2, 2), GW_ERR_ARG);
+    REQ_EQ(gw_h2_conn_feed(h2, GW_DIR_TO_CLIENT, rc.srv.p, 5, 1), GW_OK);
+    REQ_EQ(gw_h2_conn_set_boundary(h2, GW_DIR_TO_CLIENT), GW_ERR_ARG);
+    REQ_EQ(gw_h2_conn_set_boundary(h2, GW_DIR_TO_SERVER), GW_OK);
+    REQ_EQ(gw_h2_conn_set_boundary(h2, GW_DIR_TO_SERVER), GW_ERR_ARG);
+    gw_h2_conn_destroy(h2);
+    raw_call_free(&rc);
 }
 END_TEST
 
@@ -1731,6 +1952,9 @@ static Suite *midstream_suite(void)
     tcase_add_test(tc, test_midstream_block_too_large);
     tcase_add_test(tc, test_midstream_leading_continuation);
     tcase_add_test(tc, test_midstream_server_end_waits_for_client);
+    tcase_add_test(tc, test_pickup_raw_inside_frame);
+    tcase_add_test(tc, test_pickup_gap_before_boundary);
+    tcase_add_test(tc, test_pickup_garbage_never_syncs);
     suite_add_tcase(s, tc);
     TCase *sn = tcase_create("sniff");
     tcase_set_timeout(sn, 120);

@@ -691,6 +691,43 @@ START_TEST(test_with_parser)
 }
 END_TEST
 
+/* Totals: counters add, the reported bits of any connection are kept. */
+START_TEST(test_stats_add)
+{
+    struct gw_h2guard_stats total, a, b;
+    memset(&total, 0, sizeof total);
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    for (int e = 0; e < GW_H2GUARD_EVENT_COUNT; e++) {
+        a.events[e] = (uint64_t)e + 1;
+        b.events[e] = 10;
+    }
+    a.client_resets = 5;
+    b.client_resets = 6;
+    a.early_resets = 1;
+    b.early_resets = 2;
+    a.reported = 1u << GW_H2GUARD_PING_FLOOD;
+    b.reported = 1u << GW_H2GUARD_RAPID_RESET;
+    gw_h2guard_stats_add(&total, &a);
+    gw_h2guard_stats_add(&total, &b);
+    gw_h2guard_stats_add(NULL, &b); /* ignored */
+    for (int e = 0; e < GW_H2GUARD_EVENT_COUNT; e++) ck_assert_uint_eq(total.events[e], (uint64_t)e + 11);
+    ck_assert_uint_eq(total.client_resets, 11);
+    ck_assert_uint_eq(total.early_resets, 3);
+    ck_assert_uint_eq(total.reported, (1u << GW_H2GUARD_PING_FLOOD) | (1u << GW_H2GUARD_RAPID_RESET));
+    /* the table reads the same totals */
+    for (size_t i = 0; i < gw_h2guard_stat_fields_len; i++) {
+        const struct gw_stat_field *f = &gw_h2guard_stat_fields[i];
+        uint64_t v;
+        memcpy(&v, (const uint8_t *)&total + f->offset, sizeof v);
+        if (i < GW_H2GUARD_EVENT_COUNT) ck_assert_uint_eq(v, i + 11);
+        if (strcmp(f->path, "client_resets") == 0) ck_assert_uint_eq(v, 11);
+        if (strcmp(f->path, "early_resets") == 0) ck_assert_uint_eq(v, 3);
+    }
+    ck_assert_uint_eq(gw_h2guard_stat_fields_len, GW_H2GUARD_EVENT_COUNT + 2);
+}
+END_TEST
+
 static Suite *h2guard_suite(void)
 {
     Suite *s = suite_create("h2guard");
@@ -722,6 +759,7 @@ static Suite *h2guard_suite(void)
     tcase_add_test(t, test_no_callback);
     tcase_add_test(t, test_reentrant_callback);
     tcase_add_test(t, test_with_parser);
+    tcase_add_test(t, test_stats_add);
     suite_add_tcase(s, t);
     return s;
 }

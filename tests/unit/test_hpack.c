@@ -1443,12 +1443,120 @@ START_TEST(test_mutated_blocks)
 }
 END_TEST
 
+/* ---- gw_hpack_int: RFC 7541 5.1 ------------------------------------------------------ */
+
+/* Encodes v with an n-bit prefix after the representation bits `rep`
+ * (RFC 7541 5.1 pseudocode); returns the length. */
+static size_t int_encode(uint8_t *out, uint8_t rep, unsigned n, uint64_t v)
+{
+    uint64_t max = (1u << n) - 1;
+    size_t k = 0;
+    if (v < max) {
+        out[k++] = (uint8_t)(rep | v);
+        return k;
+    }
+    out[k++] = (uint8_t)(rep | max);
+    v -= max;
+    while (v >= 128) {
+        out[k++] = (uint8_t)(v % 128 + 128);
+        v /= 128;
+    }
+    out[k++] = (uint8_t)v;
+    return k;
+}
+
+static int int_decode(const uint8_t *p, size_t n, unsigned prefix, uint32_t *v, size_t *used)
+{
+    struct gw_cursor c = gw_cursor_make(p, n);
+    int rc = gw_hpack_int(&c, prefix, v);
+    *used = c.off;
+    return rc;
+}
+
+START_TEST(test_int_rfc_examples)
+{
+    uint32_t v = 0;
+    size_t used;
+    const uint8_t c11[] = { 0xea }; /* C.1.1: 10, 5-bit prefix, above it 111 */
+    ck_assert_int_eq(int_decode(c11, 1, 5, &v, &used), GW_OK);
+    ck_assert_uint_eq(v, 10);
+    ck_assert_uint_eq(used, 1);
+    const uint8_t c12[] = { 0x1f, 0x9a, 0x0a, 0x55 }; /* C.1.2: 1337, then another byte */
+    ck_assert_int_eq(int_decode(c12, sizeof c12, 5, &v, &used), GW_OK);
+    ck_assert_uint_eq(v, 1337);
+    ck_assert_uint_eq(used, 3);
+    const uint8_t c13[] = { 0x2a }; /* C.1.3: 42 at an octet boundary */
+    ck_assert_int_eq(int_decode(c13, 1, 8, &v, &used), GW_OK);
+    ck_assert_uint_eq(v, 42);
+}
+END_TEST
+
+/* Every prefix size HPACK uses (4..7, and 5.1's limits 1 and 8): values
+ * around the prefix maximum and each continuation byte count, up to
+ * 2^32 - 1, round-trip; 2^32 and above are refused. */
+START_TEST(test_int_prefixes_and_max)
+{
+    for (unsigned n = 1; n <= 8; n++) {
+        uint64_t max = (1u << n) - 1;
+        uint64_t vals[] = { 0, max - 1, max, max + 1, max + 127, max + 128, 16383, 16384 + max,
+                            (1u << 21) + max, (1u << 28) + 5, UINT32_MAX - 1, UINT32_MAX };
+        uint8_t rep = (uint8_t)(n == 8 ? 0 : 0xff << n); /* representation bits all set */
+        for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+            uint8_t buf[16];
+            uint32_t v = 0;
+            size_t used;
+            size_t k = int_encode(buf, rep, n, vals[i]);
+            ck_assert_int_eq(int_decode(buf, k, n, &v, &used), GW_OK);
+            ck_assert_uint_eq(v, vals[i]);
+            ck_assert_uint_eq(used, k);
+            /* cut anywhere inside: truncated, never a value */
+            for (size_t cut = 0; cut < k; cut++)
+                ck_assert_int_eq(int_decode(buf, cut, n, &v, &used), GW_ERR_TRUNCATED);
+        }
+        uint8_t buf[16];
+        uint32_t v;
+        size_t used;
+        size_t k = int_encode(buf, rep, n, (uint64_t)UINT32_MAX + 1);
+        ck_assert_int_eq(int_decode(buf, k, n, &v, &used), GW_ERR_MALFORMED);
+    }
+}
+END_TEST
+
+/* Padding with zero-valued continuation bytes is legal up to the five a
+ * 32-bit value may need; a sixth is refused, as is a fifth that overflows. */
+START_TEST(test_int_continuation_limit)
+{
+    uint32_t v;
+    size_t used;
+    const uint8_t five[] = { 0x0f, 0x81, 0x80, 0x80, 0x80, 0x00 }; /* 15 + 1, padded */
+    ck_assert_int_eq(int_decode(five, sizeof five, 4, &v, &used), GW_OK);
+    ck_assert_uint_eq(v, 16);
+    ck_assert_uint_eq(used, 6);
+    const uint8_t six[] = { 0x0f, 0x81, 0x80, 0x80, 0x80, 0x80, 0x00 };
+    ck_assert_int_eq(int_decode(six, sizeof six, 4, &v, &used), GW_ERR_MALFORMED);
+    const uint8_t over[] = { 0x7f, 0xff, 0xff, 0xff, 0xff, 0x0f }; /* 127 + 2^32 - 1 */
+    ck_assert_int_eq(int_decode(over, sizeof over, 7, &v, &used), GW_ERR_MALFORMED);
+    struct gw_cursor c = gw_cursor_make(NULL, 0);
+    ck_assert_int_eq(gw_hpack_int(&c, 7, &v), GW_ERR_TRUNCATED);
+    /* the decoder uses it: a block whose index never ends is malformed */
+    struct gw_hpack *h = gw_hpack_create(4096, true);
+    ck_assert_int_eq(gw_hpack_decode_block(h, six, sizeof six, NULL, NULL), GW_ERR_MALFORMED);
+    const uint8_t idx[] = { 0xff, 0x80 }; /* indexed, cut in its continuation */
+    ck_assert_int_eq(gw_hpack_decode_block(h, idx, sizeof idx, NULL, NULL), GW_ERR_MALFORMED);
+    gw_hpack_destroy(h);
+}
+END_TEST
+
+
 static Suite *hpack_suite(void)
 {
     Suite *s = suite_create("hpack");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_rfc_c2_fields);
+    tcase_add_test(tc, test_int_rfc_examples);
+    tcase_add_test(tc, test_int_prefixes_and_max);
+    tcase_add_test(tc, test_int_continuation_limit);
     tcase_add_test(tc, test_rfc_c3_requests);
     tcase_add_test(tc, test_rfc_c4_requests_huffman);
     tcase_add_test(tc, test_rfc_c5_responses);

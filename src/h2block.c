@@ -1,0 +1,246 @@
+/*
+ * h2block.c - the header blocks of one passive HTTP/2 connection: HPACK
+ * decoding per direction (nghttp2's inflater from the connection start,
+ * gw_hpack mid-stream), field reporting and the header list cap.
+ *
+ * Invariants:
+ *  - Every header block fragment is fed to the inflater of its direction,
+ *    even when its fields are not reported (unknown stream, refused stream,
+ *    header list over the cap), so the HPACK dynamic table stays in step
+ *    with the sender's encoder.
+ *  - nghttp2_hd_inflate_change_table_size is only called between header
+ *    blocks; a change that arrives while a block is open waits in
+ *    hd_pending until the block ends.
+ *  - SETTINGS_HEADER_TABLE_SIZE from one side governs the other side's
+ *    encoder, hence the inflater of the opposite direction. A larger value
+ *    applies at once (the encoder can not use it before seeing it); a
+ *    smaller one applies when the encoder's side acknowledges the SETTINGS,
+ *    as a real decoder does (RFC 9113 6.5.3), because encoder blocks sent
+ *    before the ACK may legally predate the change. nghttp2's inflater then
+ *    requires a table size update at the start of the next block and
+ *    rejects any update above the size it was given.
+ *  - Mid-stream connections:
+ *    Each direction has a gw_hpack (lenient, started unknown) instead of an
+ *    nghttp2 inflater (hd == NULL); SETTINGS_HEADER_TABLE_SIZE is not
+ *    applied to it (it only bounds the encoder, whose real size is unknown;
+ *    gw_hpack accepts updates up to limits.max_header_table).
+ *  - Header block fragments are joined in rx->blk (at most max_header_list
+ *    bytes, grown by doubling and kept for the connection) and decoded at
+ *    END_HEADERS. A block that does not fit, or whose start was missed (a
+ *    CONTINUATION with no block open), restarts the decoder as unknown:
+ *    skipping its insertions any other way would shift every known index.
+ */
+#include "h2_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const uint8_t h2_no_bytes[1];
+
+/* ---- HPACK -------------------------------------------------------------- */
+
+void h2_hd_apply(struct gw_h2_conn *c, int dir, uint32_t size)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    if (!rx->hd) return; /* mid-stream: gw_hpack takes any size up to its cap */
+    if (rx->block.open) {
+        rx->hd_pending = size;
+        rx->hd_has_pending = true;
+        return;
+    }
+    rx->hd_has_pending = false;
+    int rv = nghttp2_hd_inflate_change_table_size(rx->hd, size);
+    if (rv != 0) h2_rx_fail(c, dir, GW_H2_ANOM_HPACK_ERROR, 0, GW_ERR_NOMEM);
+}
+
+/* SETTINGS_HEADER_TABLE_SIZE for the encoder whose blocks travel in dir. */
+void h2_hd_advertised(struct gw_h2_conn *c, int dir, uint32_t value)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    uint32_t size = GW_MIN(value, c->lim.max_header_table);
+    if (rx_failed(rx)) return;
+    if (size >= rx->hd_size) {
+        rx->hd_has_shrink = false;
+        rx->hd_size = size;
+        h2_hd_apply(c, dir, size);
+    } else {
+        rx->hd_shrink = size;
+        rx->hd_has_shrink = true;
+    }
+}
+
+/* dir acknowledged the other side's SETTINGS. */
+void h2_settings_acked(struct gw_h2_conn *c, int dir)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    if (!rx->hd_has_shrink) return;
+    rx->hd_has_shrink = false;
+    rx->hd_size = rx->hd_shrink;
+    h2_hd_apply(c, dir, rx->hd_shrink);
+}
+
+/* One decoded field of the open block. name NULL: unknown name (mid-stream
+ * only), counted and not reported; value NULL: unknown value, reported as
+ * such. Sizes count toward the header list cap as RFC 9113 counts them,
+ * unknown parts as zero bytes. */
+static void emit_field(struct gw_h2_conn *c, int dir, const uint8_t *name, size_t namelen,
+                       const uint8_t *value, size_t valuelen)
+{
+    struct h2_block *b = &c->rx[dir].block;
+    struct h2_stream *s = h2_stream_lookup(c, b->target_sid);
+    if (!name || !value) {
+        if (!name) c->stats.unknown_names++;
+        else c->stats.unknown_values++;
+        if (s) {
+            s->unknown_seen = true;
+            h2_stream_update_midstream(c, s);
+            if (!name && s->pub.unknown_names[b->field_dir] < UINT16_MAX) s->pub.unknown_names[b->field_dir]++;
+        }
+        if (!name) return;
+    }
+    b->list_size += (uint64_t)namelen + valuelen + H2_FIELD_OVERHEAD;
+    if (b->over_limit) return;
+    if (b->list_size > c->lim.max_header_list) {
+        b->over_limit = true;
+        h2_anomaly(c, dir, GW_H2_ANOM_HEADER_LIST_TOO_LARGE, b->target_sid ? b->target_sid : b->frame_sid);
+        return;
+    }
+    if (s && c->cb->on_header) c->cb->on_header(c->user, &s->pub, b->field_dir, name, namelen, value, valuelen);
+}
+
+/* Streams a fragment into the inflater; final marks the end of the block. */
+static void inflate_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n, bool final)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    if (n == 0) p = h2_no_bytes;
+    for (;;) {
+        nghttp2_nv nv;
+        int flags = 0;
+        ssize_t rv = nghttp2_hd_inflate_hd2(rx->hd, &nv, &flags, p, n, final);
+        if (rv < 0) {
+            h2_rx_fail(c, dir, GW_H2_ANOM_HPACK_ERROR, rx->block.frame_sid,
+                    rv == NGHTTP2_ERR_NOMEM ? GW_ERR_NOMEM : GW_ERR_MALFORMED);
+            return;
+        }
+        p += rv;
+        n -= (size_t)rv;
+        /* NULL means "unknown" to emit_field; nghttp2 knows every field */
+        if (flags & NGHTTP2_HD_INFLATE_EMIT)
+            emit_field(c, dir, nv.name ? nv.name : h2_no_bytes, nv.namelen, nv.value ? nv.value : h2_no_bytes, nv.valuelen);
+        if (flags & NGHTTP2_HD_INFLATE_FINAL) {
+            nghttp2_hd_inflate_end_headers(rx->hd);
+            return;
+        }
+        if (!(flags & NGHTTP2_HD_INFLATE_EMIT) && n == 0) return;
+    }
+}
+
+/* Mid-stream: appends a fragment to the joined block, within the cap. */
+static void blk_append(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    uint32_t cap = c->lim.max_header_list;
+    if (rx->blk_overflow || n == 0) return;
+    if (n > cap - rx->blk_len) {
+        rx->blk_overflow = true;
+        return;
+    }
+    uint32_t need = rx->blk_len + (uint32_t)n;
+    if (need > rx->blk_cap) {
+        uint32_t want = rx->blk_cap ? rx->blk_cap : GW_MIN(BLK_INITIAL, cap);
+        while (want < need) want = want > cap / 2 ? cap : want * 2;
+        uint8_t *nb = realloc(rx->blk, want);
+        if (!nb) {
+            rx->blk_overflow = true;
+            return;
+        }
+        rx->blk = nb;
+        rx->blk_cap = want;
+    }
+    memcpy(rx->blk + rx->blk_len, p, n);
+    rx->blk_len = need;
+}
+
+/* Mid-stream: this direction's table can no longer be followed; start over
+ * with everything unknown. */
+void h2_mhd_restart(struct gw_h2_conn *c, int dir)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    if (rx->mhd) gw_hpack_destroy(rx->mhd);
+    rx->mhd = gw_hpack_create(c->lim.max_header_table, false);
+    c->stats.hpack_resets++;
+    if (!rx->mhd) h2_rx_fail(c, dir, GW_H2_ANOM_HPACK_ERROR, 0, GW_ERR_NOMEM);
+}
+
+struct field_ctx {
+    struct gw_h2_conn *c;
+    int dir;
+};
+
+static void mhd_field(void *user, const uint8_t *name, size_t namelen, const uint8_t *value, size_t valuelen,
+                      unsigned flags)
+{
+    struct field_ctx *fc = user;
+    /* the flags are authoritative; a known empty string may come as NULL */
+    if (!(flags & GW_HPACK_NAME_UNKNOWN) && !name) name = h2_no_bytes;
+    if (!(flags & GW_HPACK_VALUE_UNKNOWN) && !value) value = h2_no_bytes;
+    if (flags & GW_HPACK_NAME_UNKNOWN) name = NULL;
+    if (flags & GW_HPACK_VALUE_UNKNOWN) value = NULL;
+    emit_field(fc->c, fc->dir, name, name ? namelen : 0, value, value ? valuelen : 0);
+}
+
+/* Mid-stream: decodes the joined block at END_HEADERS. */
+static void mhd_decode(struct gw_h2_conn *c, int dir)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    if (rx->blk_overflow) {
+        h2_anomaly(c, dir, GW_H2_ANOM_HEADER_LIST_TOO_LARGE,
+                rx->block.target_sid ? rx->block.target_sid : rx->block.frame_sid);
+        h2_mhd_restart(c, dir);
+    } else {
+        struct field_ctx fc = { c, dir };
+        int rv = gw_hpack_decode_block(rx->mhd, rx->blk ? rx->blk : h2_no_bytes, rx->blk_len, mhd_field, &fc);
+        if (rv != GW_OK)
+            h2_rx_fail(c, dir, GW_H2_ANOM_HPACK_ERROR, rx->block.frame_sid,
+                    rv == GW_ERR_NOMEM ? GW_ERR_NOMEM : GW_ERR_MALFORMED);
+    }
+    rx->blk_len = 0;
+    rx->blk_overflow = false;
+}
+
+void h2_block_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n)
+{
+    if (c->rx[dir].hd) inflate_feed(c, dir, p, n, false);
+    else blk_append(c, dir, p, n);
+}
+
+void h2_block_open(struct gw_h2_conn *c, int dir, uint32_t target, int field_dir, bool end_stream)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    struct h2_block *b = &rx->block;
+    memset(b, 0, sizeof *b);
+    b->open = true;
+    b->frame_sid = rx->sid;
+    b->target_sid = target;
+    b->field_dir = (uint8_t)field_dir;
+    b->end_stream = end_stream;
+    rx->blk_len = 0;
+    rx->blk_overflow = false;
+}
+
+void h2_block_finish(struct gw_h2_conn *c, int dir)
+{
+    struct h2_rx *rx = &c->rx[dir];
+    struct h2_block b;
+    if (rx->hd) inflate_feed(c, dir, NULL, 0, true);
+    else mhd_decode(c, dir);
+    if (rx_failed(rx)) return;
+    b = rx->block;
+    rx->block.open = false;
+    c->stats.headers_blocks++;
+    if (rx->hd_has_pending) h2_hd_apply(c, dir, rx->hd_pending);
+    struct h2_stream *s = h2_stream_lookup(c, b.target_sid);
+    if (!s) return;
+    if (c->cb->on_headers_end) c->cb->on_headers_end(c->user, &s->pub, b.field_dir, b.end_stream);
+    if (b.end_stream) h2_stream_mark_end(c, s, b.field_dir);
+}
