@@ -27,6 +27,7 @@ struct h2_global {
     struct gw_h2_limits h2;
     struct gw_h2guard_limits guard;
     struct gw_h2_stats h2_totals;
+    struct gw_h2guard_stats guard_totals;
     struct gw_grpc_stats grpc_totals;
 };
 
@@ -98,12 +99,6 @@ static void global_destroy(void *global)
     free(global);
 }
 
-static const struct gw_stat_field h2_fields[] = {
-    GW_STAT_FIELD(struct gw_h2_stats, frames[0], "frames_to_server"),
-    GW_STAT_FIELD(struct gw_h2_stats, frames[1], "frames_to_client"),
-    GW_STAT_FIELD(struct gw_h2_stats, headers_blocks, "header_blocks"),
-    GW_STAT_FIELD(struct gw_h2_stats, anomalies, "anomalies"),
-};
 
 static const struct gw_stat_field grpc_fields[] = {
     GW_STAT_FIELD(struct gw_grpc_stats, calls, "calls"),
@@ -115,22 +110,16 @@ static const struct gw_stat_field grpc_fields[] = {
 static int register_stats(void *global, struct gw_stats *reg)
 {
     struct h2_global *g = global;
-    int rc = gw_stats_add(reg, "http2", h2_fields, GW_ARRAY_LEN(h2_fields), &g->h2_totals,
+    int rc = gw_stats_add(reg, "http2", gw_h2_stat_fields, gw_h2_stat_fields_len, &g->h2_totals,
                           NULL, NULL);
+    if (rc != GW_OK) return rc;
+    rc = gw_stats_add(reg, "http2.guard", gw_h2guard_stat_fields, gw_h2guard_stat_fields_len,
+                      &g->guard_totals, NULL, NULL);
     if (rc != GW_OK) return rc;
     return gw_stats_add(reg, "grpc", grpc_fields, GW_ARRAY_LEN(grpc_fields), &g->grpc_totals,
                         NULL, NULL);
 }
 
-static void h2_totals_add(struct gw_h2_stats *t, const struct gw_h2_stats *st)
-{
-    for (int d = 0; d < 2; d++) t->frames[d] += st->frames[d];
-    for (size_t i = 0; i < GW_ARRAY_LEN(st->frames_by_type); i++)
-        t->frames_by_type[i] += st->frames_by_type[i];
-    t->headers_blocks += st->headers_blocks;
-    t->anomalies += st->anomalies;
-    t->max_open_streams = GW_MAX(t->max_open_streams, st->max_open_streams);
-}
 
 static void grpc_totals_add(struct gw_grpc_stats *t, const struct gw_grpc_stats *st)
 {
@@ -262,7 +251,8 @@ static void destroy(void *st, int reason, gw_time_us ts)
     struct h2_flow *h = st;
     h->now = ts;
     gw_h2_conn_close(h->h2, reason, ts);
-    h2_totals_add(&h->g->h2_totals, gw_h2_conn_stats(h->h2));
+    gw_h2_stats_add(&h->g->h2_totals, gw_h2_conn_stats(h->h2));
+    gw_h2guard_stats_add(&h->g->guard_totals, gw_h2guard_stats(&h->guard));
     gw_h2_conn_destroy(h->h2);
     grpc_totals_add(&h->g->grpc_totals, gw_grpc_session_stats(h->grpc));
     gw_grpc_session_destroy(h->grpc);

@@ -184,6 +184,7 @@ static unsigned take_acts(struct gw_app *a)
 {
     unsigned acts = a->acts;
     a->acts = 0;
+    a->ef.swapped = 0; /* from here the stream layer's pending swap says it */
     return acts;
 }
 
@@ -247,6 +248,7 @@ static void swap_roles(struct gw_app *a, struct level *l)
         c->pstate_used[i][1] = u;
     }
     a->acts ^= GW_STREAM_SWAP;
+    a->ef.swapped ^= 1;
 }
 
 enum { D_WAIT = -1, D_OTHER = -2 };
@@ -497,7 +499,7 @@ void gw_app_destroy(struct gw_app *a, int reason, gw_time_us ts)
 void gw_app_loss(const struct gw_app *a, struct gw_record_loss *loss)
 {
     const struct gw_flow *f = a->flow;
-    int swap = gw_stream_roles_swapped(f) ? 1 : 0;
+    int swap = gw_emit_flow_swapped(&a->ef) ? 1 : 0;
     memset(loss, 0, sizeof *loss);
     for (int d = 0; d < 2; d++) {
         const struct gw_reasm_dir *r = &f->reasm[d ^ swap];

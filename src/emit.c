@@ -51,11 +51,16 @@ void gw_emit_flow_init(struct gw_emit_flow *ef, const struct gw_flow *f)
     ef->flow = f;
 }
 
+bool gw_emit_flow_swapped(const struct gw_emit_flow *ef)
+{
+    return gw_stream_roles_swapped(ef->flow) != (ef->swapped != 0);
+}
+
 static void head(struct gw_emit_flow *ef, struct gw_record_head *h, gw_time_us ts,
                  const char *event_type, const char *app_proto)
 {
     const struct gw_flow *f = ef->flow;
-    bool swap = gw_stream_roles_swapped(f);
+    bool swap = gw_emit_flow_swapped(ef);
     const struct gw_addr *client = swap ? &f->server : &f->client;
     const struct gw_addr *server = swap ? &f->client : &f->server;
     uint16_t cport = swap ? f->server_port : f->client_port;

@@ -37,7 +37,15 @@ struct gw_emit_flow {
     const struct gw_flow *flow;
     char community_id[32];      /* computed on the first record */
     uint16_t anomaly_records;
+    /* The application layer swapped the roles during the delivery under way
+     * (it hands the swap to the stream layer when the delivery returns):
+     * records written meanwhile already say src = the new client. */
+    uint8_t swapped;
 };
+
+/* The flow's roles as records must say them now: the stream layer's
+ * pending swap, and the application layer's not yet handed over. */
+bool gw_emit_flow_swapped(const struct gw_emit_flow *ef);
 
 struct gw_emit_counters {
     uint64_t grpc, alert, tls, anomaly;
