@@ -422,6 +422,25 @@ static const struct gw_h2_callbacks grpc_h2_callbacks = {
 
 const struct gw_h2_callbacks *gw_grpc_h2_callbacks(void) { return &grpc_h2_callbacks; }
 
+/* ---- stats ------------------------------------------------------------- */
+
+/* stats_apps() in sensor.c wrote these keys, in this order */
+const struct gw_stat_field gw_grpc_stat_fields[] = {
+    GW_STAT_FIELD(struct gw_grpc_stats, calls, "calls"),
+    GW_STAT_FIELD(struct gw_grpc_stats, non_grpc_streams, "non_grpc_streams"),
+    GW_STAT_FIELD(struct gw_grpc_stats, messages[GW_DIR_TO_SERVER], "request_messages"),
+    GW_STAT_FIELD(struct gw_grpc_stats, messages[GW_DIR_TO_CLIENT], "response_messages"),
+};
+const size_t gw_grpc_stat_fields_len = GW_ARRAY_LEN(gw_grpc_stat_fields);
+
+void gw_grpc_stats_add(struct gw_grpc_stats *total, const struct gw_grpc_stats *one)
+{
+    total->calls += one->calls;
+    total->non_grpc_streams += one->non_grpc_streams;
+    total->messages[0] += one->messages[0];
+    total->messages[1] += one->messages[1];
+}
+
 /* ---- session ------------------------------------------------------------ */
 
 struct gw_grpc_session *gw_grpc_session_create(gw_grpc_call_fn on_call, void *user)

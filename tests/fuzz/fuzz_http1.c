@@ -50,6 +50,7 @@
 
 #include "grpcwatch/grpc.h"
 #include "grpcwatch/h2.h"
+#include "grpcwatch/grpcweb.h"
 #include "grpcwatch/http1.h"
 #include "grpcwatch/record.h"
 
@@ -383,8 +384,9 @@ static void check_stats(const struct probe *pr)
     for (int d = 0; d < 2; d++)
         FZ_CHECK(st->body_bytes[d] == pr->t.body[d], "stats.body_bytes[%d] %llu, on_body %llu", d,
                  (unsigned long long)st->body_bytes[d], (unsigned long long)pr->t.body[d]);
-    FZ_CHECK(st->grpc_web_calls == pr->t.web_calls, "stats.grpc_web_calls %llu, callbacks %llu",
-             (unsigned long long)st->grpc_web_calls, (unsigned long long)pr->t.web_calls);
+    const struct gw_grpcweb_stats *ws = gw_http1_conn_web_stats(pr->c);
+    FZ_CHECK(ws->calls == pr->t.web_calls, "grpc-web stats.calls %llu, callbacks %llu",
+             (unsigned long long)ws->calls, (unsigned long long)pr->t.web_calls);
 }
 
 static bool sniff_decided(int rc) { return rc != GW_ERR_NEED_MORE; }
