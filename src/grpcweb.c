@@ -357,9 +357,13 @@ void gw_grpcweb_gap(struct gw_grpcweb_call *wc, int dir, uint64_t len)
     struct web_dir *f = &wc->d[dir];
     /* a trailer line the hole cut is not known: skip to its end */
     if (f->in_trailer) f->tr_state = TR_SKIP;
-    if (f->enc == ENC_UNFRAMED) return;
+    if (f->enc == ENC_UNFRAMED || gw_grpcframe_stopped(&f->fr)) return;
     /* base64 text: where the decoded bytes resume is not provable */
-    if (f->enc == ENC_TEXT || !gw_grpcframe_gap(&f->fr, len, true)) dir_stop(wc, dir);
+    bool kept = f->enc == ENC_BINARY && gw_grpcframe_gap(&f->fr, len, true);
+    if (!kept) {
+        gw_grpcframe_stop(&f->fr);
+        mark_partial(wc, dir);
+    }
     /* the trailer frame may have ended inside the hole */
     if (f->in_trailer && gw_grpcframe_at_boundary(&f->fr) && !gw_grpcframe_stopped(&f->fr)) {
         trailer_line_end(wc, f);
