@@ -85,16 +85,6 @@ static uint8_t lower(uint8_t ch)
     return (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
 }
 
-/* p/n equals the lowercase literal lit, ignoring ASCII case. */
-static bool eq_ci(const uint8_t *p, size_t n, const char *lit)
-{
-    size_t k = strlen(lit);
-    if (n != k) return false;
-    for (size_t i = 0; i < k; i++)
-        if (lower(p[i]) != (uint8_t)lit[i]) return false;
-    return true;
-}
-
 static bool is_blank(uint8_t ch) { return ch == ' ' || ch == '\t'; }
 static bool is_digit(uint8_t ch) { return ch >= '0' && ch <= '9'; }
 
@@ -131,8 +121,8 @@ static int32_t parse_status(struct gw_http1_str v)
 static void trailer_field_begin(struct gw_grpcweb_call *wc, struct web_dir *f)
 {
     f->tr_field = TRF_NONE;
-    if (eq_ci((const uint8_t *)f->tr_name, f->tr_name_len, "grpc-status")) f->tr_field = TRF_STATUS;
-    else if (eq_ci((const uint8_t *)f->tr_name, f->tr_name_len, "grpc-message")) f->tr_field = TRF_MESSAGE;
+    if (gw_http1_eq_ci((const uint8_t *)f->tr_name, f->tr_name_len, "grpc-status")) f->tr_field = TRF_STATUS;
+    else if (gw_http1_eq_ci((const uint8_t *)f->tr_name, f->tr_name_len, "grpc-message")) f->tr_field = TRF_MESSAGE;
     f->tr_status = 0;
     f->tr_digits = 0;
     f->tr_msg_len = f->tr_msg_keep = 0;
@@ -430,8 +420,8 @@ static uint8_t enc_for(struct gw_http1_str ct, uint8_t fallback)
 {
     static const char text[] = "application/grpc-web-text", grpc[] = "application/grpc";
     if (!ct.p) return fallback;
-    if (ct.n >= sizeof text - 1 && eq_ci(ct.p, sizeof text - 1, text)) return ENC_TEXT;
-    if (ct.n >= sizeof grpc - 1 && eq_ci(ct.p, sizeof grpc - 1, grpc)) return ENC_BINARY;
+    if (ct.n >= sizeof text - 1 && gw_http1_eq_ci(ct.p, sizeof text - 1, text)) return ENC_TEXT;
+    if (ct.n >= sizeof grpc - 1 && gw_http1_eq_ci(ct.p, sizeof grpc - 1, grpc)) return ENC_BINARY;
     return ENC_UNFRAMED;
 }
 
@@ -439,6 +429,13 @@ static void dir_init(struct web_dir *f, uint8_t enc)
 {
     gw_grpcframe_init(&f->fr, GW_GRPCFRAME_WEB);
     f->enc = enc;
+}
+
+void gw_grpcweb_head_field(struct gw_grpcweb_head *x, const uint8_t *name, size_t n, struct gw_http1_str value)
+{
+    if (gw_http1_eq_ci(name, n, "grpc-status")) x->grpc_status = value;
+    else if (gw_http1_eq_ci(name, n, "grpc-message")) x->grpc_message = value;
+    else if (gw_http1_eq_ci(name, n, "grpc-encoding") && !x->grpc_encoding.p) x->grpc_encoding = value;
 }
 
 struct gw_grpcweb_call *gw_grpcweb_request(struct gw_grpcweb *w, const struct gw_http1_request *req,

@@ -11,10 +11,8 @@
  *    buffer fed, else from the direction's head buffer (<= GW_HTTP1_HEAD_MAX,
  *    grown on demand and kept). Slices handed to callbacks point into one of
  *    the two and die with the callback.
- *  - Body bytes are never copied: they go to on_body and the gRPC-Web
- *    framer in place. The framer keeps a 5-byte prefix, a base64 quantum
- *    and a trailer-line state per direction of a call; a trailer value is
- *    written straight into the call's bounded fields.
+ *  - Body bytes are never copied: they go to on_body and to the call's
+ *    gRPC-Web framing (grpcweb.c) in place.
  *  - The only client bytes kept are those after a request that asked to
  *    switch (CONNECT or Upgrade), until its answer: c->hold, at most
  *    GW_HTTP1_HOLD_MAX. They go either to the new protocol (on_switch's
@@ -133,8 +131,7 @@ struct head_extra {
 
 static uint8_t lower(uint8_t ch) { return (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch); }
 
-/* p/n equals the lowercase literal lit, ignoring ASCII case. */
-static bool eq_ci(const uint8_t *p, size_t n, const char *lit)
+bool gw_http1_eq_ci(const uint8_t *p, size_t n, const char *lit)
 {
     size_t k = strlen(lit);
     if (n != k) return false;
@@ -146,7 +143,7 @@ static bool eq_ci(const uint8_t *p, size_t n, const char *lit)
 static bool prefix_ci(const uint8_t *p, size_t n, const char *lit)
 {
     size_t k = strlen(lit);
-    return n >= k && eq_ci(p, k, lit);
+    return n >= k && gw_http1_eq_ci(p, k, lit);
 }
 
 static bool is_tchar(uint8_t ch)
@@ -304,14 +301,12 @@ static bool client_switch_due(const struct gw_http1_conn *c)
     return d->state == ST_AWAIT || (d->state == ST_HEAD && !d->in_head);
 }
 
-/* Called when the server switches: a client waiting at a boundary follows
- * now (with what it held), one inside a message at that message's end. */
-static void client_maybe_switch(struct gw_http1_conn *c)
+/* The client switches now; what it held goes to the new protocol. */
+static void client_switch_held(struct gw_http1_conn *c, int kind)
 {
-    if (!client_switch_due(c)) return;
     struct growbuf h = c->hold;
     memset(&c->hold, 0, sizeof c->hold);
-    dir_switch(c, GW_DIR_TO_SERVER, c->switch_pending, h.p, h.len);
+    dir_switch(c, GW_DIR_TO_SERVER, kind, h.p, h.len);
     growbuf_free(&h);
 }
 
@@ -342,10 +337,7 @@ static int await_feed(struct gw_http1_conn *c, const uint8_t *p, size_t n, size_
             kind = GW_HTTP1_SWITCH_H2C;
     }
     if (kind) {
-        struct growbuf h = c->hold;
-        memset(&c->hold, 0, sizeof c->hold);
-        dir_switch(c, GW_DIR_TO_SERVER, kind, h.p, h.len);
-        growbuf_free(&h);
+        client_switch_held(c, kind);
         return GW_ERR_UNSUPPORTED;
     }
     int rc = growbuf_append(&c->hold, p, n, GW_HTTP1_HOLD_MAX, HOLD_BUF_INITIAL);
@@ -507,7 +499,7 @@ static bool te_element(void *ctx, struct gw_http1_str el)
     struct head_extra *x = ctx;
     size_t k = 0;
     while (k < el.n && is_tchar(el.p[k])) k++;
-    bool chunked = eq_ci(el.p, k, "chunked");
+    bool chunked = gw_http1_eq_ci(el.p, k, "chunked");
     x->te_present = 1;
     x->te_chunked_last = chunked;
     if (chunked) x->te_chunked_count++;
@@ -517,7 +509,7 @@ static bool te_element(void *ctx, struct gw_http1_str el)
 static bool connection_element(void *ctx, struct gw_http1_str el)
 {
     struct head_extra *x = ctx;
-    if (eq_ci(el.p, el.n, "upgrade")) x->conn_upgrade = 1;
+    if (gw_http1_eq_ci(el.p, el.n, "upgrade")) x->conn_upgrade = 1;
     return true;
 }
 
@@ -527,10 +519,10 @@ static bool upgrade_element(void *ctx, struct gw_http1_str el)
     size_t k = 0;
     while (k < el.n && el.p[k] != '/') k++; /* protocol-name [ "/" version ] */
     uint8_t kind = GW_HTTP1_SWITCH_OTHER;
-    if (eq_ci(el.p, k, "h2c")) {
+    if (gw_http1_eq_ci(el.p, k, "h2c")) {
         kind = GW_HTTP1_SWITCH_H2C;
         x->up_h2c = 1;
-    } else if (eq_ci(el.p, k, "websocket")) {
+    } else if (gw_http1_eq_ci(el.p, k, "websocket")) {
         kind = GW_HTTP1_SWITCH_WEBSOCKET;
         x->up_websocket = 1;
     }
@@ -541,7 +533,7 @@ static bool upgrade_element(void *ctx, struct gw_http1_str el)
 static bool encoding_element(void *ctx, struct gw_http1_str el)
 {
     struct head_extra *x = ctx;
-    if (!eq_ci(el.p, el.n, "identity")) x->web.encoded = 1;
+    if (!gw_http1_eq_ci(el.p, el.n, "identity")) x->web.encoded = 1;
     return true;
 }
 
@@ -554,34 +546,30 @@ static void keep_first(struct gw_http1_str *dst, struct gw_http1_str v)
 static int apply_field(struct gw_http1_head *h, struct head_extra *x,
                        struct gw_http1_str name, struct gw_http1_str value)
 {
-    if (eq_ci(name.p, name.n, "content-length")) {
+    if (gw_http1_eq_ci(name.p, name.n, "content-length")) {
         struct cl_ctx cc = { h, false, false };
         list_each(value, cl_element, &cc);
         if (cc.bad || !cc.seen) return GW_ERR_MALFORMED;
-    } else if (eq_ci(name.p, name.n, "transfer-encoding")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "transfer-encoding")) {
         list_each(value, te_element, x);
-    } else if (eq_ci(name.p, name.n, "content-type")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "content-type")) {
         keep_first(&h->content_type, value);
-    } else if (eq_ci(name.p, name.n, "connection")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "connection")) {
         keep_first(&h->connection, value);
         list_each(value, connection_element, x);
-    } else if (eq_ci(name.p, name.n, "upgrade")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "upgrade")) {
         keep_first(&h->upgrade, value);
         list_each(value, upgrade_element, x);
-    } else if (eq_ci(name.p, name.n, "content-encoding")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "content-encoding")) {
         list_each(value, encoding_element, x);
-    } else if (eq_ci(name.p, name.n, "host")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "host")) {
         keep_first(&x->host, value);
-    } else if (eq_ci(name.p, name.n, "user-agent")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "user-agent")) {
         keep_first(&x->user_agent, value);
-    } else if (eq_ci(name.p, name.n, "http2-settings")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "http2-settings")) {
         keep_first(&x->h2_settings, value);
-    } else if (eq_ci(name.p, name.n, "grpc-encoding")) {
-        keep_first(&x->web.grpc_encoding, value);
-    } else if (eq_ci(name.p, name.n, "grpc-status")) {
-        x->web.grpc_status = value;
-    } else if (eq_ci(name.p, name.n, "grpc-message")) {
-        x->web.grpc_message = value;
+    } else {
+        gw_grpcweb_head_field(&x->web, name.p, name.n, value); /* grpc-status, ... */
     }
     return GW_OK;
 }
@@ -765,7 +753,9 @@ static int response_head(struct gw_http1_conn *c, const uint8_t *p, size_t n)
         dir_switch(c, GW_DIR_TO_CLIENT, resp.switch_kind, NULL, 0);
         c->switch_pending = resp.switch_kind;
         c->switch_after = seq; /* request seq may still be on its way */
-        client_maybe_switch(c);
+        /* a client waiting at a boundary follows now, one inside a
+         * message at that message's end */
+        if (client_switch_due(c)) client_switch_held(c, c->switch_pending);
         return GW_OK;
     }
     bool no_body = resp.informational || resp.to_head || resp.status == 204 || resp.status == 304;
@@ -1012,14 +1002,8 @@ void gw_http1_stats_add(struct gw_http1_stats *total, const struct gw_http1_stat
 
 const char *gw_http1_switch_str(int kind)
 {
-    switch (kind) {
-    case GW_HTTP1_SWITCH_NONE: return "none";
-    case GW_HTTP1_SWITCH_H2C: return "h2c";
-    case GW_HTTP1_SWITCH_CONNECT: return "connect";
-    case GW_HTTP1_SWITCH_WEBSOCKET: return "websocket";
-    case GW_HTTP1_SWITCH_OTHER: return "other";
-    default: return "unknown";
-    }
+    static const char *const names[] = { "none", "h2c", "connect", "websocket", "other" }; /* by enum */
+    return kind >= 0 && kind < (int)GW_ARRAY_LEN(names) ? names[kind] : "unknown";
 }
 
 struct gw_http1_conn *gw_http1_conn_create(const struct gw_http1_callbacks *cb, void *user)
@@ -1094,22 +1078,15 @@ int gw_http1_conn_gap(struct gw_http1_conn *c, int dir, size_t len, gw_time_us t
     if (d->state == ST_SWITCHED) return GW_ERR_UNSUPPORTED;
     if (d->state == ST_FAILED) return d->err;
     if (d->fin) return GW_OK; /* nothing more of dir is parsed: nothing to skip */
-    switch (d->state) {
-    case ST_BODY_CLOSE:
-    case ST_BODY_LEN:
-    case ST_CHUNK_DATA:
-        if (d->state != ST_BODY_CLOSE && len > d->body_left) break;
+    bool sized = d->state == ST_BODY_LEN || d->state == ST_CHUNK_DATA;
+    if (d->state == ST_BODY_CLOSE || (sized && len <= d->body_left)) {
         c->stats.gap_bytes_skipped += len;
         gw_grpcweb_gap(d->call, dir, len);
-        if (d->state == ST_BODY_CLOSE) return GW_OK;
+        if (!sized) return GW_OK;
         d->body_left -= len;
-        if (d->body_left == 0) {
-            size_t used = 0;
-            body_len_step(c, dir, NULL, 0, &used);
-        }
+        size_t used = 0;
+        if (d->body_left == 0) body_len_step(c, dir, NULL, 0, &used);
         return GW_OK;
-    default:
-        break;
     }
     /* the next head would start at an unknown place */
     if (dir == GW_DIR_TO_SERVER) growbuf_free(&c->hold);

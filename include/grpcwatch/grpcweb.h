@@ -70,6 +70,10 @@ struct gw_grpcweb_head {
     uint8_t encoded;            /* Content-Encoding other than identity */
 };
 
+/* A head field http1 does not read itself: grpc-status and grpc-message
+ * (the last one counts: trailers-only answers), grpc-encoding (the first). */
+void gw_grpcweb_head_field(struct gw_grpcweb_head *x, const uint8_t *name, size_t n, struct gw_http1_str value);
+
 struct gw_grpcweb;
 struct gw_grpcweb_call;
 

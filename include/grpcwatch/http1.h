@@ -227,6 +227,10 @@ void gw_http1_conn_fin(struct gw_http1_conn *c, int dir, gw_time_us ts);
  * destroy come in, every call is handed on exactly once. */
 void gw_http1_conn_close(struct gw_http1_conn *c, int reason, gw_time_us ts);
 
+/* p/n equals the lowercase literal lit, ignoring ASCII case (field names,
+ * tokens). */
+bool gw_http1_eq_ci(const uint8_t *p, size_t n, const char *lit);
+
 /* The switch kind of direction dir (enum gw_http1_switch), 0 if none. */
 int gw_http1_conn_switched(const struct gw_http1_conn *c, int dir);
 
