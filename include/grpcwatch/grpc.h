@@ -17,7 +17,7 @@
  * headers fully decoded without a content-type still mean "not gRPC".
  *
  * Messages are counted from the 5-byte gRPC framing (1 flag byte, 4-byte
- * big-endian length) across DATA frames: a message may span frames and a
+ * big-endian length; grpcframe.h, shared with gRPC-Web) across DATA frames: a message may span frames and a
  * frame may hold several; a message counts when its 5-byte prefix is
  * complete. The framing state per stream and direction is a few bytes; the
  * payload is never copied.

@@ -85,9 +85,10 @@
  * feeds of that direction return it and the other direction goes on.
  *
  * Memory per connection: the struct (a few KiB), two head buffers of at
- * most GW_HTTP1_HEAD_MAX, one hold buffer of at most GW_HTTP1_HOLD_MAX, and
- * GW_HTTP1_MAX_WEB_CALLS calls (one allocation per gRPC-Web request).
- * Nothing is allocated per segment once the buffers have grown.
+ * most GW_HTTP1_HEAD_MAX, one hold buffer of at most GW_HTTP1_HOLD_MAX, the
+ * gw_grpcweb session (grpcweb.h) and at most GW_HTTP1_MAX_WEB_CALLS calls
+ * (one allocation per gRPC-Web request). destroy frees all of it. Nothing
+ * is allocated per segment once the buffers have grown.
  */
 #ifndef GRPCWATCH_HTTP1_H
 #define GRPCWATCH_HTTP1_H
