@@ -14,9 +14,9 @@
  *    the path a server acted on); response fields keep the latest (a final
  *    status follows 1xx heads, trailers follow headers).
  *  - Message framing (1 flag byte, 4-byte big-endian length) is followed
- *    across any chunking with a few bytes per direction; a message counts
- *    when its 5-byte prefix is complete and its body is skipped, not
- *    copied. Lengths are uint32_t as on the wire (up to 4 GiB - 1).
+ *    by one gw_grpcframe per direction (grpcframe.h): a few bytes of state,
+ *    the payload never copied. A message counts when its 5-byte prefix is
+ *    complete.
  *  - A stream is a gRPC call when its request content-type starts with
  *    "application/grpc" (any case). When the request content-type is not
  *    known (no request header seen, as in a capture of the server side
@@ -27,29 +27,26 @@
  *    its body is not gRPC framing, so it holds no messages.
  *  - A header value of NULL is unknown (mid-stream HPACK): it never sets a
  *    field, so an unknown :path leaves path_present 0 rather than invent one.
- *  - Each direction's framer is in one of four modes (grpc.h explains the
- *    rule): EXACT (started at a known message boundary), LOST (waiting for
- *    a DATA frame start), TRYING (a candidate framing whose messages are
- *    held back) and FOUND (a candidate confirmed by a message ending exactly
- *    at a DATA frame end). Only EXACT and FOUND add to the call's counts.
+ *  - Each direction's framer starts EXACT when that direction's HEADERS
+ *    came before its first DATA, else LOST: grpcframe then tries a
+ *    candidate framing at each DATA frame start (frame_start / frame_end
+ *    from h2's data_frame_off / data_frame_len) and counts it once a
+ *    message ends exactly at a DATA frame end (grpc.h explains the rule).
  *  - DATA lost in a gap (h2's data_gaps changed since the last look, checked
- *    before each DATA chunk and at the stream's end): a hole of known size
- *    inside the body of the message being skipped (EXACT or FOUND) moves
- *    the framing on and the count stays exact; any other loss puts the
- *    direction in STOPPED for good (a candidate framing after a hole could
- *    count garbage) and marks its count partial: the prefixes seen before.
+ *    before each DATA chunk and at the stream's end) goes to
+ *    gw_grpcframe_gap: a hole of known size inside the body of the message
+ *    being skipped keeps the count exact; any other loss stops the
+ *    direction for good and marks its count partial: the prefixes seen
+ *    before.
  */
 #include "grpcwatch/grpc.h"
+
+#include "grpcwatch/grpcframe.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define GRPC_CONTENT_TYPE_PREFIX "application/grpc"
-#define GRPC_PREFIX_LEN 5
-/* Largest message a candidate framing may declare: gRPC's default maximum
- * receive message size. Larger real messages are simply not counted while
- * the framing is unconfirmed. */
-#define GRPC_TRY_MAX_LEN (4u * 1024 * 1024)
 #define STATUS_MAX_DIGITS 3 /* HTTP status and gRPC status are 0..999 */
 
 struct gw_grpc_session {
@@ -59,24 +56,9 @@ struct gw_grpc_session {
     struct gw_grpc_stats stats;
 };
 
-enum framing { FR_EXACT, FR_LOST, FR_TRYING, FR_FOUND, FR_STOPPED };
-
-struct grpc_framer {
-    uint8_t prefix_have;  /* bytes of the 5-byte prefix collected, 0..4 */
-    uint8_t flag;         /* flag byte of the prefix being collected */
-    uint8_t mode;         /* enum framing */
-    uint8_t empty_run;    /* TRYING: empty messages in a row */
-    bool flags_ok;        /* EXACT: every flag byte was 0 or 1 */
-    bool aligned;         /* a message ended exactly at a DATA frame end */
-    uint32_t msg_len;     /* length assembled from the prefix so far */
-    uint32_t body_left;   /* bytes of the current message still to skip */
-    uint64_t messages;    /* counted */
-    uint64_t held;        /* TRYING: found, not yet confirmed */
-};
-
 struct grpc_stream {
     struct gw_grpc_call call;
-    struct grpc_framer framer[2];
+    struct gw_grpcframe framer[2];
     bool saw_request_headers;
     bool authority_from_host;  /* :authority, if it comes, replaces it */
     bool request_grpc, response_grpc;
@@ -270,104 +252,16 @@ static void response_header(struct grpc_stream *st, const uint8_t *name, size_t 
     }
 }
 
-/* ---- message framing ------------------------------------------------------ */
-
-static void framer_clear_prefix(struct grpc_framer *f)
-{
-    f->prefix_have = 0;
-    f->msg_len = 0;
-    f->body_left = 0;
-}
-
-/* Where messages start is no longer known: wait for a DATA frame start. */
-static void framer_lose(struct grpc_framer *f)
-{
-    f->mode = FR_LOST;
-    f->held = 0;
-    f->empty_run = 0;
-    framer_clear_prefix(f);
-}
-
-/* A 5-byte prefix is complete: count it (or hold it back), or drop a
- * framing it disproves. */
-static void framer_prefix(struct grpc_framer *f)
-{
-    bool flag_ok = f->flag <= 1;
-    switch (f->mode) {
-    case FR_EXACT:
-        if (!flag_ok) f->flags_ok = false;
-        f->messages++;
-        break;
-    case FR_FOUND:
-        if (!flag_ok) {
-            framer_lose(f);
-            return;
-        }
-        f->messages++;
-        break;
-    default: /* FR_TRYING */
-        f->empty_run = f->msg_len == 0 ? (uint8_t)(f->empty_run + 1) : 0;
-        if (!flag_ok || f->msg_len > GRPC_TRY_MAX_LEN || f->empty_run >= 2) {
-            framer_lose(f);
-            return;
-        }
-        f->held++;
-        break;
-    }
-    f->body_left = f->msg_len;
-    f->msg_len = 0;
-    f->prefix_have = 0;
-}
-
-static void framer_bytes(struct grpc_framer *f, const uint8_t *p, size_t n)
-{
-    while (n > 0 && f->mode != FR_LOST && f->mode != FR_STOPPED) {
-        if (f->body_left > 0) {
-            size_t k = GW_MIN(n, (size_t)f->body_left);
-            f->body_left -= (uint32_t)k;
-            p += k;
-            n -= k;
-            continue;
-        }
-        uint8_t b = *p++;
-        n--;
-        if (f->prefix_have == 0) f->flag = b;
-        else f->msg_len = (f->msg_len << 8) | b;
-        if (++f->prefix_have == GRPC_PREFIX_LEN) framer_prefix(f);
-    }
-}
-
-/* A DATA frame ended: a message ending with it confirms the framing. */
-static void framer_frame_end(struct grpc_framer *f)
-{
-    if (f->prefix_have != 0 || f->body_left != 0) return;
-    if (f->mode == FR_TRYING) {
-        f->messages += f->held;
-        f->held = 0;
-        f->mode = FR_FOUND;
-        f->aligned = true;
-    } else if (f->mode == FR_FOUND || (f->mode == FR_EXACT && f->flags_ok && f->messages > 0)) {
-        f->aligned = true;
-    }
-}
+/* ---- message framing (grpcframe.h) --------------------------------------- */
 
 /* DATA bytes p/n of one direction; s tells where its frame starts and ends
  * (data_frame_len 0: not known, as when driven without h2). */
-static void framer_feed(struct grpc_framer *f, const struct gw_h2_stream *s, const uint8_t *p, size_t n)
+static void framer_feed(struct gw_grpcframe *f, const struct gw_h2_stream *s, const uint8_t *p, size_t n)
 {
     bool framed = s->data_frame_len > 0;
-    if (f->mode == FR_STOPPED) return;
-    if (f->mode == FR_LOST) {
-        if (!framed || s->data_frame_off != 0) return;
-        f->mode = FR_TRYING;
-        f->held = 0;
-        f->empty_run = 0;
-        framer_clear_prefix(f);
-    }
-    framer_bytes(f, p, n);
-    if (framed && f->mode != FR_LOST && f->mode != FR_STOPPED &&
-        (uint64_t)s->data_frame_off + n == s->data_frame_len)
-        framer_frame_end(f);
+    if (framed && s->data_frame_off == 0) gw_grpcframe_frame_start(f);
+    gw_grpcframe_feed(f, p, n);
+    if (framed && (uint64_t)s->data_frame_off + n == s->data_frame_len) gw_grpcframe_frame_end(f);
 }
 
 static void mark_partial(struct gw_grpc_call *call, int dir)
@@ -383,30 +277,18 @@ static void gaps_absorb(struct grpc_stream *st, const struct gw_h2_stream *s, in
     st->gap_bytes_seen[dir] = s->data_gap_bytes[dir];
 }
 
-/* Whether a hole of `lost` bytes (known) provably leaves the framing in
- * place: it lies inside the body of the message being skipped. */
-static bool framer_survives(const struct grpc_framer *f, uint64_t lost)
-{
-    bool trusted = f->mode == FR_EXACT || f->mode == FR_FOUND;
-    return trusted && f->prefix_have == 0 && lost > 0 && lost <= f->body_left;
-}
-
-/* Acts on DATA of direction dir that h2 says was lost since the last look. */
+/* Acts on DATA of direction dir that h2 says was lost since the last look:
+ * a hole before the direction's first DATA, or of unknown size, can not be
+ * placed; grpcframe decides for the others. */
 static void framer_gap(struct grpc_stream *st, const struct gw_h2_stream *s, int dir)
 {
     if (s->data_gaps[dir] == st->gaps_seen[dir]) return;
     uint64_t lost = s->data_gap_bytes[dir] - st->gap_bytes_seen[dir];
-    bool unknown = s->data_gaps_unknown[dir] != st->unknown_gaps_seen[dir];
-    struct grpc_framer *f = &st->framer[dir];
+    bool known = s->data_gaps_unknown[dir] == st->unknown_gaps_seen[dir] && st->data_seen[dir];
+    struct gw_grpcframe *f = &st->framer[dir];
     gaps_absorb(st, s, dir);
-    if (f->mode == FR_STOPPED) return;
-    if (st->data_seen[dir] && !unknown && framer_survives(f, lost)) {
-        f->body_left -= (uint32_t)lost;
-        return;
-    }
-    framer_lose(f);
-    f->mode = FR_STOPPED;
-    if (!st->unframed[dir]) mark_partial(&st->call, dir);
+    if (gw_grpcframe_stopped(f)) return;
+    if (!gw_grpcframe_gap(f, lost, known) && !st->unframed[dir]) mark_partial(&st->call, dir);
 }
 
 static void mark_end(struct gw_grpc_call *call, int dir)
@@ -428,6 +310,8 @@ static void cb_stream_begin(void *user, struct gw_h2_stream *s, gw_time_us ts)
     st->call.http_status = -1;
     st->call.grpc_status = -1;
     st->call.midstream = sess->midstream;
+    gw_grpcframe_init(&st->framer[GW_DIR_TO_SERVER], 0);
+    gw_grpcframe_init(&st->framer[GW_DIR_TO_CLIENT], 0);
 }
 
 static void cb_header(void *user, struct gw_h2_stream *s, int dir, const uint8_t *name, size_t namelen,
@@ -459,16 +343,9 @@ static void cb_headers_end(void *user, struct gw_h2_stream *s, int dir, bool end
  * direction's HEADERS came first. */
 static void first_data(struct grpc_stream *st, int dir)
 {
-    struct grpc_framer *f = &st->framer[dir];
     st->data_seen[dir] = true;
-    f->flags_ok = true;
-    if (f->mode == FR_STOPPED) return; /* a gap came first */
-    if (st->headers_seen[dir]) {
-        f->mode = FR_EXACT;
-    } else {
-        f->mode = FR_LOST;
-        mark_partial(&st->call, dir);
-    }
+    gw_grpcframe_begin(&st->framer[dir], st->headers_seen[dir]);
+    if (!st->headers_seen[dir] && !gw_grpcframe_stopped(&st->framer[dir])) mark_partial(&st->call, dir);
 }
 
 static void cb_data(void *user, struct gw_h2_stream *s, int dir, const uint8_t *p, size_t n)
@@ -476,16 +353,16 @@ static void cb_data(void *user, struct gw_h2_stream *s, int dir, const uint8_t *
     GW_UNUSED(user);
     struct grpc_stream *st = s->app;
     if (!st) return;
-    struct grpc_framer *f = &st->framer[dir];
+    struct gw_grpcframe *f = &st->framer[dir];
     framer_gap(st, s, dir);
     if (!st->data_seen[dir]) first_data(st, dir);
     if (!st->unframed[dir]) framer_feed(f, s, p, n);
     if (dir == GW_DIR_TO_SERVER) {
         st->call.request_bytes += n;
-        st->call.request_messages = f->messages;
+        st->call.request_messages = gw_grpcframe_messages(f);
     } else {
         st->call.response_bytes += n;
-        st->call.response_messages = f->messages;
+        st->call.response_messages = gw_grpcframe_messages(f);
     }
 }
 
@@ -503,7 +380,7 @@ static bool stream_is_grpc(const struct grpc_stream *st, const struct gw_h2_stre
     if (request_known) return false; /* decoded in full, without a content-type */
     if (st->response_grpc || st->grpc_status_seen) return true;
     if ((s->id & 1) == 0) return false;
-    return st->framer[GW_DIR_TO_SERVER].aligned || st->framer[GW_DIR_TO_CLIENT].aligned;
+    return gw_grpcframe_aligned(&st->framer[GW_DIR_TO_SERVER]) || gw_grpcframe_aligned(&st->framer[GW_DIR_TO_CLIENT]);
 }
 
 static void cb_stream_end(void *user, struct gw_h2_stream *s, int reason, gw_time_us ts)
@@ -544,6 +421,25 @@ static const struct gw_h2_callbacks grpc_h2_callbacks = {
 };
 
 const struct gw_h2_callbacks *gw_grpc_h2_callbacks(void) { return &grpc_h2_callbacks; }
+
+/* ---- stats ------------------------------------------------------------- */
+
+/* stats_apps() in sensor.c wrote these keys, in this order */
+const struct gw_stat_field gw_grpc_stat_fields[] = {
+    GW_STAT_FIELD(struct gw_grpc_stats, calls, "calls"),
+    GW_STAT_FIELD(struct gw_grpc_stats, non_grpc_streams, "non_grpc_streams"),
+    GW_STAT_FIELD(struct gw_grpc_stats, messages[GW_DIR_TO_SERVER], "request_messages"),
+    GW_STAT_FIELD(struct gw_grpc_stats, messages[GW_DIR_TO_CLIENT], "response_messages"),
+};
+const size_t gw_grpc_stat_fields_len = GW_ARRAY_LEN(gw_grpc_stat_fields);
+
+void gw_grpc_stats_add(struct gw_grpc_stats *total, const struct gw_grpc_stats *one)
+{
+    total->calls += one->calls;
+    total->non_grpc_streams += one->non_grpc_streams;
+    total->messages[0] += one->messages[0];
+    total->messages[1] += one->messages[1];
+}
 
 /* ---- session ------------------------------------------------------------ */
 

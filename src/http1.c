@@ -11,10 +11,8 @@
  *    buffer fed, else from the direction's head buffer (<= GW_HTTP1_HEAD_MAX,
  *    grown on demand and kept). Slices handed to callbacks point into one of
  *    the two and die with the callback.
- *  - Body bytes are never copied: they go to on_body and the gRPC-Web
- *    framer in place. The framer keeps a 5-byte prefix, a base64 quantum
- *    and a trailer-line state per direction of a call; a trailer value is
- *    written straight into the call's bounded fields.
+ *  - Body bytes are never copied: they go to on_body and to the call's
+ *    gRPC-Web framing (grpcweb.c) in place.
  *  - The only client bytes kept are those after a request that asked to
  *    switch (CONNECT or Upgrade), until its answer: c->hold, at most
  *    GW_HTTP1_HOLD_MAX. They go either to the new protocol (on_switch's
@@ -28,9 +26,12 @@
  *  - A direction that switched or failed never parses again; errors are
  *    sticky per direction. After its FIN (d->fin) a direction takes no
  *    more bytes either: feeds and gaps are ignored, wherever it stood.
- *  - Every gRPC-Web call lives in c->calls[] (at most GW_HTTP1_MAX_WEB_CALLS)
- *    and is handed on exactly once: when both its messages ended, or at
- *    gw_http1_conn_close, which acts once (c->closed; destroy calls it too).
+ *  - gRPC-Web calls belong to c->web (grpcweb.c), which writes each once:
+ *    when both its messages ended, or at gw_http1_conn_close / destroy.
+ *    The queue and the directions only borrow them, and forget them
+ *    before the call is handed on (call_unlink, close). Close is not a
+ *    final state: whatever order close, feed, fin and destroy come in,
+ *    every call opened is written once and destroy frees everything.
  *  - Callbacks never feed this connection, so the only reentry is ours: a
  *    server head that refuses a switch resumes the held client bytes
  *    (resume_client), once, before the server's feed goes on.
@@ -39,18 +40,13 @@
 
 #include "grpcwatch/cursor.h"
 #include "grpcwatch/h2.h"
-#include "grpcwatch/policy.h"
+#include "grpcwatch/grpcweb.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define HEAD_BUF_INITIAL 1024
 #define HOLD_BUF_INITIAL 512
-#define GRPC_PREFIX_LEN 5
-#define STATUS_MAX_DIGITS 3
-#define NAME_SCRATCH 64          /* lowercase copy of a field name for tests on it */
-#define TRAILER_NAME_MAX 16      /* "grpc-message" and "grpc-status" fit */
-#define B64_OUT_BATCH 96
 #define SNIFF_METHOD_MAX 24      /* longest method token a request line sniff waits for */
 
 /* dir_run() outcomes besides the (negative) gw_err codes */
@@ -70,43 +66,16 @@ enum dir_state {
     ST_FAILED
 };
 
-enum web_mode { WEB_BINARY = 0, WEB_TEXT, WEB_UNFRAMED, WEB_LOST };
-
-enum trailer_state { TR_NAME = 0, TR_VALUE_WS, TR_VALUE, TR_SKIP };
-enum trailer_field { TRF_NONE = 0, TRF_STATUS, TRF_MESSAGE };
-
 struct growbuf {
     uint8_t *p;
     uint32_t len, cap;
-};
-
-/* gRPC-Web framing state of one direction of a call. */
-struct web_framer {
-    uint8_t mode;          /* enum web_mode */
-    uint8_t prefix_have;   /* bytes of the 5-byte prefix so far */
-    uint8_t flag;
-    uint8_t in_trailer;    /* the current frame is an uncompressed trailer frame */
-    uint32_t msg_len;
-    uint32_t body_left;    /* bytes of the current frame still to come */
-    uint32_t b64_acc;      /* sextets of the current base64 quantum */
-    uint8_t b64_have;      /* 0..3 sextets in b64_acc */
-    uint8_t b64_pad;       /* one more '=' may follow ("xx==") */
-    uint8_t tr_state, tr_field, tr_name_len, tr_digits;
-    char tr_name[TRAILER_NAME_MAX];
-    int32_t tr_status;
-    uint16_t tr_msg_len, tr_msg_keep; /* grpc-message bytes copied, up to the last non-blank */
-};
-
-struct web_call {
-    struct gw_grpc_call call;
-    struct web_framer fr[2];
 };
 
 /* A request waiting for its response. */
 struct pending {
     uint32_t seq;
     uint8_t is_head, is_connect;
-    struct web_call *call;
+    struct gw_grpcweb_call *call;
 };
 
 struct h1_dir {
@@ -123,7 +92,7 @@ struct h1_dir {
     uint32_t line_bytes;       /* chunk-size line or trailer section so far */
     uint8_t chunk_digits, chunk_ext, chunk_ws, saw_cr;
     /* the message in progress */
-    struct web_call *call;
+    struct gw_grpcweb_call *call;
     uint8_t msg_ask_kind;      /* client: the request asks to switch (enum gw_http1_switch) */
     uint32_t msg_seq;          /* client: the request's number */
     uint8_t switch_kind;       /* once switched */
@@ -144,9 +113,8 @@ struct gw_http1_conn {
     uint32_t resp_seq;         /* final responses parsed */
     uint8_t switch_pending;    /* the server switched: the client follows ... */
     uint32_t switch_after;     /* ... once request number switch_after has ended */
-    struct web_call *calls[GW_HTTP1_MAX_WEB_CALLS];
+    struct gw_grpcweb *web;    /* the gRPC-Web calls: it owns them, we borrow */
     gw_time_us now;
-    uint8_t closed;            /* gw_http1_conn_close ran: later closes do nothing */
     struct gw_http1_stats stats;
 };
 
@@ -155,19 +123,15 @@ struct head_extra {
     uint8_t te_present, te_chunked_last, te_chunked_count;
     uint8_t conn_upgrade;
     uint8_t up_h2c, up_websocket, up_first_kind;
-    uint8_t encoded;           /* Content-Encoding other than identity */
-    struct gw_http1_str grpc_status, grpc_message, grpc_encoding, host, user_agent, h2_settings;
+    struct gw_grpcweb_head web; /* grpc-status, grpc-message, grpc-encoding, Content-Encoding */
+    struct gw_http1_str host, user_agent, h2_settings;
 };
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static uint8_t lower(uint8_t ch)
-{
-    return (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
-}
+static uint8_t lower(uint8_t ch) { return (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch); }
 
-/* p/n equals the lowercase literal lit, ignoring ASCII case. */
-static bool eq_ci(const uint8_t *p, size_t n, const char *lit)
+bool gw_http1_eq_ci(const uint8_t *p, size_t n, const char *lit)
 {
     size_t k = strlen(lit);
     if (n != k) return false;
@@ -179,7 +143,7 @@ static bool eq_ci(const uint8_t *p, size_t n, const char *lit)
 static bool prefix_ci(const uint8_t *p, size_t n, const char *lit)
 {
     size_t k = strlen(lit);
-    return n >= k && eq_ci(p, k, lit);
+    return n >= k && gw_http1_eq_ci(p, k, lit);
 }
 
 static bool is_tchar(uint8_t ch)
@@ -188,15 +152,9 @@ static bool is_tchar(uint8_t ch)
     return ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
 }
 
-static bool is_blank(uint8_t ch)
-{
-    return ch == ' ' || ch == '\t';
-}
+static bool is_blank(uint8_t ch) { return ch == ' ' || ch == '\t'; }
 
-static bool is_digit(uint8_t ch)
-{
-    return ch >= '0' && ch <= '9';
-}
+static bool is_digit(uint8_t ch) { return ch >= '0' && ch <= '9'; }
 
 static int hex_value(uint8_t ch)
 {
@@ -215,10 +173,7 @@ static size_t span(const struct gw_cursor *c, bool (*pred)(uint8_t))
     return k;
 }
 
-static bool is_target_char(uint8_t ch)
-{
-    return ch > 0x20 && ch != 0x7f;
-}
+static bool is_target_char(uint8_t ch) { return ch > 0x20 && ch != 0x7f; }
 
 static struct gw_http1_str slice(const uint8_t *p, size_t n)
 {
@@ -278,358 +233,11 @@ static void growbuf_free(struct growbuf *b)
     memset(b, 0, sizeof *b);
 }
 
-/* Copies at most cap - 1 bytes and terminates; true if it had to cut. */
-static bool copy_bounded(char *dst, size_t cap, const uint8_t *p, size_t n)
+/* ---- gRPC-Web calls (grpcweb.c) ------------------------------------------ */
+
+/* Forgets every reference to a call about to be handed on. */
+static void call_unlink(struct gw_http1_conn *c, const struct gw_grpcweb_call *wc)
 {
-    size_t k = GW_MIN(n, cap - 1);
-    if (k) memcpy(dst, p, k);
-    dst[k] = '\0';
-    return k < n;
-}
-
-static void set_grpc_str(struct gw_grpc_str *dst, struct gw_http1_str v)
-{
-    if (!v.p) return;
-    dst->truncated = copy_bounded(dst->s, sizeof dst->s, v.p, v.n);
-    dst->present = 1;
-}
-
-/* 1..STATUS_MAX_DIGITS decimal digits, else -1 (as grpc.c reads statuses). */
-static int32_t parse_status(struct gw_http1_str v)
-{
-    int32_t x = 0;
-    if (!v.p || v.n == 0 || v.n > STATUS_MAX_DIGITS) return -1;
-    for (size_t i = 0; i < v.n; i++) {
-        if (!is_digit(v.p[i])) return -1;
-        x = x * 10 + (v.p[i] - '0');
-    }
-    return x;
-}
-
-/* Lowercase copy of a name into a NAME_SCRATCH buffer (cut if longer). */
-static size_t lower_copy(char *dst, const uint8_t *p, size_t n)
-{
-    size_t k = GW_MIN(n, (size_t)NAME_SCRATCH - 1);
-    for (size_t i = 0; i < k; i++) dst[i] = (char)lower(p[i]);
-    dst[k] = '\0';
-    return k;
-}
-
-/* ---- base64 and gRPC-Web framing ------------------------------------------- */
-
-/* Standard and URL-safe alphabets (RFC 4648 sections 4 and 5). */
-static int b64_value(uint8_t ch)
-{
-    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-    if (is_digit(ch)) return ch - '0' + 52;
-    if (ch == '+' || ch == '-') return 62;
-    if (ch == '/' || ch == '_') return 63;
-    return -1;
-}
-
-static void call_count_message(struct gw_http1_conn *c, struct web_call *wc, int dir)
-{
-    c->stats.web_messages[dir]++;
-    if (dir == GW_DIR_TO_SERVER) wc->call.request_messages++;
-    else wc->call.response_messages++;
-}
-
-/* Where messages start is no longer known in this direction. */
-static void framer_lose(struct web_call *wc, int dir)
-{
-    struct web_framer *f = &wc->fr[dir];
-    if (f->mode == WEB_UNFRAMED || f->mode == WEB_LOST) return;
-    f->mode = WEB_LOST;
-    wc->call.messages_partial |= dir == GW_DIR_TO_SERVER ? GW_GRPC_PARTIAL_REQUEST : GW_GRPC_PARTIAL_RESPONSE;
-}
-
-static void trailer_field_begin(struct web_call *wc, struct web_framer *f)
-{
-    f->tr_field = TRF_NONE;
-    if (eq_ci((const uint8_t *)f->tr_name, f->tr_name_len, "grpc-status")) f->tr_field = TRF_STATUS;
-    else if (eq_ci((const uint8_t *)f->tr_name, f->tr_name_len, "grpc-message")) f->tr_field = TRF_MESSAGE;
-    f->tr_status = 0;
-    f->tr_digits = 0;
-    f->tr_msg_len = f->tr_msg_keep = 0;
-    if (f->tr_field == TRF_MESSAGE) {
-        wc->call.grpc_message.truncated = 0;
-        wc->call.grpc_message.s[0] = '\0';
-    }
-}
-
-static void trailer_value_byte(struct web_call *wc, struct web_framer *f, uint8_t b)
-{
-    if (f->tr_field == TRF_STATUS) {
-        if (is_blank(b)) return;  /* only trailing blanks can follow: digits end the value */
-        if (!is_digit(b) || f->tr_digits >= STATUS_MAX_DIGITS) f->tr_status = -1;
-        else if (f->tr_status >= 0) f->tr_status = f->tr_status * 10 + (b - '0');
-        f->tr_digits++;
-    } else if (f->tr_field == TRF_MESSAGE) {
-        struct gw_grpc_str *m = &wc->call.grpc_message;
-        if (f->tr_msg_len < sizeof m->s - 1) {
-            m->s[f->tr_msg_len++] = (char)b;
-            if (!is_blank(b)) f->tr_msg_keep = f->tr_msg_len;
-        } else if (!is_blank(b)) {
-            m->truncated = 1;
-        }
-    }
-}
-
-/* A trailer line ended (or the frame did): apply the field it held. */
-static void trailer_line_end(struct web_call *wc, struct web_framer *f)
-{
-    if (f->tr_state == TR_VALUE_WS || f->tr_state == TR_VALUE) {
-        if (f->tr_field == TRF_STATUS) {
-            wc->call.grpc_status = f->tr_digits ? f->tr_status : -1;
-        } else if (f->tr_field == TRF_MESSAGE) {
-            wc->call.grpc_message.s[f->tr_msg_keep] = '\0';
-            wc->call.grpc_message.present = 1;
-        }
-    }
-    f->tr_state = TR_NAME;
-    f->tr_name_len = 0;
-    f->tr_field = TRF_NONE;
-}
-
-/* One byte of an uncompressed trailer frame: "name: value\r\n" lines. */
-static void trailer_byte(struct web_call *wc, struct web_framer *f, uint8_t b)
-{
-    if (b == '\r' || b == '\n') {
-        trailer_line_end(wc, f);
-        return;
-    }
-    switch (f->tr_state) {
-    case TR_NAME:
-        if (b == ':') {
-            trailer_field_begin(wc, f);
-            f->tr_state = TR_VALUE_WS;
-        } else if (f->tr_name_len < TRAILER_NAME_MAX) {
-            f->tr_name[f->tr_name_len++] = (char)b;
-        } else {
-            f->tr_state = TR_SKIP; /* longer than any name we read */
-        }
-        break;
-    case TR_VALUE_WS:
-        if (is_blank(b)) break;
-        f->tr_state = TR_VALUE;
-        trailer_value_byte(wc, f, b);
-        break;
-    case TR_VALUE:
-        trailer_value_byte(wc, f, b);
-        break;
-    default: /* TR_SKIP */
-        break;
-    }
-}
-
-/* A 5-byte prefix is complete. */
-static void framer_prefix(struct gw_http1_conn *c, struct web_call *wc, int dir)
-{
-    struct web_framer *f = &wc->fr[dir];
-    f->prefix_have = 0;
-    f->body_left = f->msg_len;
-    f->in_trailer = 0;
-    if (f->flag & 0x80) {
-        /* 0x80: trailers; 0x81: compressed trailers, which we can not read */
-        f->in_trailer = f->flag == 0x80;
-        f->tr_state = TR_NAME;
-        f->tr_name_len = 0;
-    } else {
-        call_count_message(c, wc, dir);
-    }
-}
-
-/* Decoded body bytes of one direction, in gRPC framing. */
-static void framer_bytes(struct gw_http1_conn *c, struct web_call *wc, int dir, const uint8_t *p, size_t n)
-{
-    struct web_framer *f = &wc->fr[dir];
-    while (n > 0) {
-        if (f->body_left > 0) {
-            size_t k = GW_MIN(n, (size_t)f->body_left);
-            if (f->in_trailer)
-                for (size_t i = 0; i < k; i++) trailer_byte(wc, f, p[i]);
-            f->body_left -= (uint32_t)k;
-            p += k;
-            n -= k;
-            if (f->body_left == 0 && f->in_trailer) trailer_line_end(wc, f);
-            continue;
-        }
-        uint8_t b = *p++;
-        n--;
-        if (f->prefix_have == 0) {
-            f->flag = b;
-            f->msg_len = 0;
-        } else {
-            f->msg_len = (f->msg_len << 8) | b;
-        }
-        if (++f->prefix_have == GRPC_PREFIX_LEN) {
-            framer_prefix(c, wc, dir);
-            if (f->body_left == 0 && f->in_trailer) trailer_line_end(wc, f);
-        }
-    }
-}
-
-static size_t b64_flush_quantum(struct web_framer *f, uint8_t *out)
-{
-    size_t o = 0;
-    if (f->b64_have == 2) {
-        out[o++] = (uint8_t)(f->b64_acc >> 4);
-    } else if (f->b64_have == 3) {
-        out[o++] = (uint8_t)(f->b64_acc >> 10);
-        out[o++] = (uint8_t)(f->b64_acc >> 2);
-    }
-    f->b64_have = 0;
-    f->b64_acc = 0;
-    return o;
-}
-
-/* grpc-web-text: base64 whose padding may recur anywhere a writer flushed. */
-static void text_bytes(struct gw_http1_conn *c, struct web_call *wc, int dir, const uint8_t *p, size_t n)
-{
-    struct web_framer *f = &wc->fr[dir];
-    uint8_t out[B64_OUT_BATCH];
-    size_t o = 0;
-    for (size_t i = 0; i < n && f->mode == WEB_TEXT; i++) {
-        uint8_t ch = p[i];
-        /* room for the most one character can produce (a quantum's 3
-         * bytes), checked before every character: padding flushes too */
-        if (o > sizeof out - 3) {
-            framer_bytes(c, wc, dir, out, o);
-            o = 0;
-        }
-        if (ch == '\r' || ch == '\n' || is_blank(ch)) continue;
-        if (ch == '=') {
-            if (f->b64_have >= 2) {
-                f->b64_pad = f->b64_have == 2; /* "xx=" takes a second '=' */
-                o += b64_flush_quantum(f, out + o);
-            } else if (f->b64_have == 0 && f->b64_pad) {
-                f->b64_pad = 0;
-            } else {
-                framer_lose(wc, dir);
-            }
-            continue;
-        }
-        int v = b64_value(ch);
-        if (v < 0 || f->b64_pad) {
-            framer_lose(wc, dir);
-            break;
-        }
-        f->b64_acc = (f->b64_acc << 6) | (uint32_t)v;
-        if (++f->b64_have == 4) {
-            out[o++] = (uint8_t)(f->b64_acc >> 16);
-            out[o++] = (uint8_t)(f->b64_acc >> 8);
-            out[o++] = (uint8_t)f->b64_acc;
-            f->b64_have = 0;
-            f->b64_acc = 0;
-        }
-    }
-    if (o) framer_bytes(c, wc, dir, out, o);
-}
-
-static void web_body(struct gw_http1_conn *c, struct web_call *wc, int dir, const uint8_t *p, size_t n)
-{
-    if (dir == GW_DIR_TO_SERVER) wc->call.request_bytes += n;
-    else wc->call.response_bytes += n;
-    if (wc->fr[dir].mode == WEB_BINARY) framer_bytes(c, wc, dir, p, n);
-    else if (wc->fr[dir].mode == WEB_TEXT) text_bytes(c, wc, dir, p, n);
-}
-
-/* The body of one direction ended: an unpadded base64 tail still counts. */
-static void web_body_end(struct gw_http1_conn *c, struct web_call *wc, int dir)
-{
-    struct web_framer *f = &wc->fr[dir];
-    if (f->mode == WEB_TEXT && f->b64_have >= 2) {
-        uint8_t out[2];
-        size_t o = b64_flush_quantum(f, out);
-        framer_bytes(c, wc, dir, out, o);
-    }
-    if (f->in_trailer && f->body_left) trailer_line_end(wc, f);
-}
-
-/* ---- gRPC-Web calls ------------------------------------------------------- */
-
-static const char *const connection_field_names[] = {
-    "host", "connection", "keep-alive", "proxy-connection", "transfer-encoding",
-    "content-length", "upgrade", "http2-settings", "trailer",
-};
-
-static void add_metadata_key(struct gw_grpc_call *call, const uint8_t *name, size_t len)
-{
-    char key[NAME_SCRATCH];
-    size_t k = lower_copy(key, name, len);
-    for (size_t i = 0; i < GW_ARRAY_LEN(connection_field_names); i++)
-        if (strcmp(key, connection_field_names[i]) == 0) return;
-    /* a cut name can not be one of the short excluded names */
-    if (!gw_grpc_is_metadata_key(key, k)) return;
-    bool cut = k < len || k >= GW_GRPC_KEY_MAX;
-    if (k >= GW_GRPC_KEY_MAX) {
-        k = GW_GRPC_KEY_MAX - 1;
-        key[k] = '\0';
-    }
-    gw_grpc_call_add_key(call, key, k, cut);
-}
-
-/* The path of a request target: origin-form as is, absolute-form from the
- * first '/' after "//authority". */
-static struct gw_http1_str target_path(struct gw_http1_str t)
-{
-    const uint8_t *sep = t.n > 3 && t.p[0] != '/' ? memchr(t.p, ':', t.n) : NULL;
-    size_t at = sep ? (size_t)(sep - t.p) : 0;
-    if (!sep || at + 3 > t.n || sep[1] != '/' || sep[2] != '/') return t;
-    const uint8_t *slash = memchr(sep + 3, '/', t.n - at - 3);
-    if (!slash) return slice((const uint8_t *)"/", 1);
-    return slice(slash, t.n - (size_t)(slash - t.p));
-}
-
-static uint8_t mode_for(struct gw_http1_str ct, uint8_t fallback)
-{
-    if (!ct.p) return fallback;
-    if (prefix_ci(ct.p, ct.n, "application/grpc-web-text")) return WEB_TEXT;
-    if (prefix_ci(ct.p, ct.n, "application/grpc")) return WEB_BINARY;
-    return WEB_UNFRAMED;
-}
-
-static struct web_call *call_open(struct gw_http1_conn *c, const struct gw_http1_request *req,
-                                  const struct head_extra *x)
-{
-    size_t slot = 0;
-    while (slot < GW_HTTP1_MAX_WEB_CALLS && c->calls[slot]) slot++;
-    if (slot == GW_HTTP1_MAX_WEB_CALLS) {
-        c->stats.web_calls_untracked++;
-        return NULL;
-    }
-    struct web_call *wc = calloc(1, sizeof *wc);
-    if (!wc) {
-        c->stats.web_calls_untracked++;
-        return NULL;
-    }
-    c->calls[slot] = wc;
-    struct gw_grpc_call *call = &wc->call;
-    call->stream_id = req->seq;
-    call->start_ts = req->h.ts;
-    call->http_status = -1;
-    call->grpc_status = -1;
-    struct gw_http1_str path = target_path(req->target);
-    call->path_truncated = copy_bounded(call->path, sizeof call->path, path.p, path.n);
-    call->path_present = 1;
-    set_grpc_str(&call->authority, req->host);
-    set_grpc_str(&call->content_type, req->h.content_type);
-    set_grpc_str(&call->user_agent, req->user_agent);
-    set_grpc_str(&call->grpc_encoding, x->grpc_encoding);
-    for (size_t i = 0; i < req->h.n_names; i++) add_metadata_key(call, req->h.names[i].p, req->h.names[i].n);
-    if (req->h.names_truncated) call->metadata_keys_truncated = 1;
-    wc->fr[GW_DIR_TO_SERVER].mode = mode_for(req->h.content_type, WEB_BINARY);
-    wc->fr[GW_DIR_TO_CLIENT].mode = wc->fr[GW_DIR_TO_SERVER].mode;
-    if (x->encoded) framer_lose(wc, GW_DIR_TO_SERVER);
-    return wc;
-}
-
-/* Forgets every reference to a call leaving c->calls[]. */
-static void call_unlink(struct gw_http1_conn *c, struct web_call *wc)
-{
-    for (size_t i = 0; i < GW_HTTP1_MAX_WEB_CALLS; i++)
-        if (c->calls[i] == wc) c->calls[i] = NULL;
     for (uint32_t i = 0; i < c->q_len; i++) {
         struct pending *e = &c->q[(c->q_head + i) % GW_HTTP1_MAX_PENDING];
         if (e->call == wc) e->call = NULL;
@@ -638,36 +246,11 @@ static void call_unlink(struct gw_http1_conn *c, struct web_call *wc)
         if (c->d[d].call == wc) c->d[d].call = NULL;
 }
 
-static void call_emit(struct gw_http1_conn *c, struct web_call *wc, int reason)
+static void call_dir_end(struct gw_http1_conn *c, struct gw_grpcweb_call *wc, int dir)
 {
-    struct gw_grpc_call *call = &wc->call;
+    if (!gw_grpcweb_dir_end(c->web, wc, dir)) return;
     call_unlink(c, wc);
-    call->ended_by = (uint8_t)reason;
-    call->end_ts = c->now;
-    if (call->path_present && !call->path_truncated) gw_grpc_split_path(call->path, call->service, call->method);
-    c->stats.grpc_web_calls++;
-    if (c->cb.on_grpc_web_call) c->cb.on_grpc_web_call(c->user, call);
-    free(wc);
-}
-
-static void call_dir_end(struct gw_http1_conn *c, struct web_call *wc, int dir)
-{
-    web_body_end(c, wc, dir);
-    if (dir == GW_DIR_TO_SERVER) wc->call.request_end = 1;
-    else wc->call.response_end = 1;
-    if (wc->call.request_end && wc->call.response_end) call_emit(c, wc, GW_END_STREAM);
-}
-
-/* The response head of a call is known. */
-static void call_response(struct web_call *wc, const struct gw_http1_response *r, const struct head_extra *x)
-{
-    struct gw_grpc_call *call = &wc->call;
-    call->http_status = r->status;
-    wc->fr[GW_DIR_TO_CLIENT].mode = mode_for(r->h.content_type, wc->fr[GW_DIR_TO_SERVER].mode == WEB_TEXT ? WEB_TEXT : WEB_BINARY);
-    if (x->encoded) framer_lose(wc, GW_DIR_TO_CLIENT);
-    /* trailers-only: the status travels in the response head */
-    if (x->grpc_status.p) call->grpc_status = parse_status(x->grpc_status);
-    set_grpc_str(&call->grpc_message, x->grpc_message);
+    gw_grpcweb_finish(c->web, wc, GW_END_STREAM, c->now);
 }
 
 /* ---- the request queue ----------------------------------------------------- */
@@ -718,14 +301,12 @@ static bool client_switch_due(const struct gw_http1_conn *c)
     return d->state == ST_AWAIT || (d->state == ST_HEAD && !d->in_head);
 }
 
-/* Called when the server switches: a client waiting at a boundary follows
- * now (with what it held), one inside a message at that message's end. */
-static void client_maybe_switch(struct gw_http1_conn *c)
+/* The client switches now; what it held goes to the new protocol. */
+static void client_switch_held(struct gw_http1_conn *c, int kind)
 {
-    if (!client_switch_due(c)) return;
     struct growbuf h = c->hold;
     memset(&c->hold, 0, sizeof c->hold);
-    dir_switch(c, GW_DIR_TO_SERVER, c->switch_pending, h.p, h.len);
+    dir_switch(c, GW_DIR_TO_SERVER, kind, h.p, h.len);
     growbuf_free(&h);
 }
 
@@ -756,10 +337,7 @@ static int await_feed(struct gw_http1_conn *c, const uint8_t *p, size_t n, size_
             kind = GW_HTTP1_SWITCH_H2C;
     }
     if (kind) {
-        struct growbuf h = c->hold;
-        memset(&c->hold, 0, sizeof c->hold);
-        dir_switch(c, GW_DIR_TO_SERVER, kind, h.p, h.len);
-        growbuf_free(&h);
+        client_switch_held(c, kind);
         return GW_ERR_UNSUPPORTED;
     }
     int rc = growbuf_append(&c->hold, p, n, GW_HTTP1_HOLD_MAX, HOLD_BUF_INITIAL);
@@ -786,14 +364,14 @@ static void deliver_body(struct gw_http1_conn *c, int dir, const uint8_t *p, siz
     if (n == 0) return;
     c->stats.body_bytes[dir] += n;
     if (c->cb.on_body) c->cb.on_body(c->user, dir, p, n);
-    if (c->d[dir].call) web_body(c, c->d[dir].call, dir, p, n);
+    if (c->d[dir].call) gw_grpcweb_body(c->web, c->d[dir].call, dir, p, n);
 }
 
 static void message_end(struct gw_http1_conn *c, int dir)
 {
     struct h1_dir *d = &c->d[dir];
     if (c->cb.on_message_end) c->cb.on_message_end(c->user, dir);
-    struct web_call *wc = d->call;
+    struct gw_grpcweb_call *wc = d->call;
     d->call = NULL;
     if (wc) call_dir_end(c, wc, dir);
     d->state = ST_HEAD;
@@ -921,7 +499,7 @@ static bool te_element(void *ctx, struct gw_http1_str el)
     struct head_extra *x = ctx;
     size_t k = 0;
     while (k < el.n && is_tchar(el.p[k])) k++;
-    bool chunked = eq_ci(el.p, k, "chunked");
+    bool chunked = gw_http1_eq_ci(el.p, k, "chunked");
     x->te_present = 1;
     x->te_chunked_last = chunked;
     if (chunked) x->te_chunked_count++;
@@ -931,7 +509,7 @@ static bool te_element(void *ctx, struct gw_http1_str el)
 static bool connection_element(void *ctx, struct gw_http1_str el)
 {
     struct head_extra *x = ctx;
-    if (eq_ci(el.p, el.n, "upgrade")) x->conn_upgrade = 1;
+    if (gw_http1_eq_ci(el.p, el.n, "upgrade")) x->conn_upgrade = 1;
     return true;
 }
 
@@ -941,10 +519,10 @@ static bool upgrade_element(void *ctx, struct gw_http1_str el)
     size_t k = 0;
     while (k < el.n && el.p[k] != '/') k++; /* protocol-name [ "/" version ] */
     uint8_t kind = GW_HTTP1_SWITCH_OTHER;
-    if (eq_ci(el.p, k, "h2c")) {
+    if (gw_http1_eq_ci(el.p, k, "h2c")) {
         kind = GW_HTTP1_SWITCH_H2C;
         x->up_h2c = 1;
-    } else if (eq_ci(el.p, k, "websocket")) {
+    } else if (gw_http1_eq_ci(el.p, k, "websocket")) {
         kind = GW_HTTP1_SWITCH_WEBSOCKET;
         x->up_websocket = 1;
     }
@@ -955,7 +533,7 @@ static bool upgrade_element(void *ctx, struct gw_http1_str el)
 static bool encoding_element(void *ctx, struct gw_http1_str el)
 {
     struct head_extra *x = ctx;
-    if (!eq_ci(el.p, el.n, "identity")) x->encoded = 1;
+    if (!gw_http1_eq_ci(el.p, el.n, "identity")) x->web.encoded = 1;
     return true;
 }
 
@@ -968,34 +546,30 @@ static void keep_first(struct gw_http1_str *dst, struct gw_http1_str v)
 static int apply_field(struct gw_http1_head *h, struct head_extra *x,
                        struct gw_http1_str name, struct gw_http1_str value)
 {
-    if (eq_ci(name.p, name.n, "content-length")) {
+    if (gw_http1_eq_ci(name.p, name.n, "content-length")) {
         struct cl_ctx cc = { h, false, false };
         list_each(value, cl_element, &cc);
         if (cc.bad || !cc.seen) return GW_ERR_MALFORMED;
-    } else if (eq_ci(name.p, name.n, "transfer-encoding")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "transfer-encoding")) {
         list_each(value, te_element, x);
-    } else if (eq_ci(name.p, name.n, "content-type")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "content-type")) {
         keep_first(&h->content_type, value);
-    } else if (eq_ci(name.p, name.n, "connection")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "connection")) {
         keep_first(&h->connection, value);
         list_each(value, connection_element, x);
-    } else if (eq_ci(name.p, name.n, "upgrade")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "upgrade")) {
         keep_first(&h->upgrade, value);
         list_each(value, upgrade_element, x);
-    } else if (eq_ci(name.p, name.n, "content-encoding")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "content-encoding")) {
         list_each(value, encoding_element, x);
-    } else if (eq_ci(name.p, name.n, "host")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "host")) {
         keep_first(&x->host, value);
-    } else if (eq_ci(name.p, name.n, "user-agent")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "user-agent")) {
         keep_first(&x->user_agent, value);
-    } else if (eq_ci(name.p, name.n, "http2-settings")) {
+    } else if (gw_http1_eq_ci(name.p, name.n, "http2-settings")) {
         keep_first(&x->h2_settings, value);
-    } else if (eq_ci(name.p, name.n, "grpc-encoding")) {
-        keep_first(&x->grpc_encoding, value);
-    } else if (eq_ci(name.p, name.n, "grpc-status")) {
-        x->grpc_status = value;
-    } else if (eq_ci(name.p, name.n, "grpc-message")) {
-        x->grpc_message = value;
+    } else {
+        gw_grpcweb_head_field(&x->web, name.p, name.n, value); /* grpc-status, ... */
     }
     return GW_OK;
 }
@@ -1006,9 +580,6 @@ static void record_name(struct gw_http1_head *h, struct gw_http1_str name)
         h->names_truncated = 1;
         return;
     }
-    char low[NAME_SCRATCH];
-    lower_copy(low, name.p, name.n);
-    if (gw_policy_is_credential_key(NULL, low)) h->credential_mask |= (uint64_t)1 << h->n_names;
     h->names[h->n_names++] = name;
 }
 
@@ -1092,7 +663,7 @@ static int request_head(struct gw_http1_conn *c, const uint8_t *p, size_t n)
     req.grpc = req.h.content_type.p && prefix_ci(req.h.content_type.p, req.h.content_type.n, "application/grpc");
     c->stats.requests++;
 
-    struct web_call *wc = req.grpc && !req.is_connect ? call_open(c, &req, &x) : NULL;
+    struct gw_grpcweb_call *wc = req.grpc && !req.is_connect ? gw_grpcweb_request(c->web, &req, &x.web) : NULL;
     if (req.seq > c->resp_seq) { /* else its answer came first (out of order) */
         struct pending e = { req.seq, req.is_head, req.is_connect, wc };
         queue_push(c, &e);
@@ -1173,7 +744,7 @@ static int response_head(struct gw_http1_conn *c, const uint8_t *p, size_t n)
 
     struct h1_dir *d = &c->d[GW_DIR_TO_CLIENT];
     d->call = resp.informational ? NULL : e.call;
-    if (d->call) call_response(d->call, &resp, &x);
+    if (d->call) gw_grpcweb_response(d->call, &resp, &x.web);
     if (c->cb.on_response) c->cb.on_response(c->user, &resp);
 
     if (resp.switch_kind) {
@@ -1182,7 +753,9 @@ static int response_head(struct gw_http1_conn *c, const uint8_t *p, size_t n)
         dir_switch(c, GW_DIR_TO_CLIENT, resp.switch_kind, NULL, 0);
         c->switch_pending = resp.switch_kind;
         c->switch_after = seq; /* request seq may still be on its way */
-        client_maybe_switch(c);
+        /* a client waiting at a boundary follows now, one inside a
+         * message at that message's end */
+        if (client_switch_due(c)) client_switch_held(c, c->switch_pending);
         return GW_OK;
     }
     bool no_body = resp.informational || resp.to_head || resp.status == 204 || resp.status == 304;
@@ -1399,18 +972,38 @@ static int dir_run(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n,
 
 /* NOLINTEND(misc-no-recursion) */
 
+/* ---- stats ------------------------------------------------------------------ */
+
+const struct gw_stat_field gw_http1_stat_fields[] = {
+    GW_STAT_FIELD(struct gw_http1_stats, requests, "requests"),
+    GW_STAT_FIELD(struct gw_http1_stats, responses, "responses"),
+    GW_STAT_FIELD(struct gw_http1_stats, body_bytes[GW_DIR_TO_SERVER], "body_bytes_to_server"),
+    GW_STAT_FIELD(struct gw_http1_stats, body_bytes[GW_DIR_TO_CLIENT], "body_bytes_to_client"),
+    GW_STAT_FIELD(struct gw_http1_stats, unmatched_responses, "unmatched_responses"),
+    GW_STAT_FIELD(struct gw_http1_stats, queue_overflows, "queue_overflows"),
+    GW_STAT_FIELD(struct gw_http1_stats, framing_conflicts, "framing_conflicts"),
+    GW_STAT_FIELD(struct gw_http1_stats, gap_bytes_skipped, "gap_bytes_skipped"),
+};
+const size_t gw_http1_stat_fields_len = GW_ARRAY_LEN(gw_http1_stat_fields);
+
+void gw_http1_stats_add(struct gw_http1_stats *total, const struct gw_http1_stats *one)
+{
+    total->requests += one->requests;
+    total->responses += one->responses;
+    total->body_bytes[0] += one->body_bytes[0];
+    total->body_bytes[1] += one->body_bytes[1];
+    total->unmatched_responses += one->unmatched_responses;
+    total->queue_overflows += one->queue_overflows;
+    total->framing_conflicts += one->framing_conflicts;
+    total->gap_bytes_skipped += one->gap_bytes_skipped;
+}
+
 /* ---- public API --------------------------------------------------------------- */
 
 const char *gw_http1_switch_str(int kind)
 {
-    switch (kind) {
-    case GW_HTTP1_SWITCH_NONE: return "none";
-    case GW_HTTP1_SWITCH_H2C: return "h2c";
-    case GW_HTTP1_SWITCH_CONNECT: return "connect";
-    case GW_HTTP1_SWITCH_WEBSOCKET: return "websocket";
-    case GW_HTTP1_SWITCH_OTHER: return "other";
-    default: return "unknown";
-    }
+    static const char *const names[] = { "none", "h2c", "connect", "websocket", "other" }; /* by enum */
+    return kind >= 0 && kind < (int)GW_ARRAY_LEN(names) ? names[kind] : "unknown";
 }
 
 struct gw_http1_conn *gw_http1_conn_create(const struct gw_http1_callbacks *cb, void *user)
@@ -1419,6 +1012,11 @@ struct gw_http1_conn *gw_http1_conn_create(const struct gw_http1_callbacks *cb, 
     if (!c) return NULL;
     if (cb) c->cb = *cb;
     c->user = user;
+    c->web = gw_grpcweb_create(c->cb.on_grpc_web_call, user);
+    if (!c->web) {
+        free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -1426,6 +1024,7 @@ void gw_http1_conn_destroy(struct gw_http1_conn *c)
 {
     if (!c) return;
     gw_http1_conn_close(c, GW_END_CONN_CLOSED, c->now);
+    gw_grpcweb_destroy(c->web);
     growbuf_free(&c->d[0].head);
     growbuf_free(&c->d[1].head);
     growbuf_free(&c->hold);
@@ -1479,22 +1078,15 @@ int gw_http1_conn_gap(struct gw_http1_conn *c, int dir, size_t len, gw_time_us t
     if (d->state == ST_SWITCHED) return GW_ERR_UNSUPPORTED;
     if (d->state == ST_FAILED) return d->err;
     if (d->fin) return GW_OK; /* nothing more of dir is parsed: nothing to skip */
-    switch (d->state) {
-    case ST_BODY_CLOSE:
-    case ST_BODY_LEN:
-    case ST_CHUNK_DATA:
-        if (d->state != ST_BODY_CLOSE && len > d->body_left) break;
+    bool sized = d->state == ST_BODY_LEN || d->state == ST_CHUNK_DATA;
+    if (d->state == ST_BODY_CLOSE || (sized && len <= d->body_left)) {
         c->stats.gap_bytes_skipped += len;
-        if (d->call) framer_lose(d->call, dir);
-        if (d->state == ST_BODY_CLOSE) return GW_OK;
+        gw_grpcweb_gap(d->call, dir, len);
+        if (!sized) return GW_OK;
         d->body_left -= len;
-        if (d->body_left == 0) {
-            size_t used = 0;
-            body_len_step(c, dir, NULL, 0, &used);
-        }
+        size_t used = 0;
+        if (d->body_left == 0) body_len_step(c, dir, NULL, 0, &used);
         return GW_OK;
-    default:
-        break;
     }
     /* the next head would start at an unknown place */
     if (dir == GW_DIR_TO_SERVER) growbuf_free(&c->hold);
@@ -1517,18 +1109,18 @@ void gw_http1_conn_fin(struct gw_http1_conn *c, int dir, gw_time_us ts)
 
 void gw_http1_conn_close(struct gw_http1_conn *c, int reason, gw_time_us ts)
 {
-    if (!c || c->closed) return;
-    c->closed = 1;
+    if (!c) return;
     if (ts > c->now) c->now = ts;
     if (reason == GW_END_CONN_CLOSED && c->d[GW_DIR_TO_CLIENT].state == ST_BODY_CLOSE)
         message_end(c, GW_DIR_TO_CLIENT);
-    for (size_t i = 0; i < GW_HTTP1_MAX_WEB_CALLS; i++) {
-        struct web_call *wc = c->calls[i];
-        if (!wc) continue;
-        web_body_end(c, wc, GW_DIR_TO_SERVER);
-        web_body_end(c, wc, GW_DIR_TO_CLIENT);
-        call_emit(c, wc, reason);
-    }
+    /* Every call still open ends here, however far its bodies got. No
+     * "closed" state: bytes fed after this (a RST the endpoints ignored)
+     * are parsed, and the calls they open end at the next close or at
+     * destroy; a close with nothing open writes nothing. */
+    for (uint32_t i = 0; i < c->q_len; i++) c->q[(c->q_head + i) % GW_HTTP1_MAX_PENDING].call = NULL;
+    c->d[GW_DIR_TO_SERVER].call = c->d[GW_DIR_TO_CLIENT].call = NULL;
+    gw_grpcweb_close(c->web, reason, c->now);
+    GW_ASSERT(gw_grpcweb_open_calls(c->web) == 0);
 }
 
 int gw_http1_conn_switched(const struct gw_http1_conn *c, int dir)
@@ -1540,6 +1132,11 @@ int gw_http1_conn_switched(const struct gw_http1_conn *c, int dir)
 const struct gw_http1_stats *gw_http1_conn_stats(const struct gw_http1_conn *c)
 {
     return c ? &c->stats : NULL;
+}
+
+const struct gw_grpcweb_stats *gw_http1_conn_web_stats(const struct gw_http1_conn *c)
+{
+    return c ? gw_grpcweb_stats(c->web) : NULL;
 }
 
 /* ---- sniffing ----------------------------------------------------------------- */

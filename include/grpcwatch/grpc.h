@@ -17,7 +17,7 @@
  * headers fully decoded without a content-type still mean "not gRPC".
  *
  * Messages are counted from the 5-byte gRPC framing (1 flag byte, 4-byte
- * big-endian length) across DATA frames: a message may span frames and a
+ * big-endian length; grpcframe.h, shared with gRPC-Web) across DATA frames: a message may span frames and a
  * frame may hold several; a message counts when its 5-byte prefix is
  * complete. The framing state per stream and direction is a few bytes; the
  * payload is never copied.
@@ -58,6 +58,7 @@
 
 #include "grpcwatch/common.h"
 #include "grpcwatch/h2.h"
+#include "grpcwatch/stats.h"
 
 #define GW_GRPC_PATH_MAX 512
 #define GW_GRPC_FIELD_MAX 256
@@ -110,6 +111,13 @@ void gw_grpc_call_add_key(struct gw_grpc_call *call, const char *key, size_t k, 
 struct gw_grpc_stats {
     uint64_t calls, non_grpc_streams, messages[2];
 };
+
+/* Fields of gw_grpc_stats for the stats registry, paths relative to prefix
+ * "grpc": calls, non_grpc_streams, request_messages (messages[0]),
+ * response_messages (messages[1]), in the order `stats` always wrote them. */
+extern const struct gw_stat_field gw_grpc_stat_fields[];
+extern const size_t gw_grpc_stat_fields_len;
+void gw_grpc_stats_add(struct gw_grpc_stats *total, const struct gw_grpc_stats *one);
 
 struct gw_grpc_session;
 

@@ -69,28 +69,15 @@
  * gw_http1_conn_close without a response.
  *
  * gRPC-Web (and gRPC over HTTP/1.x): a request whose Content-Type starts with
- * "application/grpc" (any case) is a call. Its body and the response body
- * carry 5-byte framed messages (1 flag byte, 4-byte big-endian length)
- * counted across chunks and segments with a few bytes of state per
- * direction; "application/grpc-web-text*" bodies are base64 (padding may
- * recur mid-body, PROTOCOL-WEB.md), decoded in a 4-character state and then
- * framed. A frame with flag bit 0x80 is the trailer frame: its
- * "grpc-status: N\r\ngrpc-message: ...\r\n" lines set grpc_status and
- * grpc_message (trailers-only answers carry them as response fields). A
- * response Content-Type that is not application/grpc*, or a Content-Encoding
- * other than identity, makes that body unframed (bytes counted, messages
- * not). Each call is handed to on_grpc_web_call as a struct gw_grpc_call
- * (grpc.h) when both messages have ended (ended_by GW_END_STREAM), or at
- * gw_http1_conn_close with its reason. In the call:
- * stream_id is the request's number on the connection (1, 2, ...);
- * authority is the Host field; path the request target (its path part for
- * an absolute-form target); metadata_keys are the request's field names,
- * lowercase, minus those of gw_grpc_is_metadata_key and HTTP/1.x
- * connection fields (host, connection, keep-alive, proxy-connection,
- * transfer-encoding, content-length, upgrade, http2-settings, trailer);
- * request_bytes/response_bytes count HTTP body bytes (de-chunked; base64
- * text as sent). At most GW_HTTP1_MAX_WEB_CALLS calls are open at once
- * (more are counted in stats.web_calls_untracked).
+ * "application/grpc" (any case) is a call, followed by grpcweb.c
+ * (grpcweb.h says what a call holds: messages, base64 text, trailers in
+ * the body). http1 hands it the heads, bodies, gaps and message ends; each
+ * call reaches on_grpc_web_call (a struct gw_grpc_call, grpc.h) when both
+ * its messages have ended (ended_by GW_END_STREAM), or at
+ * gw_http1_conn_close / destroy with their reason. At most
+ * GW_HTTP1_MAX_WEB_CALLS calls are open at once (more are counted in
+ * gw_http1_conn_web_stats().calls_untracked). A gap inside a body also
+ * goes to the call: inside a binary message body the count stays exact.
  *
  * Gaps: gw_http1_conn_gap skips missing bytes inside a body of known length
  * (Content-Length, chunk data, until-close); anywhere else the direction
@@ -98,15 +85,17 @@
  * feeds of that direction return it and the other direction goes on.
  *
  * Memory per connection: the struct (a few KiB), two head buffers of at
- * most GW_HTTP1_HEAD_MAX, one hold buffer of at most GW_HTTP1_HOLD_MAX, and
- * GW_HTTP1_MAX_WEB_CALLS calls (one allocation per gRPC-Web request).
- * Nothing is allocated per segment once the buffers have grown.
+ * most GW_HTTP1_HEAD_MAX, one hold buffer of at most GW_HTTP1_HOLD_MAX, the
+ * gw_grpcweb session (grpcweb.h) and at most GW_HTTP1_MAX_WEB_CALLS calls
+ * (one allocation per gRPC-Web request). destroy frees all of it. Nothing
+ * is allocated per segment once the buffers have grown.
  */
 #ifndef GRPCWATCH_HTTP1_H
 #define GRPCWATCH_HTTP1_H
 
 #include "grpcwatch/common.h"
 #include "grpcwatch/grpc.h"
+#include "grpcwatch/stats.h"
 
 #define GW_HTTP1_HEAD_MAX 16384     /* bytes of one head, start line to empty line */
 #define GW_HTTP1_MAX_FIELDS 64      /* field names reported per head */
@@ -145,9 +134,6 @@ struct gw_http1_head {
     struct gw_http1_str names[GW_HTTP1_MAX_FIELDS];
     uint16_t n_names;
     uint8_t names_truncated;      /* more fields than GW_HTTP1_MAX_FIELDS */
-    /* bit i: names[i] carries credentials by the policy's built-in list
-     * (gw_policy_is_credential_key(NULL, ...)); names beyond 64 have no bit */
-    uint64_t credential_mask;
 };
 
 struct gw_http1_request {
@@ -189,20 +175,25 @@ struct gw_http1_callbacks {
 struct gw_http1_stats {
     uint64_t requests, responses;       /* heads parsed (responses include 1xx) */
     uint64_t body_bytes[2];             /* by direction */
-    uint64_t grpc_web_calls;            /* handed to on_grpc_web_call */
-    uint64_t web_messages[2];           /* gRPC-Web messages counted, by direction */
-    uint64_t web_calls_untracked;       /* gRPC-Web requests beyond GW_HTTP1_MAX_WEB_CALLS */
     uint64_t unmatched_responses;       /* no queued request to answer */
     uint64_t queue_overflows;           /* requests not queued (queue full) */
     uint64_t framing_conflicts;         /* heads with both Transfer-Encoding and Content-Length */
     uint64_t gap_bytes_skipped;         /* gaps inside bodies, stepped over */
 };
 
+/* Fields of gw_http1_stats, paths relative to prefix "http1"; the
+ * gRPC-Web counters (grpcweb.h) follow under the same prefix. */
+extern const struct gw_stat_field gw_http1_stat_fields[];
+extern const size_t gw_http1_stat_fields_len;
+void gw_http1_stats_add(struct gw_http1_stats *total, const struct gw_http1_stats *one);
+
 struct gw_http1_conn;
+struct gw_grpcweb_stats;
 
 /* cb is copied. Returns NULL when out of memory. */
 struct gw_http1_conn *gw_http1_conn_create(const struct gw_http1_callbacks *cb, void *user);
-/* gw_http1_conn_close(GW_END_CONN_CLOSED) if not closed yet, then frees. */
+/* gw_http1_conn_close(GW_END_CONN_CLOSED) (hands on the calls still open),
+ * then frees everything: calls, head buffers, held bytes. */
 void gw_http1_conn_destroy(struct gw_http1_conn *c);
 
 /* Feeds n bytes of direction dir observed at ts. Returns GW_OK (all n
@@ -217,7 +208,8 @@ int gw_http1_conn_feed(struct gw_http1_conn *c, int dir, const uint8_t *p, size_
 /* len bytes of direction dir are missing. GW_OK when skipped inside a body,
  * GW_ERR_UNSUPPORTED if the direction has switched (the gap is the new
  * protocol's), else the direction stops: GW_ERR_TRUNCATED. A skipped gap
- * stops gRPC-Web message counting in that direction of the call. */
+ * goes to the gRPC-Web call of that body (grpcweb.h: the count stays exact
+ * only if the hole lay inside a binary message body). */
 int gw_http1_conn_gap(struct gw_http1_conn *c, int dir, size_t len, gw_time_us ts);
 
 /* Direction dir ended (FIN): a body delimited by the close ends there; a
@@ -226,16 +218,26 @@ int gw_http1_conn_gap(struct gw_http1_conn *c, int dir, size_t len, gw_time_us t
  * (its sticky error, GW_ERR_UNSUPPORTED). */
 void gw_http1_conn_fin(struct gw_http1_conn *c, int dir, gw_time_us ts);
 
-/* The connection ended (reason: enum gw_end). With
- * GW_END_CONN_CLOSED a response delimited by the close is complete.
- * Open gRPC-Web calls are handed on with ended_by = reason (END_STREAM if
- * both their messages had ended). Idempotent. */
+/* The connection ended (reason: enum gw_end). With GW_END_CONN_CLOSED a
+ * response delimited by the close is complete. Every open gRPC-Web call is
+ * handed on now, with ended_by = reason (END_STREAM if both its messages had
+ * ended). Not a final state: bytes fed after it (a capture can carry more
+ * after a RST the endpoints ignored) are parsed as before, and the calls
+ * they open are handed on at the next close or at destroy; a close with no
+ * call open hands on nothing. So whatever order close, feed, fin and
+ * destroy come in, every call is handed on exactly once. */
 void gw_http1_conn_close(struct gw_http1_conn *c, int reason, gw_time_us ts);
+
+/* p/n equals the lowercase literal lit, ignoring ASCII case (field names,
+ * tokens). */
+bool gw_http1_eq_ci(const uint8_t *p, size_t n, const char *lit);
 
 /* The switch kind of direction dir (enum gw_http1_switch), 0 if none. */
 int gw_http1_conn_switched(const struct gw_http1_conn *c, int dir);
 
 const struct gw_http1_stats *gw_http1_conn_stats(const struct gw_http1_conn *c);
+/* The connection's gRPC-Web counters (grpcweb.h). */
+const struct gw_grpcweb_stats *gw_http1_conn_web_stats(const struct gw_http1_conn *c);
 
 /* For classifying a flow from its first bytes: GW_OK when p starts with a
  * request line's method and space (GET, HEAD, POST, PUT, DELETE, CONNECT,

@@ -13,8 +13,10 @@
  *            bit 0     direction (0 client -> server, 1 server -> client)
  *            bits 1-2  0: n = next byte + 1 bytes of data follow
  *                      1: n = next 2 bytes (big-endian) of data follow
- *                      2: an event, next byte e: e < 0xf0 a gap of e + 1
- *                         bytes in that direction, else FIN of it
+ *                      2: an event, next byte e: 0xe0..0xe5
+ *                         gw_http1_conn_close(reason e - 0xe0), the feeds
+ *                         going on after it; else e < 0xf0 a gap of e + 1
+ *                         bytes in that direction; else FIN of it
  *                      3: the rest of the input is data
  *            bits 3-7  packet time advances by that many milliseconds
  *
@@ -37,6 +39,8 @@
  *    a direction that failed or switched;
  *  - the stats agree with the callbacks (requests, responses, body bytes,
  *    gRPC-Web calls);
+ *  - after destroy every gRPC request was handed on exactly once as a call
+ *    (or counted untracked), whatever closes came between the feeds;
  *  - each gRPC-Web call has bounded NUL-terminated strings and gives one
  *    valid JSON line;
  *  - chunking does not matter: fed one byte at a time, the same chunks give
@@ -50,6 +54,7 @@
 
 #include "grpcwatch/grpc.h"
 #include "grpcwatch/h2.h"
+#include "grpcwatch/grpcweb.h"
 #include "grpcwatch/http1.h"
 #include "grpcwatch/record.h"
 
@@ -60,6 +65,7 @@
 /* What one run observed; two runs over the same chunks must agree. */
 struct tally {
     uint64_t requests, responses, body[2], message_ends[2], switches[2], web_calls;
+    uint64_t grpc_requests;   /* requests that open a gRPC-Web call (or are untracked) */
     uint64_t final_responses; /* responses other than 1xx (101 is final) */
     uint64_t consumed[2];     /* taken by feeds before a switch or an error */
     uint64_t held[2];         /* of those, handed back by on_switch */
@@ -119,6 +125,7 @@ static void on_request(void *user, const struct gw_http1_request *req)
     touch(pr, &req->user_agent);
     touch(pr, &req->http2_settings);
     FZ_CHECK(!req->is_connect || req->asks_switch, "CONNECT that does not ask to switch");
+    if (req->grpc && !req->is_connect) pr->t.grpc_requests++;
 }
 
 static void on_response(void *user, const struct gw_http1_response *resp)
@@ -342,7 +349,11 @@ static void run(struct probe *pr, const uint8_t *data, size_t size, bool bytewis
         case 1: want = fz_be16(&in); break;
         case 2: {
             uint8_t e = fz_u8(&in);
-            if (e < 0xf0) {
+            if (e >= 0xe0 && e < 0xe6) {
+                /* a close mid-stream (a RST the endpoints ignored): the
+                 * connection goes on, and so do the feeds */
+                gw_http1_conn_close(pr->c, e - 0xe0, ts);
+            } else if (e < 0xf0) {
                 gap(pr, dir, (size_t)e + 1, ts);
             } else {
                 gw_http1_conn_fin(pr->c, dir, ts);
@@ -383,8 +394,9 @@ static void check_stats(const struct probe *pr)
     for (int d = 0; d < 2; d++)
         FZ_CHECK(st->body_bytes[d] == pr->t.body[d], "stats.body_bytes[%d] %llu, on_body %llu", d,
                  (unsigned long long)st->body_bytes[d], (unsigned long long)pr->t.body[d]);
-    FZ_CHECK(st->grpc_web_calls == pr->t.web_calls, "stats.grpc_web_calls %llu, callbacks %llu",
-             (unsigned long long)st->grpc_web_calls, (unsigned long long)pr->t.web_calls);
+    const struct gw_grpcweb_stats *ws = gw_http1_conn_web_stats(pr->c);
+    FZ_CHECK(ws->calls == pr->t.web_calls, "grpc-web stats.calls %llu, callbacks %llu",
+             (unsigned long long)ws->calls, (unsigned long long)pr->t.web_calls);
 }
 
 static bool sniff_decided(int rc) { return rc != GW_ERR_NEED_MORE; }
@@ -469,6 +481,19 @@ static void same_tally(const struct tally *a, const struct tally *b)
     }
 }
 
+/* Whatever order close, feed, fin and destroy came in, every call opened
+ * has been handed on exactly once when destroy returns (issue #10). */
+static void destroy_all_handed_on(struct probe *pr)
+{
+    uint64_t untracked = gw_http1_conn_web_stats(pr->c)->calls_untracked;
+    gw_http1_conn_destroy(pr->c);
+    FZ_CHECK(pr->t.web_calls + untracked == pr->t.grpc_requests,
+             "%llu calls handed on + %llu untracked, %llu gRPC requests",
+             (unsigned long long)pr->t.web_calls, (unsigned long long)untracked,
+             (unsigned long long)pr->t.grpc_requests);
+    free(pr);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0) return 0;
@@ -478,16 +503,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run(pr, data, size, false);
     check_stats(pr);
     struct tally whole = pr->t;
-    gw_http1_conn_destroy(pr->c);
-    free(pr);
+    destroy_all_handed_on(pr);
 
     if (data[0] & 4) {
         struct probe *bw = probe_new();
         run(bw, data, size, true);
         check_stats(bw);
         same_tally(&whole, &bw->t);
-        gw_http1_conn_destroy(bw->c);
-        free(bw);
+        destroy_all_handed_on(bw);
     }
     return 0;
 }
