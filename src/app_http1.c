@@ -12,12 +12,20 @@
  *    switched: the flow is bypassed.
  */
 #include "grpcwatch/applayer.h"
+#include "grpcwatch/grpcweb.h"
 #include "grpcwatch/http1.h"
 
 #include <stdlib.h>
 
+/* Per sensor: the totals of connections that ended. */
+struct h1_global {
+    struct gw_http1_stats http1;
+    struct gw_grpcweb_stats web;
+};
+
 struct h1_flow {
     struct gw_app_env env;
+    struct h1_global *g;
     struct gw_http1_conn *h1;
     uint8_t dead[2];       /* http1 failed in this direction */
     uint8_t switched;      /* some direction switched */
@@ -66,11 +74,33 @@ static const struct gw_http1_callbacks callbacks = {
     .on_grpc_web_call = on_grpc_web_call,
 };
 
+static void *global_create(const struct gw_config *cfg)
+{
+    GW_UNUSED(cfg);
+    return calloc(1, sizeof(struct h1_global));
+}
+
+static void global_destroy(void *global)
+{
+    free(global);
+}
+
+static int register_stats(void *global, struct gw_stats *reg)
+{
+    struct h1_global *g = global;
+    int rc = gw_stats_add(reg, "http1", gw_http1_stat_fields, gw_http1_stat_fields_len, &g->http1,
+                          NULL, NULL);
+    if (rc != GW_OK) return rc;
+    return gw_stats_add(reg, "http1", gw_grpcweb_stat_fields, gw_grpcweb_stat_fields_len, &g->web,
+                        NULL, NULL);
+}
+
 static void *create(const struct gw_app_env *env)
 {
     struct h1_flow *h = calloc(1, sizeof *h);
     if (!h) return NULL;
     h->env = *env;
+    h->g = env->global;
     h->h1 = gw_http1_conn_create(&callbacks, h);
     if (!h->h1) {
         free(h);
@@ -137,6 +167,8 @@ static void destroy(void *st, int reason, gw_time_us ts)
     h->now = ts;
     /* open gRPC-Web calls are written now, with the flow's end */
     gw_http1_conn_close(h->h1, reason, ts);
+    gw_http1_stats_add(&h->g->http1, gw_http1_conn_stats(h->h1));
+    gw_grpcweb_stats_add(&h->g->web, gw_http1_conn_web_stats(h->h1));
     gw_http1_conn_destroy(h->h1);
     free(h);
 }
@@ -144,6 +176,9 @@ static void destroy(void *st, int reason, gw_time_us ts)
 const struct gw_app_proto gw_app_http1 = {
     .name = "http1",
     .probe = probe,
+    .global_create = global_create,
+    .global_destroy = global_destroy,
+    .register_stats = register_stats,
     .create = create,
     .feed = feed,
     .gap = gap,

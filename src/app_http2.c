@@ -100,12 +100,6 @@ static void global_destroy(void *global)
 }
 
 
-static const struct gw_stat_field grpc_fields[] = {
-    GW_STAT_FIELD(struct gw_grpc_stats, calls, "calls"),
-    GW_STAT_FIELD(struct gw_grpc_stats, non_grpc_streams, "non_grpc_streams"),
-    GW_STAT_FIELD(struct gw_grpc_stats, messages[0], "request_messages"),
-    GW_STAT_FIELD(struct gw_grpc_stats, messages[1], "response_messages"),
-};
 
 static int register_stats(void *global, struct gw_stats *reg)
 {
@@ -116,18 +110,11 @@ static int register_stats(void *global, struct gw_stats *reg)
     rc = gw_stats_add(reg, "http2.guard", gw_h2guard_stat_fields, gw_h2guard_stat_fields_len,
                       &g->guard_totals, NULL, NULL);
     if (rc != GW_OK) return rc;
-    return gw_stats_add(reg, "grpc", grpc_fields, GW_ARRAY_LEN(grpc_fields), &g->grpc_totals,
+    return gw_stats_add(reg, "grpc", gw_grpc_stat_fields, gw_grpc_stat_fields_len, &g->grpc_totals,
                         NULL, NULL);
 }
 
 
-static void grpc_totals_add(struct gw_grpc_stats *t, const struct gw_grpc_stats *st)
-{
-    t->calls += st->calls;
-    t->non_grpc_streams += st->non_grpc_streams;
-    t->messages[0] += st->messages[0];
-    t->messages[1] += st->messages[1];
-}
 
 /* ---- callbacks ------------------------------------------------------------------- */
 
@@ -254,7 +241,7 @@ static void destroy(void *st, int reason, gw_time_us ts)
     gw_h2_stats_add(&h->g->h2_totals, gw_h2_conn_stats(h->h2));
     gw_h2guard_stats_add(&h->g->guard_totals, gw_h2guard_stats(&h->guard));
     gw_h2_conn_destroy(h->h2);
-    grpc_totals_add(&h->g->grpc_totals, gw_grpc_session_stats(h->grpc));
+    gw_grpc_stats_add(&h->g->grpc_totals, gw_grpc_session_stats(h->grpc));
     gw_grpc_session_destroy(h->grpc);
     free(h);
 }
