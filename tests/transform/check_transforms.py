@@ -10,7 +10,9 @@ with pcaps/transformed/expected/<capture>.json.
 Per capture: exit status 0 and no sanitizer report on stderr; the records pass
 validate-records ($SHARED/tools/validate-records, SHARED defaults to
 ../shared beside the repository); Community IDs recomputed here; every gRPC
-record oriented client -> server with the expected addresses; the tunnel
+and alert record oriented client -> server: src_ip/src_port the connection's
+client (the SYN sender of the source capture: client_ip, client_port), dest
+the server (server_ip, server_port), whatever order the packets arrive in; the tunnel
 object when the capture is tunnelled (and none otherwise); grpc.midstream when
 the expectation says; no reported path outside must_not_report_paths_outside;
 then the grpc records are matched one-to-one with the expected calls:
@@ -147,6 +149,30 @@ def describe_record(g):
         g.get("metadata_keys"))
 
 
+def orientation_errors(want, recs):
+    """Every grpc and alert record must name the connection's client (the SYN
+    sender of the source capture) as src_ip/src_port and the server as
+    dest_ip/dest_port. client_port is checked when the expectation has it."""
+    client = (want["client_ip"], want.get("client_port"))
+    server = (want["server_ip"], want["server_port"])
+    wrong, swapped = [], 0
+    for r in recs:
+        src, dst = (r.get("src_ip"), r.get("src_port")), (r.get("dest_ip"), r.get("dest_port"))
+        ok = src[0] == client[0] and (client[1] is None or src[1] == client[1]) and dst == server
+        if not ok:
+            wrong.append(r)
+            if dst[0] == client[0] and (client[1] is None or dst[1] == client[1]) and src == server:
+                swapped += 1
+    if not wrong:
+        return []
+    r = wrong[0]
+    return ["orientation: %d of %d grpc/alert records wrong (%d with client and server swapped), e.g. "
+            "%s %s:%s -> %s:%s, want client %s:%s -> server %s:%d" % (
+                len(wrong), len(recs), swapped, r.get("event_type"), r.get("src_ip"), r.get("src_port"),
+                r.get("dest_ip"), r.get("dest_port"), client[0], client[1] if client[1] is not None else "*",
+                server[0], server[1])]
+
+
 def check_capture(binary, exp_path):
     """Runs the sensor on one capture. Returns (name, errors, summary dict)."""
     want = json.load(open(exp_path))
@@ -183,13 +209,7 @@ def evaluate(want, rc, lines, err):
             if r["community_id"] != cid:
                 errs.append("community_id %s, want %s" % (r["community_id"], cid))
                 break
-    for r in grpc + alerts:
-        if (r.get("src_ip"), r.get("dest_ip"), r.get("dest_port")) != (
-                want["client_ip"], want["server_ip"], want["server_port"]):
-            errs.append("orientation: %s:%s -> %s:%s, want %s -> %s:%d" % (
-                r.get("src_ip"), r.get("src_port"), r.get("dest_ip"), r.get("dest_port"),
-                want["client_ip"], want["server_ip"], want["server_port"]))
-            break
+    errs += orientation_errors(want, grpc + alerts)
     tun = want.get("tunnel")
     for r in grpc:
         t = r.get("tunnel")
@@ -295,10 +315,11 @@ def ideal_records(want, optional=False):
         if want.get("expect_midstream"):
             g["midstream"] = True
         g["ended_by"] = "end_stream"
+        cport = want.get("client_port", 40000)
         head = {"timestamp": "2026-11-23T10:00:00.%06dZ" % n, "flow_id": 1,
-                "src_ip": want["client_ip"], "src_port": 40000, "dest_ip": want["server_ip"],
+                "src_ip": want["client_ip"], "src_port": cport, "dest_ip": want["server_ip"],
                 "dest_port": want["server_port"], "proto": "TCP", "app_proto": "grpc"}
-        head["community_id"] = community_id(head["src_ip"], 40000, head["dest_ip"], want["server_port"])
+        head["community_id"] = community_id(head["src_ip"], cport, head["dest_ip"], want["server_port"])
         if want.get("tunnel"):
             head["tunnel"] = dict(want["tunnel"])
         out.append(dict(head, event_type="grpc", grpc=g))
@@ -338,6 +359,25 @@ def corruptions(want, recs):
         alert = copy.deepcopy([r for r in recs if r["event_type"] == "alert"][0])
         alert["grpc"] = extra["grpc"]
         out.append(("an invented call", recs + [extra, alert]))
+    if grpc:
+        # a sensor that takes the first packet's sender for the client: every
+        # record with client and server swapped (the Community ID is symmetric)
+        bad = copy.deepcopy(recs)
+        for x in bad:
+            x["src_ip"], x["dest_ip"] = x["dest_ip"], x["src_ip"]
+            x["src_port"], x["dest_port"] = x["dest_port"], x["src_port"]
+        out.append(("client and server swapped", bad))
+        bad = copy.deepcopy(recs)
+        x = bad[-1]  # one record (an alert) only
+        x["src_ip"], x["dest_ip"] = x["dest_ip"], x["src_ip"]
+        x["src_port"], x["dest_port"] = x["dest_port"], x["src_port"]
+        out.append(("one record with client and server swapped", bad))
+        if want.get("client_port") is not None:
+            bad = copy.deepcopy(recs)
+            for x in bad:
+                x["src_port"] = want["client_port"] + 1
+                x["community_id"] = community_id(x["src_ip"], x["src_port"], x["dest_ip"], x["dest_port"])
+            out.append(("a wrong client port", bad))
     if want.get("tunnel") and grpc:
         bad = copy.deepcopy(recs)
         for x in bad:

@@ -79,12 +79,15 @@ def read_pcap(path):
     return linktype, recs
 
 
-def write_pcap(path, frames, linktype=1):
-    """frames: list of (ts_us, bytes). Timestamps are made non-decreasing."""
+def write_pcap(path, frames, linktype=1, monotonic=True):
+    """frames: list of (ts_us, bytes). Timestamps are made non-decreasing
+    unless monotonic is False (then each frame keeps its own, which may step
+    backwards: shuffle-ts-backwards)."""
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype)]
     last = 0
     for ts, b in frames:
-        ts = max(ts, last)
+        if monotonic:
+            ts = max(ts, last)
         last = ts
         out.append(struct.pack("<IIII", ts // 1000000, ts % 1000000, len(b), len(b)))
         out.append(b)
@@ -1243,6 +1246,7 @@ def drop_segment_holding(conn, segs, d, offset):
 
 U, S, M, G, N = ("python-unary-metadata", "python-streaming", "python-many-calls", "go-unary",
                  "node-streaming")
+NU = "node-unary"
 
 
 def first_headers_end_pickup(m, segs):
@@ -1290,9 +1294,90 @@ def mss_pickup_mid_frame(m, segs, d, frame):
     return drop_before(segs, index_of_offset(m.conn, segs, d, cut))
 
 
+SHUFFLE_PACKETS, SHUFFLE_BYTES = 8, 16384  # the window a bounded classifier may hold
+
+
+def handshake_shuffle(m, segs, kind, keep_ts=False):
+    """Reorders the connection's first SHUFFLE_PACKETS packets (after an MSS
+    1448 re-cut) as a SPAN port or a multi-queue capture card delivers them;
+    only segments carrying bytes of the first SHUFFLE_BYTES of a direction
+    move. Every byte still arrives exactly once, so a correct sensor knows
+    everything; the SYN sender of the source stays the client.
+
+    kind: server-first (the server's first data segment ahead of the SYN),
+    preface-late (the client's preface segment behind the server's SETTINGS,
+    the third ACK and the server's other packets of the window, still ahead
+    of the client's second data segment), synack-late (the SYN-ACK right
+    after the first data segments of both directions), client-second-first
+    (the client's second data segment just ahead of its first).
+    Timestamps: re-stamped with the window's sorted original timestamps in
+    the new order (a capture card stamps arrival), or with keep_ts each
+    packet keeps its original timestamp, so time steps backwards."""
+    segs = mss(segs)
+    n = SHUFFLE_PACKETS
+    win, rest = segs[:n], segs[n:]
+    conn = m.conn
+    data = {d: [i for i, s in enumerate(win) if s.dir == d and s.payload] for d in (C2S, S2C)}
+    syn = [i for i, s in enumerate(win) if s.flags & 0x12 == 0x02]
+    synack = [i for i, s in enumerate(win) if s.flags & 0x12 == 0x12]
+    if not syn or not synack or not data[C2S] or not data[S2C]:
+        raise SystemExit("%s: the first %d packets lack the handshake or first data" % (m.name, n))
+    third_ack = [i for i, s in enumerate(win) if s.dir == C2S and i > synack[0] and not s.payload
+                 and s.flags & 0x17 == 0x10][0]
+    order = list(range(n))
+
+    def move(i, pos_of):
+        order.remove(i)
+        order.insert(pos_of(order), i)
+
+    c1, s1 = data[C2S][0], data[S2C][0]
+    if kind == "server-first":
+        moved = [s1]
+        move(s1, lambda o: 0)
+    elif kind == "preface-late":
+        if not win[c1].payload.startswith(PREFACE[:len(win[c1].payload)]):
+            raise SystemExit("%s: the client's first segment is not the preface" % m.name)
+        moved = [c1]
+        nxt = data[C2S][1] if len(data[C2S]) > 1 else None
+        move(c1, lambda o: o.index(nxt) if nxt is not None else len(o))
+    elif kind == "synack-late":
+        moved = [synack[0]]
+        move(synack[0], lambda o: max(o.index(c1), o.index(s1)) + 1)
+    elif kind == "client-second-first":
+        if len(data[C2S]) < 2:
+            raise SystemExit("%s: one client data segment in the window" % m.name)
+        c2 = data[C2S][1]
+        moved = [c2]
+        move(c2, lambda o: o.index(c1))
+    else:
+        raise SystemExit("unknown shuffle %s" % kind)
+    if order == list(range(n)):
+        raise SystemExit("%s: shuffle %s changes nothing" % (m.name, kind))
+    for i in moved + [c1, s1]:
+        s = win[i]
+        if s.payload and conn.rel(s.dir, s.seq) + len(s.payload) > SHUFFLE_BYTES:
+            raise SystemExit("%s: a moved segment lies beyond the first %d bytes" % (m.name, SHUFFLE_BYTES))
+    pos = {i: k for k, i in enumerate(order)}
+    post = {"server-first": pos[s1] < pos[syn[0]] and pos[s1] < pos[synack[0]],
+            "preface-late": pos[c1] > pos[s1] and pos[c1] > pos[third_ack],
+            "synack-late": pos[synack[0]] > pos[c1] and pos[synack[0]] > pos[s1],
+            "client-second-first": kind != "client-second-first" or pos[data[C2S][1]] < pos[c1]}[kind]
+    if not post:
+        raise SystemExit("%s: shuffle %s did not give the intended order" % (m.name, kind))
+    if keep_ts:
+        new = [win[i] for i in order]
+        if all(new[k].ts <= new[k + 1].ts for k in range(n - 1)):
+            raise SystemExit("%s: keeping timestamps gives no backward step" % m.name)
+    else:
+        stamps = sorted(s.ts for s in win)
+        new = [win[i].copy(ts=t) for i, t in zip(order, stamps)]
+    return new + rest
+
+
 TUN_OUT = {"outer_src_ip": "203.0.113.1", "outer_dest_ip": "203.0.113.2"}
 
-# name -> (description, sources, segment function, family, ip function, link function, tunnel, midstream)
+# (name, description, sources, segment function, family, ip function, link function, tunnel, midstream[,
+#  options: {"monotonic": False} keeps each packet's own timestamp, even stepping backwards])
 TRANSFORMS = [
     ("pickup-after-first-headers",
      "The SPAN session starts right after the packet that carried the first request HEADERS: the "
@@ -1343,6 +1428,48 @@ TRANSFORMS = [
     ("shuffle-retransmit",
      "As above, on the many-calls capture re-cut to a 1448-byte MSS (large messages reordered).",
      [M], lambda m, s, r: shuffle_retransmit(mss(s), r), 4, None, link_plain, None, False),
+    ("shuffle-server-first",
+     "MSS 1448, then the server's first data segment (its SETTINGS) arrives ahead of the SYN and "
+     "the SYN-ACK (a SPAN port or a multi-queue capture card reorders the first packets); "
+     "timestamps re-stamped in arrival order. The SYN sender is still the client.",
+     [G, U, N, M], lambda m, s, r: handshake_shuffle(m, s, "server-first"), 4, None, link_plain, None, False),
+    ("shuffle-preface-late",
+     "MSS 1448, then the client's preface segment arrives behind the server's SETTINGS, the third "
+     "ACK and the server's other packets of the first 8 (still ahead of the client's second data "
+     "segment); the first data bytes the sensor sees are the server's. Re-stamped in arrival order.",
+     [M, NU, U, G], lambda m, s, r: handshake_shuffle(m, s, "preface-late"), 4, None, link_plain, None, False),
+    ("shuffle-synack-late",
+     "MSS 1448, then the SYN-ACK arrives right after the first data segments of both directions "
+     "(SYN, third ACK, client and server data, then SYN-ACK). Re-stamped in arrival order.",
+     [G, U, N, M], lambda m, s, r: handshake_shuffle(m, s, "synack-late"), 4, None, link_plain, None, False),
+    ("shuffle-client-second-first",
+     "MSS 1448, then the client's second data segment arrives just ahead of its first (the "
+     "preface segment): the sensor sees client bytes beyond offset 0 before offset 0. Re-stamped "
+     "in arrival order.",
+     [G, "go-client-python-server", "go-streaming", M],
+     lambda m, s, r: handshake_shuffle(m, s, "client-second-first"),
+     4, None, link_plain,
+     None, False),
+    ("shuffle-ts-backwards",
+     "As shuffle-server-first (the server's SETTINGS ahead of the SYN and SYN-ACK), but every "
+     "packet keeps its original timestamp: the capture's time steps backwards.",
+     [G], lambda m, s, r: handshake_shuffle(m, s, "server-first", keep_ts=True), 4, None, link_plain,
+     None, False, {"monotonic": False}),
+    ("shuffle-ts-backwards",
+     "As shuffle-preface-late (the client's preface behind the server's SETTINGS and the server's "
+     "SETTINGS ACK), but every packet keeps its original timestamp: the capture's time steps backwards.",
+     [U], lambda m, s, r: handshake_shuffle(m, s, "preface-late", keep_ts=True), 4, None, link_plain,
+     None, False, {"monotonic": False}),
+    ("shuffle-ts-backwards",
+     "As shuffle-synack-late (the SYN-ACK after the first data of both directions), but every packet "
+     "keeps its original timestamp: the capture's time steps backwards.",
+     [N], lambda m, s, r: handshake_shuffle(m, s, "synack-late", keep_ts=True), 4, None, link_plain,
+     None, False, {"monotonic": False}),
+    ("shuffle-ts-backwards",
+     "As shuffle-client-second-first (the client's second data segment ahead of its first), but "
+     "every packet keeps its original timestamp: the capture's time steps backwards.",
+     [M], lambda m, s, r: handshake_shuffle(m, s, "client-second-first", keep_ts=True), 4, None,
+     link_plain, None, False, {"monotonic": False}),
     ("lost-segment-in-data",
      "MSS 1448, then one segment lying inside a 16384-byte DATA frame's payload is dropped (the "
      "SPAN lost it; the receiver did not): the frame header gave the length, so framing and HPACK "
@@ -1457,6 +1584,7 @@ def build(name, desc, source, segfn, family, ipfn, linkfn, tunnel, midstream, se
         "transport": t.get("transport"),
         "server_port": t["server_port"],
         "client_ip": ip_str(addrs[0]),
+        "client_port": m.conn.addr[1],
         "server_ip": ip_str(addrs[1]),
         "expect_midstream": midstream,
     }
@@ -1488,7 +1616,9 @@ def main():
         return
     os.makedirs(os.path.join(OUT, "expected"), exist_ok=True)
     seen = set()
-    for name, desc, sources, segfn, family, ipfn, linkfn, tunnel, midstream in TRANSFORMS:
+    for entry in TRANSFORMS:
+        name, desc, sources, segfn, family, ipfn, linkfn, tunnel, midstream = entry[:9]
+        opts = entry[9] if len(entry) > 9 else {}
         for source in sources:
             cap_name = "%s.%s" % (name, source)
             if args.only and args.only not in cap_name:
@@ -1498,7 +1628,7 @@ def main():
             seen.add(cap_name)
             seed = zlib.crc32(cap_name.encode())  # stable when transformations are added
             cap, frames, exp, _ = build(name, desc, source, segfn, family, ipfn, linkfn, tunnel, midstream, seed)
-            write_pcap(os.path.join(OUT, cap), frames)
+            write_pcap(os.path.join(OUT, cap), frames, monotonic=opts.get("monotonic", True))
             with open(os.path.join(OUT, "expected", cap_name + ".json"), "w") as f:
                 json.dump(exp, f, indent=2)
                 f.write("\n")
