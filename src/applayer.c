@@ -488,9 +488,13 @@ void gw_app_close(struct gw_app *a, int reason, gw_time_us ts)
 void gw_app_destroy(struct gw_app *a, int reason, gw_time_us ts)
 {
     if (!a) return;
+    /* every level ends what it has open while all are alive: a record of
+     * one level reads the others' losses (gw_app_loss) */
+    gw_app_close(a, reason, ts);
     for (int i = 0; i < a->levels; i++) {
         struct level *l = &a->lv[i];
         if (l->proto) l->proto->destroy(l->st, reason, ts);
+        l->proto = NULL;
         classify_free(l);
     }
     free(a);

@@ -100,9 +100,27 @@ static void feed(void *st, int dir, const uint8_t *p, size_t n, gw_time_us ts)
 }
 static void gap(void *st, int dir, size_t len, gw_time_us ts) { (void)st, (void)dir, (void)len, (void)ts; note("gap;"); }
 static void close_(void *st, int reason, gw_time_us ts) { (void)st, (void)reason, (void)ts; closed++; }
-static void destroy(void *st, int reason, gw_time_us ts) { (void)reason, (void)ts; destroyed++; free(st); }
+static int losses;
+static void loss(const void *st, struct gw_record_loss *l)
+{
+    const struct inst *i = st;
+    (void)l;
+    ck_assert_ptr_nonnull(i->name); /* reads the instance: ASan says if it is freed */
+    losses++;
+}
+/* Like a parser writing its open calls at the end: asks for the loss of
+ * every level of the flow. */
+static void destroy(void *st, int reason, gw_time_us ts)
+{
+    struct inst *i = st;
+    struct gw_record_loss l;
+    (void)reason, (void)ts;
+    gw_app_loss(i->env->app, &l);
+    destroyed++;
+    free(st);
+}
 
-#define PROTO(n, pr, cr) { .name = n, .probe = pr, .create = cr, .feed = feed, .gap = gap, .close = close_, .destroy = destroy }
+#define PROTO(n, pr, cr) { .name = n, .probe = pr, .create = cr, .feed = feed, .gap = gap, .close = close_, .loss = loss, .destroy = destroy }
 static const struct gw_app_proto alpha = PROTO("alpha", probe_alpha, c_alpha);
 static const struct gw_app_proto beta = PROTO("beta", probe_beta, c_beta);
 static const struct gw_app_proto frames = PROTO("frames", probe_frames, c_frames);
@@ -316,6 +334,23 @@ START_TEST(close_reaches_every_level)
 }
 END_TEST
 
+START_TEST(destroy_writes_while_every_level_lives)
+{
+    struct rig r;
+    rig_init(&r, true);
+    data(&r, 0, "GET /");
+    data(&r, 0, "UPAbc");
+    losses = 0;
+    gw_app_destroy(r.app, GW_END_EOF, 2);
+    r.app = gw_app_create(r.al, &r.flow); /* for rig_free */
+    ck_assert_int_eq(closed, 2);          /* both levels closed before either is freed */
+    /* each destroy asked both levels; the second found the first gone, so
+     * it asked only itself */
+    ck_assert_int_eq(losses, 3);
+    rig_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("applayer");
@@ -332,6 +367,7 @@ int main(void)
     tcase_add_test(tc, gap_before_the_decision);
     tcase_add_test(tc, hold_is_bounded);
     tcase_add_test(tc, close_reaches_every_level);
+    tcase_add_test(tc, destroy_writes_while_every_level_lives);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
