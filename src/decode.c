@@ -185,6 +185,7 @@ static int decode_ipv4(struct decode_ctx *x, struct gw_cursor *c);
 static int decode_ipv6(struct decode_ctx *x, struct gw_cursor *c);
 static int decode_ethernet(struct decode_ctx *x, struct gw_cursor *c);
 static int decode_ethertype(struct decode_ctx *x, struct gw_cursor *c, uint16_t type);
+static int decode_ip_by_version(struct decode_ctx *x, struct gw_cursor *c);
 
 /* Room for k more bytes in an IP body? The announced length is checked
  * first: a header that overruns it is malformed even when also cut short. */
@@ -205,8 +206,8 @@ static int make_body(const struct decode_ctx *x, const struct gw_cursor *c, size
      * IP length is a lie, not a snap-length cut. */
     if (ip_start > x->frame_wire_len || ip_len > x->frame_wire_len - ip_start)
         return GW_DECODE_MALFORMED;
-    size_t captured = GW_MIN(ip_len, c->n - ip_start);
-    b->cap = gw_cursor_make(c->p + ip_start + hdr_len, captured - hdr_len);
+    GW_ASSERT(c->off == ip_start + hdr_len && ip_len >= hdr_len && !c->err);
+    b->cap = gw_cursor_window(c, ip_len - hdr_len);
     b->wire = ip_len - hdr_len;
     return STEP_OK;
 }
@@ -215,15 +216,17 @@ static int make_body(const struct decode_ctx *x, const struct gw_cursor *c, size
  * may claim is bounded by what the outer header announced. */
 static struct gw_cursor descend(struct decode_ctx *x, const struct ip_body *b)
 {
+    GW_ASSERT(!b->cap.err); /* every header read before was checked by body_need */
     x->frame_wire_len = b->wire - b->cap.off;
-    return gw_cursor_make(gw_cursor_ptr(&b->cap), gw_cursor_left(&b->cap));
+    return gw_cursor_window(&b->cap, SIZE_MAX);
 }
 
 /* The next len bytes of b as a body of their own (a UDP payload). */
 static struct ip_body sub_body(const struct ip_body *b, size_t len)
 {
     struct ip_body s;
-    s.cap = gw_cursor_make(gw_cursor_ptr(&b->cap), GW_MIN(len, gw_cursor_left(&b->cap)));
+    GW_ASSERT(!b->cap.err);
+    s.cap = gw_cursor_window(&b->cap, len);
     s.wire = len;
     return s;
 }
@@ -232,8 +235,10 @@ static struct ip_body sub_body(const struct ip_body *b, size_t len)
  * tail of an outer IPv6 one. */
 static void copy_addr(struct gw_addr *a, uint8_t family, const uint8_t *bytes, size_t len)
 {
+    GW_ASSERT(len <= sizeof a->bytes);
     a->family = family;
-    for (size_t i = 0; i < sizeof a->bytes; i++) a->bytes[i] = i < len ? bytes[i] : 0;
+    memset(a->bytes, 0, sizeof a->bytes);
+    memcpy(a->bytes, bytes, len);
 }
 
 /* ---- TCP and tunnels ------------------------------------------------------ */
@@ -301,6 +306,18 @@ static int enter_tunnel(struct decode_ctx *x, uint8_t type, uint32_t id)
  * recursion by design (a tunnel payload is a packet of its own), bounded by
  * GW_DECODE_MAX_ENCAPS through descend(), as in Suricata's DecodeTunnel. */
 /* NOLINTBEGIN(misc-no-recursion) */
+/* Enters a tunnel (type, id) whose payload is the rest of b, told by an
+ * ethertype: ETHERTYPE_TEB for an Ethernet frame. */
+static int tunnel_payload(struct decode_ctx *x, struct ip_body *b, uint8_t type, uint32_t id,
+                          uint16_t ethertype)
+{
+    int r = enter_tunnel(x, type, id);
+    if (r != STEP_OK) return r;
+    struct gw_cursor inner = descend(x, b);
+    if (ethertype == ETHERTYPE_TEB) return decode_ethernet(x, &inner);
+    return decode_ethertype(x, &inner, ethertype);
+}
+
 /* ERSPAN types II and III: a mirrored Ethernet frame (or, type III, IP). */
 static int decode_erspan(struct decode_ctx *x, struct ip_body *b, bool type3)
 {
@@ -328,14 +345,7 @@ static int decode_erspan(struct decode_ctx *x, struct ip_body *b, bool type3)
     if (r != STEP_OK) return r;
     struct gw_cursor inner = descend(x, b);
     if (word0 & ERSPAN_T_BIT) x->frame_wire_len = UNKNOWN_FRAME_WIRE_LEN;
-    if (frame_type == ERSPAN3_FT_IP) {
-        struct gw_cursor peek = inner;
-        uint8_t first = gw_get_u8(&peek);
-        if (peek.err) return GW_DECODE_TRUNCATED;
-        if ((first >> 4) == 4) return decode_ipv4(x, &inner);
-        if ((first >> 4) == 6) return decode_ipv6(x, &inner);
-        return GW_DECODE_MALFORMED;
-    }
+    if (frame_type == ERSPAN3_FT_IP) return decode_ip_by_version(x, &inner);
     return decode_ethernet(x, &inner);
 }
 
@@ -361,17 +371,9 @@ static int decode_gre(struct decode_ctx *x, struct ip_body *b)
 
     if (proto == ETHERTYPE_ERSPAN2 && (flags & GRE_S)) return decode_erspan(x, b, false);
     if (proto == ETHERTYPE_ERSPAN3) return decode_erspan(x, b, true);
-    if (proto == ETHERTYPE_ERSPAN2) { /* type I: the bare mirrored frame */
-        r = enter_tunnel(x, GW_TUNNEL_ERSPAN2, 0);
-        if (r != STEP_OK) return r;
-        struct gw_cursor inner = descend(x, b);
-        return decode_ethernet(x, &inner);
-    }
-    r = enter_tunnel(x, GW_TUNNEL_GRE, key);
-    if (r != STEP_OK) return r;
-    struct gw_cursor inner = descend(x, b);
-    if (proto == ETHERTYPE_TEB) return decode_ethernet(x, &inner);
-    return decode_ethertype(x, &inner, proto);
+    if (proto == ETHERTYPE_ERSPAN2) /* type I: the bare mirrored frame */
+        return tunnel_payload(x, b, GW_TUNNEL_ERSPAN2, 0, ETHERTYPE_TEB);
+    return tunnel_payload(x, b, GW_TUNNEL_GRE, key, proto);
 }
 
 /* VXLAN (RFC 7348): flags, reserved, VNI, reserved, then Ethernet. */
@@ -385,10 +387,7 @@ static int decode_vxlan(struct decode_ctx *x, struct ip_body *b)
     uint32_t vni = gw_get_be24(c);
     gw_skip(c, 1);
     if (!(flags & VXLAN_FLAG_I)) return GW_DECODE_MALFORMED;
-    r = enter_tunnel(x, GW_TUNNEL_VXLAN, vni);
-    if (r != STEP_OK) return r;
-    struct gw_cursor inner = descend(x, b);
-    return decode_ethernet(x, &inner);
+    return tunnel_payload(x, b, GW_TUNNEL_VXLAN, vni, ETHERTYPE_TEB);
 }
 
 /* Geneve (RFC 8926): version 0, options, then Ethernet or IP. */
@@ -409,11 +408,7 @@ static int decode_geneve(struct decode_ctx *x, struct ip_body *b)
     gw_skip(c, options);
     if (proto != ETHERTYPE_TEB && proto != ETHERTYPE_IPV4 && proto != ETHERTYPE_IPV6)
         return GW_DECODE_UNSUPPORTED;
-    r = enter_tunnel(x, GW_TUNNEL_GENEVE, vni);
-    if (r != STEP_OK) return r;
-    struct gw_cursor inner = descend(x, b);
-    if (proto == ETHERTYPE_TEB) return decode_ethernet(x, &inner);
-    return decode_ethertype(x, &inner, proto);
+    return tunnel_payload(x, b, GW_TUNNEL_GENEVE, vni, proto);
 }
 
 /* UDP matters only as a tunnel carrier; the UDP length bounds the tunnel. */
@@ -436,10 +431,8 @@ static int decode_udp(struct decode_ctx *x, struct ip_body *b)
 
 static int decode_ip_in_ip(struct decode_ctx *x, uint8_t proto, struct ip_body *b)
 {
-    int r = enter_tunnel(x, GW_TUNNEL_IPIP, 0);
-    if (r != STEP_OK) return r;
-    struct gw_cursor inner = descend(x, b);
-    return proto == IPPROTO_NUM_IPIP ? decode_ipv4(x, &inner) : decode_ipv6(x, &inner);
+    return tunnel_payload(x, b, GW_TUNNEL_IPIP, 0,
+                          proto == IPPROTO_NUM_IPIP ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
 }
 
 /* What an IP header (or the last IPv6 extension header) says follows. */
@@ -647,9 +640,8 @@ static int decode_ipv6(struct decode_ctx *x, struct gw_cursor *c)
 /* IP by version nibble, for link types that carry bare IP. */
 static int decode_ip_by_version(struct decode_ctx *x, struct gw_cursor *c)
 {
-    struct gw_cursor peek = *c;
-    uint8_t first = gw_get_u8(&peek);
-    if (peek.err) return GW_DECODE_TRUNCATED;
+    int first = gw_peek_u8(c, 0);
+    if (first < 0) return GW_DECODE_TRUNCATED;
     switch (first >> 4) {
     case 4: return decode_ipv4(x, c);
     case 6: return decode_ipv6(x, c);
@@ -673,10 +665,9 @@ static int decode_mpls(struct decode_ctx *x, struct gw_cursor *c)
         if (i == 0) top_label = entry >> 12;
         if (entry & MPLS_BOTTOM_OF_STACK) break;
     }
-    struct gw_cursor peek = *c;
-    uint8_t first = gw_get_u8(&peek);
-    if (peek.err) return GW_DECODE_TRUNCATED;
-    uint8_t nibble = first >> 4;
+    int first = gw_peek_u8(c, 0);
+    if (first < 0) return GW_DECODE_TRUNCATED;
+    uint8_t nibble = (uint8_t)(first >> 4);
     if (nibble == 1) return GW_DECODE_OTHER;
     if (nibble != 4 && nibble != 6 && nibble != 0) return GW_DECODE_UNSUPPORTED;
     int r = enter_tunnel(x, GW_TUNNEL_MPLS, top_label);

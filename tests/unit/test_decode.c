@@ -9,10 +9,12 @@
  * the captured data.
  */
 #include <check.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "grpcwatch/cursor.h"
 #include "grpcwatch/decode.h"
 #include "grpcwatch/defrag.h"
 #include "grpcwatch/stats.h"
@@ -2171,6 +2173,37 @@ START_TEST(test_create2_config)
 }
 END_TEST
 
+/* ---- cursor accessors the parsers use ------------------------------------------- */
+
+START_TEST(test_cursor_le16_peek_window)
+{
+    static const uint8_t b[5] = { 0x34, 0x12, 0xab, 0xcd, 0xef };
+    struct gw_cursor c = gw_cursor_make(b, sizeof b);
+    ck_assert_uint_eq(gw_get_le16(&c), 0x1234);
+    ck_assert_int_eq(gw_peek_u8(&c, 0), 0xab);
+    ck_assert_int_eq(gw_peek_u8(&c, 2), 0xef);
+    ck_assert_int_eq(gw_peek_u8(&c, 3), -1);          /* past the end */
+    ck_assert_uint_eq(c.off, 2);                      /* peeking consumes nothing */
+    ck_assert(!c.err);
+
+    struct gw_cursor w = gw_cursor_window(&c, 2);     /* cut to k */
+    ck_assert_uint_eq(w.n, 2);
+    ck_assert_ptr_eq(w.p, b + 2);
+    ck_assert_uint_eq(gw_get_be16(&w), 0xabcd);
+    gw_get_u8(&w);
+    ck_assert(w.err);                                 /* the window ends at k */
+    ck_assert_uint_eq(c.off, 2);                      /* c itself is not consumed */
+    ck_assert_uint_eq(gw_cursor_window(&c, SIZE_MAX).n, 3); /* cut to what is there */
+
+    ck_assert_uint_eq(gw_get_le16(&c), 0xcdab);
+    ck_assert_uint_eq(gw_get_le16(&c), 0);            /* one byte left: short */
+    ck_assert(c.err);
+    ck_assert_uint_eq(c.off, 4);                      /* position unchanged */
+    ck_assert_int_eq(gw_peek_u8(&c, 0), -1);          /* a failed cursor has nothing */
+    ck_assert_uint_eq(gw_cursor_window(&c, 8).n, 0);
+}
+END_TEST
+
 /* ---- stats tables ---------------------------------------------------------------- */
 
 /* Checks one field table over a struct of size `size`: every offset names
@@ -2329,6 +2362,7 @@ static Suite *decode_suite(void)
     tcase_add_test(api, test_stats_accounting);
     tcase_add_test(api, test_null_data_and_api);
     tcase_add_test(api, test_result_names);
+    tcase_add_test(api, test_cursor_le16_peek_window);
     tcase_add_test(api, test_stat_tables_well_formed);
     tcase_add_test(api, test_stat_tables_reproduce_stats_keys);
     tcase_add_test(api, test_stat_tables_read_live_counters);
