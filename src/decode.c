@@ -31,9 +31,11 @@
  *    reuse its one buffer.
  *  - Every call counts the packet once in `packets` and once in exactly one
  *    result counter (tcp, other, truncated, malformed, unsupported). `vlan`,
- *    `ipv4`, `ipv6` and `tunnels` count packets (at most once each);
- *    `fragments` and the per-type tunnel counters count headers at every
- *    level; `snapped` TCP segments whose payload was cut by the snap length.
+ *    `ipv4`, `ipv6` and `tunnels` count packets (at most once each); the
+ *    per-type tunnel counters (and the reassembler's `received`) count
+ *    headers at every level; `snapped` TCP segments whose payload was cut by
+ *    the snap length. The legacy frag_* copies change only when the
+ *    reassembler ran (an add, or a tick that expired something).
  *  - Checksums are not verified: captures taken on the sending host see
  *    checksum-offloaded packets whose checksums are not filled in yet.
  */
@@ -105,7 +107,7 @@ enum { UDP_PORT_VXLAN = 4789, UDP_PORT_VXLAN_LINUX = 8472, UDP_PORT_GENEVE = 608
 
 #define IPV4_MF 0x2000u
 #define IPV4_FRAG_OFFSET_MASK 0x1fffu
-#define IP_MAX_LEN 65535u
+#define IP_MAX_LEN GW_DEFRAG_MAX_LEN
 
 /* A mirror that truncated the frame (ERSPAN T bit) does not say how long it
  * was: anything up to an IP datagram's maximum is a snap, not a lie. */
