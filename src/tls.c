@@ -199,13 +199,21 @@ static bool copy_truncated(char *dst, size_t dstlen, const uint8_t *src, size_t 
     return k < len;
 }
 
+/* The rest of c is one vector with a 2-byte length (RFC 8446 3.4) and
+ * nothing after it: *list is its body. */
+static bool whole_list16(struct gw_cursor *c, struct gw_cursor *list)
+{
+    size_t len = gw_get_be16(c);
+    *list = gw_cursor_sub(c, len);
+    return !c->err && gw_cursor_left(c) == 0;
+}
+
 /* RFC 6066 3: ServerNameList of (name_type, opaque<1..2^16-1>). Keeps the
  * first host_name; other name types are skipped by their length. */
 static int parse_sni(struct gw_cursor *ext, struct gw_tls_info *out)
 {
-    size_t list_len = gw_get_be16(ext);
-    struct gw_cursor list = gw_cursor_sub(ext, list_len);
-    if (ext->err || gw_cursor_left(ext) != 0) return GW_ERR_MALFORMED;
+    struct gw_cursor list;
+    if (!whole_list16(ext, &list)) return GW_ERR_MALFORMED;
     bool kept = false;
     while (gw_cursor_left(&list) > 0) {
         uint8_t type = gw_get_u8(&list);
@@ -224,9 +232,8 @@ static int parse_sni(struct gw_cursor *ext, struct gw_tls_info *out)
  * tolerated (JA4 defines an output for them). */
 static int parse_alpn_list(struct gw_cursor *ext, struct gw_tls_info *out, struct hello_facts *f)
 {
-    size_t list_len = gw_get_be16(ext);
-    struct gw_cursor list = gw_cursor_sub(ext, list_len);
-    if (ext->err || gw_cursor_left(ext) != 0) return GW_ERR_MALFORMED;
+    struct gw_cursor list;
+    if (!whole_list16(ext, &list)) return GW_ERR_MALFORMED;
     bool first = true;
     while (gw_cursor_left(&list) > 0) {
         size_t len = gw_get_u8(&list);
@@ -298,9 +305,8 @@ typedef int (*ext_fn)(uint16_t type, struct gw_cursor *ext, void *user);
 static int walk_extensions(struct gw_cursor *c, ext_fn fn, void *user)
 {
     if (gw_cursor_left(c) == 0) return GW_OK;
-    size_t block_len = gw_get_be16(c);
-    struct gw_cursor block = gw_cursor_sub(c, block_len);
-    if (c->err || gw_cursor_left(c) != 0) return GW_ERR_MALFORMED;
+    struct gw_cursor block;
+    if (!whole_list16(c, &block)) return GW_ERR_MALFORMED;
     while (gw_cursor_left(&block) > 0) {
         uint16_t type = gw_get_be16(&block);
         size_t len = gw_get_be16(&block);
