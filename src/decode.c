@@ -1,6 +1,7 @@
 /*
- * decode.c - link layer, IPv4/IPv6, tunnel and TCP header decoding, and IP
- * fragment reassembly: one captured packet in, one TCP segment view out.
+ * decode.c - link layer, IPv4/IPv6, tunnel and TCP header decoding: one
+ * captured packet in, one TCP segment view out. IP fragments are handed to
+ * the reassembler (defrag.c) and the datagrams it completes decoded here.
  *
  * Invariants:
  *  - Every read goes through a gw_cursor bounded by caplen, and inside an IP
@@ -21,50 +22,31 @@
  *    the recursion link -> IP -> tunnel -> link ... is bounded. The first
  *    tunnel entered (the outermost) is written to out->tunnel, never later
  *    ones.
- *  - Payload is never copied, except for fragments: their bytes are copied
- *    into the reassembly table, and a completed datagram into the decoder's
- *    completion buffer. A segment's payload points into pkt->data or into
- *    that buffer. One buffer serves every level of encapsulation: when an
- *    inner fragment read from a completed outer datagram completes its own
- *    datagram, its bytes are already in the table, the outer headers were
- *    copied out (addresses, tunnel), and nothing reads the outer datagram
- *    again, so overwriting it is safe.
+ *  - Payload is never copied, except for fragments, which go to the
+ *    reassembler (defrag.c) with their key; a completed datagram is decoded
+ *    from the reassembler's buffer as a body of its own. A segment's payload
+ *    points into pkt->data or into that buffer. The outer headers of an
+ *    inner fragment were copied out (addresses, tunnel) before it is handed
+ *    on, and nothing reads the outer datagram again, so the reassembler may
+ *    reuse its one buffer.
  *  - Every call counts the packet once in `packets` and once in exactly one
  *    result counter (tcp, other, truncated, malformed, unsupported). `vlan`,
- *    `ipv4`, `ipv6` and `tunnels` count packets (at most once each);
- *    `fragments` and the per-type tunnel counters count headers at every
- *    level; `snapped` TCP segments whose payload was cut by the snap length.
+ *    `ipv4`, `ipv6` and `tunnels` count packets (at most once each); the
+ *    per-type tunnel counters (and the reassembler's `received`) count
+ *    headers at every level; `snapped` TCP segments whose payload was cut by
+ *    the snap length. The legacy frag_* copies change only when the
+ *    reassembler ran (an add, or a tick that expired something).
  *  - Checksums are not verified: captures taken on the sending host see
  *    checksum-offloaded packets whose checksums are not filled in yet.
- *
- * Fragment reassembly invariants:
- *  - Nothing is allocated until the first fragment: packets that are not
- *    fragments only test `live` (for expiry) and never enter this code.
- *  - A datagram in progress is in exactly one hash chain and in the age
- *    list (oldest first, by packet time of its first fragment, which is the
- *    decoder's clock: the maximum timestamp seen, so the list stays sorted);
- *    a free slot is on the free stack only. At most frag_max_datagrams live.
- *  - Bytes live in 2 KiB chunks holding a bitmap of the 8-byte units
- *    received (fragment offsets are multiples of 8 and every fragment but
- *    the last a multiple of 8 long, so units are exact). Chunks are taken
- *    from a free list, allocated only while fewer than frag_max_bytes /
- *    sizeof(chunk) exist, and go back to the free list, never to malloc,
- *    until the decoder is destroyed: steady state allocates nothing.
- *  - First wins: a unit already received is never overwritten; a later copy
- *    is compared and counted (frag_overlaps, frag_conflicts).
- *  - A datagram is complete when its last fragment set its length and every
- *    unit below that length is held; no byte past that length is ever held.
- *  - Expiry runs at the start of every call while datagrams are live and
- *    stops at the first one still young: O(1) when nothing expires.
  */
 #include "grpcwatch/decode.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include "grpcwatch/cursor.h"
+#include "grpcwatch/defrag.h"
+#include "grpcwatch/stats.h"
 
 /* Link types: DLT values from pcap/dlt.h and the LINKTYPE_ values that
  * differ. Spelled out so the decoder does not depend on the platform's
@@ -125,7 +107,7 @@ enum { UDP_PORT_VXLAN = 4789, UDP_PORT_VXLAN_LINUX = 8472, UDP_PORT_GENEVE = 608
 
 #define IPV4_MF 0x2000u
 #define IPV4_FRAG_OFFSET_MASK 0x1fffu
-#define IP_MAX_LEN 65535u
+#define IP_MAX_LEN GW_DEFRAG_MAX_LEN
 
 /* A mirror that truncated the frame (ERSPAN T bit) does not say how long it
  * was: anything up to an IP datagram's maximum is a snap, not a lie. */
@@ -134,71 +116,38 @@ enum { UDP_PORT_VXLAN = 4789, UDP_PORT_VXLAN_LINUX = 8472, UDP_PORT_GENEVE = 608
 /* Internal "keep going" value, distinct from every gw_decode_result. */
 #define STEP_OK (-1)
 
-/* ---- fragment table layout ---------------------------------------------- */
-
-enum {
-    FRAG_UNIT = 8,                /* fragment offsets count 8-byte units */
-    FRAG_CHUNK_SIZE = 2048,
-    FRAG_UNITS_PER_CHUNK = FRAG_CHUNK_SIZE / FRAG_UNIT,
-    FRAG_CHUNKS = (IP_MAX_LEN + FRAG_CHUNK_SIZE - 1) / FRAG_CHUNK_SIZE,
-    FRAG_BITMAP_WORDS = FRAG_UNITS_PER_CHUNK / 64,
-    FRAG_MAX_DATAGRAMS = 65536
-};
-#define FRAG_MAX_BYTES ((uint64_t)1 << 30)
-#define FRAG_NONE (-1)
-
-struct frag_chunk {
-    struct frag_chunk *next_free;
-    uint64_t have[FRAG_BITMAP_WORDS]; /* units of data[] received */
-    uint8_t data[FRAG_CHUNK_SIZE];
-};
-
-/* What identifies a datagram: RFC 791 (source, destination, protocol,
- * identification) and RFC 8200 (source, destination, identification), plus
- * the outermost tunnel, since tenants behind different VNIs reuse addresses. */
-struct frag_key {
-    struct gw_addr src, dst;
-    uint32_t id;
-    uint8_t proto;        /* IPv4 protocol; 0 for IPv6, whose key lacks it */
-    uint8_t tunnel_type;
-    uint32_t tunnel_id;
-};
-
-struct frag_dgram {
-    struct frag_key key;
-    gw_time_us created;         /* decoder clock at the first fragment */
-    int32_t hash_next;          /* chain in a bucket, or the free stack */
-    int32_t older, newer;       /* age list */
-    uint32_t total;             /* payload length, once have_last */
-    uint32_t max_end;           /* furthest end of an accepted fragment */
-    uint16_t units_held;
-    uint8_t next;               /* IPv6: next header of the offset-0 fragment */
-    bool have_last;
-    struct frag_chunk *chunks[FRAG_CHUNKS];
-};
-
-struct frag_table {
-    struct frag_dgram *slots;   /* max_datagrams of them, NULL until the first fragment */
-    int32_t *buckets;
-    uint32_t bucket_mask;
-    int32_t free_slot;
-    int32_t oldest, newest;
-    uint32_t live;
-    uint32_t max_datagrams;
-    uint64_t max_chunks;        /* frag_max_bytes / sizeof(struct frag_chunk) */
-    uint64_t chunks_allocated;
-    uint64_t chunks_held;
-    struct frag_chunk *free_chunks;
-    gw_time_us timeout_us;
-    uint64_t hash_seed;
-    uint8_t *completed;         /* IP_MAX_LEN bytes, allocated on the first completion */
-};
-
 struct gw_decoder {
     struct gw_decode_stats stats;
-    gw_time_us now;             /* the latest packet time seen */
-    struct frag_table frag;
+    struct gw_defrag *defrag;   /* created with the decoder; allocates on the first fragment */
 };
+
+/* Today's `stats` keys and order under "decoder" (before "fragments"). */
+static const struct gw_stat_field decode_stat_fields[] = {
+    GW_STAT_FIELD(struct gw_decode_stats, packets, "packets"),
+    GW_STAT_FIELD(struct gw_decode_stats, tcp, "tcp"),
+    GW_STAT_FIELD(struct gw_decode_stats, other, "other"),
+    GW_STAT_FIELD(struct gw_decode_stats, truncated, "truncated"),
+    GW_STAT_FIELD(struct gw_decode_stats, malformed, "malformed"),
+    GW_STAT_FIELD(struct gw_decode_stats, unsupported, "unsupported"),
+    GW_STAT_FIELD(struct gw_decode_stats, snapped, "snapped"),
+    GW_STAT_FIELD(struct gw_decode_stats, ipv4, "ipv4"),
+    GW_STAT_FIELD(struct gw_decode_stats, ipv6, "ipv6"),
+    GW_STAT_FIELD(struct gw_decode_stats, vlan, "vlan"),
+    GW_STAT_FIELD(struct gw_decode_stats, tunnels, "tunnels.encapsulated"),
+    GW_STAT_FIELD(struct gw_decode_stats, tunnel_mpls, "tunnels.mpls"),
+    GW_STAT_FIELD(struct gw_decode_stats, tunnel_gre, "tunnels.gre"),
+    GW_STAT_FIELD(struct gw_decode_stats, tunnel_erspan, "tunnels.erspan"),
+    GW_STAT_FIELD(struct gw_decode_stats, tunnel_vxlan, "tunnels.vxlan"),
+    GW_STAT_FIELD(struct gw_decode_stats, tunnel_geneve, "tunnels.geneve"),
+    GW_STAT_FIELD(struct gw_decode_stats, tunnel_ipip, "tunnels.ipip"),
+};
+const struct gw_stat_field *const gw_decode_stat_fields = decode_stat_fields;
+const size_t gw_decode_stat_fields_len = GW_ARRAY_LEN(decode_stat_fields);
+
+_Static_assert(GW_DECODE_DEFAULT_FRAG_DATAGRAMS == GW_DEFRAG_DEFAULT_DATAGRAMS &&
+                   GW_DECODE_DEFAULT_FRAG_BYTES == GW_DEFRAG_DEFAULT_BYTES &&
+                   GW_DECODE_DEFAULT_FRAG_TIMEOUT_S == GW_DEFRAG_DEFAULT_TIMEOUT_S,
+               "decode.h documents the reassembler's defaults");
 
 /* Per-call state handed down the layers. */
 struct decode_ctx {
@@ -215,19 +164,6 @@ struct decode_ctx {
 struct ip_body {
     struct gw_cursor cap;
     size_t wire;
-};
-
-/* One fragment as the IP layer hands it to the reassembly. */
-struct frag_piece {
-    size_t offset;          /* in bytes */
-    bool more;              /* MF / M flag */
-    bool trim_unaligned;    /* IPv4: cut a non-last fragment to a multiple of 8 */
-    bool carries_tcp;       /* protocol / next header of the fragment is TCP */
-    const uint8_t *data;
-    size_t cap_len;         /* captured data bytes */
-    size_t wire_len;        /* data bytes the fragment carried */
-    size_t limit;           /* the datagram's payload may not end past this */
-    uint8_t next;           /* IPv6 next header after the fragment header */
 };
 
 /* Ethertypes that never carry IP: OTHER rather than UNSUPPORTED, so the
@@ -251,8 +187,7 @@ static int decode_ipv4(struct decode_ctx *x, struct gw_cursor *c);
 static int decode_ipv6(struct decode_ctx *x, struct gw_cursor *c);
 static int decode_ethernet(struct decode_ctx *x, struct gw_cursor *c);
 static int decode_ethertype(struct decode_ctx *x, struct gw_cursor *c, uint16_t type);
-static bool frag_add(struct decode_ctx *x, const struct frag_key *key,
-                     const struct frag_piece *pc, struct ip_body *whole, uint8_t *next);
+static int decode_ip_by_version(struct decode_ctx *x, struct gw_cursor *c);
 
 /* Room for k more bytes in an IP body? The announced length is checked
  * first: a header that overruns it is malformed even when also cut short. */
@@ -273,8 +208,8 @@ static int make_body(const struct decode_ctx *x, const struct gw_cursor *c, size
      * IP length is a lie, not a snap-length cut. */
     if (ip_start > x->frame_wire_len || ip_len > x->frame_wire_len - ip_start)
         return GW_DECODE_MALFORMED;
-    size_t captured = GW_MIN(ip_len, c->n - ip_start);
-    b->cap = gw_cursor_make(c->p + ip_start + hdr_len, captured - hdr_len);
+    GW_ASSERT(c->off == ip_start + hdr_len && ip_len >= hdr_len && !c->err);
+    b->cap = gw_cursor_window(c, ip_len - hdr_len);
     b->wire = ip_len - hdr_len;
     return STEP_OK;
 }
@@ -283,15 +218,17 @@ static int make_body(const struct decode_ctx *x, const struct gw_cursor *c, size
  * may claim is bounded by what the outer header announced. */
 static struct gw_cursor descend(struct decode_ctx *x, const struct ip_body *b)
 {
+    GW_ASSERT(!b->cap.err); /* every header read before was checked by body_need */
     x->frame_wire_len = b->wire - b->cap.off;
-    return gw_cursor_make(gw_cursor_ptr(&b->cap), gw_cursor_left(&b->cap));
+    return gw_cursor_window(&b->cap, SIZE_MAX);
 }
 
 /* The next len bytes of b as a body of their own (a UDP payload). */
 static struct ip_body sub_body(const struct ip_body *b, size_t len)
 {
     struct ip_body s;
-    s.cap = gw_cursor_make(gw_cursor_ptr(&b->cap), GW_MIN(len, gw_cursor_left(&b->cap)));
+    GW_ASSERT(!b->cap.err);
+    s.cap = gw_cursor_window(&b->cap, len);
     s.wire = len;
     return s;
 }
@@ -300,8 +237,10 @@ static struct ip_body sub_body(const struct ip_body *b, size_t len)
  * tail of an outer IPv6 one. */
 static void copy_addr(struct gw_addr *a, uint8_t family, const uint8_t *bytes, size_t len)
 {
+    GW_ASSERT(len <= sizeof a->bytes);
     a->family = family;
-    for (size_t i = 0; i < sizeof a->bytes; i++) a->bytes[i] = i < len ? bytes[i] : 0;
+    memset(a->bytes, 0, sizeof a->bytes);
+    memcpy(a->bytes, bytes, len);
 }
 
 /* ---- TCP and tunnels ------------------------------------------------------ */
@@ -369,6 +308,18 @@ static int enter_tunnel(struct decode_ctx *x, uint8_t type, uint32_t id)
  * recursion by design (a tunnel payload is a packet of its own), bounded by
  * GW_DECODE_MAX_ENCAPS through descend(), as in Suricata's DecodeTunnel. */
 /* NOLINTBEGIN(misc-no-recursion) */
+/* Enters a tunnel (type, id) whose payload is the rest of b, told by an
+ * ethertype: ETHERTYPE_TEB for an Ethernet frame. */
+static int tunnel_payload(struct decode_ctx *x, struct ip_body *b, uint8_t type, uint32_t id,
+                          uint16_t ethertype)
+{
+    int r = enter_tunnel(x, type, id);
+    if (r != STEP_OK) return r;
+    struct gw_cursor inner = descend(x, b);
+    if (ethertype == ETHERTYPE_TEB) return decode_ethernet(x, &inner);
+    return decode_ethertype(x, &inner, ethertype);
+}
+
 /* ERSPAN types II and III: a mirrored Ethernet frame (or, type III, IP). */
 static int decode_erspan(struct decode_ctx *x, struct ip_body *b, bool type3)
 {
@@ -396,14 +347,7 @@ static int decode_erspan(struct decode_ctx *x, struct ip_body *b, bool type3)
     if (r != STEP_OK) return r;
     struct gw_cursor inner = descend(x, b);
     if (word0 & ERSPAN_T_BIT) x->frame_wire_len = UNKNOWN_FRAME_WIRE_LEN;
-    if (frame_type == ERSPAN3_FT_IP) {
-        struct gw_cursor peek = inner;
-        uint8_t first = gw_get_u8(&peek);
-        if (peek.err) return GW_DECODE_TRUNCATED;
-        if ((first >> 4) == 4) return decode_ipv4(x, &inner);
-        if ((first >> 4) == 6) return decode_ipv6(x, &inner);
-        return GW_DECODE_MALFORMED;
-    }
+    if (frame_type == ERSPAN3_FT_IP) return decode_ip_by_version(x, &inner);
     return decode_ethernet(x, &inner);
 }
 
@@ -429,17 +373,9 @@ static int decode_gre(struct decode_ctx *x, struct ip_body *b)
 
     if (proto == ETHERTYPE_ERSPAN2 && (flags & GRE_S)) return decode_erspan(x, b, false);
     if (proto == ETHERTYPE_ERSPAN3) return decode_erspan(x, b, true);
-    if (proto == ETHERTYPE_ERSPAN2) { /* type I: the bare mirrored frame */
-        r = enter_tunnel(x, GW_TUNNEL_ERSPAN2, 0);
-        if (r != STEP_OK) return r;
-        struct gw_cursor inner = descend(x, b);
-        return decode_ethernet(x, &inner);
-    }
-    r = enter_tunnel(x, GW_TUNNEL_GRE, key);
-    if (r != STEP_OK) return r;
-    struct gw_cursor inner = descend(x, b);
-    if (proto == ETHERTYPE_TEB) return decode_ethernet(x, &inner);
-    return decode_ethertype(x, &inner, proto);
+    if (proto == ETHERTYPE_ERSPAN2) /* type I: the bare mirrored frame */
+        return tunnel_payload(x, b, GW_TUNNEL_ERSPAN2, 0, ETHERTYPE_TEB);
+    return tunnel_payload(x, b, GW_TUNNEL_GRE, key, proto);
 }
 
 /* VXLAN (RFC 7348): flags, reserved, VNI, reserved, then Ethernet. */
@@ -453,10 +389,7 @@ static int decode_vxlan(struct decode_ctx *x, struct ip_body *b)
     uint32_t vni = gw_get_be24(c);
     gw_skip(c, 1);
     if (!(flags & VXLAN_FLAG_I)) return GW_DECODE_MALFORMED;
-    r = enter_tunnel(x, GW_TUNNEL_VXLAN, vni);
-    if (r != STEP_OK) return r;
-    struct gw_cursor inner = descend(x, b);
-    return decode_ethernet(x, &inner);
+    return tunnel_payload(x, b, GW_TUNNEL_VXLAN, vni, ETHERTYPE_TEB);
 }
 
 /* Geneve (RFC 8926): version 0, options, then Ethernet or IP. */
@@ -477,11 +410,7 @@ static int decode_geneve(struct decode_ctx *x, struct ip_body *b)
     gw_skip(c, options);
     if (proto != ETHERTYPE_TEB && proto != ETHERTYPE_IPV4 && proto != ETHERTYPE_IPV6)
         return GW_DECODE_UNSUPPORTED;
-    r = enter_tunnel(x, GW_TUNNEL_GENEVE, vni);
-    if (r != STEP_OK) return r;
-    struct gw_cursor inner = descend(x, b);
-    if (proto == ETHERTYPE_TEB) return decode_ethernet(x, &inner);
-    return decode_ethertype(x, &inner, proto);
+    return tunnel_payload(x, b, GW_TUNNEL_GENEVE, vni, proto);
 }
 
 /* UDP matters only as a tunnel carrier; the UDP length bounds the tunnel. */
@@ -504,10 +433,8 @@ static int decode_udp(struct decode_ctx *x, struct ip_body *b)
 
 static int decode_ip_in_ip(struct decode_ctx *x, uint8_t proto, struct ip_body *b)
 {
-    int r = enter_tunnel(x, GW_TUNNEL_IPIP, 0);
-    if (r != STEP_OK) return r;
-    struct gw_cursor inner = descend(x, b);
-    return proto == IPPROTO_NUM_IPIP ? decode_ipv4(x, &inner) : decode_ipv6(x, &inner);
+    return tunnel_payload(x, b, GW_TUNNEL_IPIP, 0,
+                          proto == IPPROTO_NUM_IPIP ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
 }
 
 /* What an IP header (or the last IPv6 extension header) says follows. */
@@ -525,38 +452,65 @@ static int decode_l4(struct decode_ctx *x, uint8_t proto, struct ip_body *b)
 
 /* ---- IP ------------------------------------------------------------------- */
 
-/* The reassembly key of the IP header just decoded (addresses are in out). */
-static void make_frag_key(const struct decode_ctx *x, uint32_t id, uint8_t proto,
-                          struct frag_key *k)
+/* Mirrors the reassembler's counters into the decoder's legacy frag_*
+ * fields (see decode.h); runs only when the reassembler was called. */
+static void mirror_defrag_stats(struct gw_decoder *d)
 {
-    memset(k, 0, sizeof *k);
-    k->src = x->out->src;
-    k->dst = x->out->dst;
-    k->id = id;
-    k->proto = proto;
-    k->tunnel_type = x->out->tunnel.type;
-    k->tunnel_id = x->out->tunnel.id;
+    const struct gw_defrag_stats *f = gw_defrag_stats(d->defrag);
+    struct gw_decode_stats *st = &d->stats;
+    st->fragments = f->received;
+    st->frag_reassembled = f->reassembled;
+    st->frag_overlaps = f->overlaps;
+    st->frag_conflicts = f->conflicts;
+    st->frag_tiny = f->tiny;
+    st->frag_invalid = f->invalid;
+    st->frag_timeouts = f->timeouts;
+    st->frag_evicted = f->evicted;
+    st->frag_datagrams_held = f->datagrams_held;
+    st->frag_bytes_held = f->bytes_held;
+}
+
+/* Hands the rest of body b (after the IP or fragment header) to the
+ * reassembler as fragment pc (offset, flags, limit set by the caller) of
+ * datagram (id, proto) of the IP header just decoded, whose addresses are
+ * in out. True when it completed the datagram, which is then *whole. */
+static bool reassemble(struct decode_ctx *x, const struct ip_body *b, uint32_t id, uint8_t proto,
+                       struct gw_defrag_frag *pc, struct ip_body *whole, uint8_t *first_next)
+{
+    struct gw_defrag_key key;
+    memset(&key, 0, sizeof key);
+    key.src = x->out->src;
+    key.dst = x->out->dst;
+    key.id = id;
+    key.proto = proto;
+    key.tunnel_type = x->out->tunnel.type;
+    key.tunnel_id = x->out->tunnel.id;
+    pc->data = gw_cursor_ptr(&b->cap);
+    pc->cap_len = gw_cursor_left(&b->cap);
+    pc->wire_len = b->wire - b->cap.off;
+    struct gw_defrag_datagram dg;
+    int r = gw_defrag_add(x->d->defrag, &key, pc, &dg);
+    mirror_defrag_stats(x->d);
+    if (r != GW_DEFRAG_COMPLETE) return false;
+    whole->cap = gw_cursor_make(dg.data, dg.len);
+    whole->wire = dg.len;
+    *first_next = dg.next;
+    return true;
 }
 
 static int decode_ipv4_fragment(struct decode_ctx *x, struct ip_body *b, uint16_t id,
                                 uint16_t frag, uint8_t proto, size_t hdr_len)
 {
-    x->st->fragments++;
-    struct frag_piece pc = {
-        .offset = (size_t)(frag & IPV4_FRAG_OFFSET_MASK) * FRAG_UNIT,
+    struct gw_defrag_frag pc = {
+        .offset = (size_t)(frag & IPV4_FRAG_OFFSET_MASK) * GW_DEFRAG_UNIT,
         .more = (frag & IPV4_MF) != 0,
         .trim_unaligned = true,
         .carries_tcp = proto == IPPROTO_NUM_TCP,
-        .data = gw_cursor_ptr(&b->cap),
-        .cap_len = gw_cursor_left(&b->cap),
-        .wire_len = b->wire,
         .limit = IP_MAX_LEN - hdr_len,
     };
-    struct frag_key key;
-    make_frag_key(x, id, proto, &key);
     struct ip_body whole;
     uint8_t unused;
-    if (!frag_add(x, &key, &pc, &whole, &unused)) return GW_DECODE_OTHER;
+    if (!reassemble(x, b, id, proto, &pc, &whole, &unused)) return GW_DECODE_OTHER;
     return decode_l4(x, proto, &whole);
 }
 
@@ -615,23 +569,17 @@ static int decode_ipv6_chain(struct decode_ctx *x, struct ip_body *b, uint8_t nh
 static int decode_ipv6_fragment(struct decode_ctx *x, struct ip_body *b, uint8_t next,
                                 uint16_t off_flags, uint32_t id, size_t unfragmentable)
 {
-    x->st->fragments++;
-    struct frag_piece pc = {
-        .offset = (size_t)(off_flags >> 3) * FRAG_UNIT,
+    struct gw_defrag_frag pc = {
+        .offset = (size_t)(off_flags >> 3) * GW_DEFRAG_UNIT,
         .more = (off_flags & 1) != 0,
         .trim_unaligned = false,
         .carries_tcp = next == IPPROTO_NUM_TCP,
-        .data = gw_cursor_ptr(&b->cap),
-        .cap_len = gw_cursor_left(&b->cap),
-        .wire_len = b->wire - b->cap.off,
         .limit = IP_MAX_LEN - unfragmentable,
         .next = next,
     };
-    struct frag_key key;
-    make_frag_key(x, id, 0, &key);
     struct ip_body whole;
     uint8_t first_next;
-    if (!frag_add(x, &key, &pc, &whole, &first_next)) return GW_DECODE_OTHER;
+    if (!reassemble(x, b, id, 0, &pc, &whole, &first_next)) return GW_DECODE_OTHER;
     return decode_ipv6_chain(x, &whole, first_next, true);
 }
 
@@ -694,9 +642,8 @@ static int decode_ipv6(struct decode_ctx *x, struct gw_cursor *c)
 /* IP by version nibble, for link types that carry bare IP. */
 static int decode_ip_by_version(struct decode_ctx *x, struct gw_cursor *c)
 {
-    struct gw_cursor peek = *c;
-    uint8_t first = gw_get_u8(&peek);
-    if (peek.err) return GW_DECODE_TRUNCATED;
+    int first = gw_peek_u8(c, 0);
+    if (first < 0) return GW_DECODE_TRUNCATED;
     switch (first >> 4) {
     case 4: return decode_ipv4(x, c);
     case 6: return decode_ipv6(x, c);
@@ -720,10 +667,9 @@ static int decode_mpls(struct decode_ctx *x, struct gw_cursor *c)
         if (i == 0) top_label = entry >> 12;
         if (entry & MPLS_BOTTOM_OF_STACK) break;
     }
-    struct gw_cursor peek = *c;
-    uint8_t first = gw_get_u8(&peek);
-    if (peek.err) return GW_DECODE_TRUNCATED;
-    uint8_t nibble = first >> 4;
+    int first = gw_peek_u8(c, 0);
+    if (first < 0) return GW_DECODE_TRUNCATED;
+    uint8_t nibble = (uint8_t)(first >> 4);
     if (nibble == 1) return GW_DECODE_OTHER;
     if (nibble != 4 && nibble != 6 && nibble != 0) return GW_DECODE_UNSUPPORTED;
     int r = enter_tunnel(x, GW_TUNNEL_MPLS, top_label);
@@ -831,344 +777,6 @@ static int decode_link(struct decode_ctx *x, struct gw_cursor *c, int linktype)
     }
 }
 
-/* ---- fragment reassembly ---------------------------------------------------- */
-
-/* A keyed mix (seed drawn at create time) so a sender cannot aim every
- * datagram at one chain; chains are bounded by max_datagrams anyway. */
-static uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
-
-static uint64_t load64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
-    return v;
-}
-
-static uint32_t frag_hash(const struct frag_table *ft, const struct frag_key *k)
-{
-    uint64_t h = ft->hash_seed;
-    h = mix64(h ^ load64(k->src.bytes));
-    h = mix64(h ^ load64(k->src.bytes + 8));
-    h = mix64(h ^ load64(k->dst.bytes));
-    h = mix64(h ^ load64(k->dst.bytes + 8));
-    h = mix64(h ^ ((uint64_t)k->id << 32 | (uint64_t)k->proto << 24 | (uint64_t)k->tunnel_type << 16 |
-                   k->src.family));
-    h = mix64(h ^ k->tunnel_id);
-    return (uint32_t)(h & ft->bucket_mask);
-}
-
-static bool frag_key_eq(const struct frag_key *a, const struct frag_key *b)
-{
-    return a->id == b->id && a->proto == b->proto && a->tunnel_type == b->tunnel_type &&
-           a->tunnel_id == b->tunnel_id && gw_addr_cmp(&a->src, &b->src) == 0 &&
-           gw_addr_cmp(&a->dst, &b->dst) == 0;
-}
-
-static void frag_update_gauges(struct gw_decoder *d)
-{
-    d->stats.frag_datagrams_held = d->frag.live;
-    d->stats.frag_bytes_held = d->frag.chunks_held * sizeof(struct frag_chunk);
-}
-
-/* Allocates the slot table and hash on the first fragment. */
-static bool frag_table_ready(struct gw_decoder *d)
-{
-    struct frag_table *ft = &d->frag;
-    if (ft->slots) return true;
-    uint32_t nbuckets = 1;
-    while (nbuckets < ft->max_datagrams * 2) nbuckets <<= 1;
-    ft->slots = calloc(ft->max_datagrams, sizeof *ft->slots);
-    ft->buckets = malloc(nbuckets * sizeof *ft->buckets);
-    if (!ft->slots || !ft->buckets) {
-        free(ft->slots);
-        free(ft->buckets);
-        ft->slots = NULL;
-        ft->buckets = NULL;
-        return false;
-    }
-    ft->bucket_mask = nbuckets - 1;
-    for (uint32_t i = 0; i < nbuckets; i++) ft->buckets[i] = FRAG_NONE;
-    ft->free_slot = FRAG_NONE;
-    for (uint32_t i = ft->max_datagrams; i-- > 0;) {
-        ft->slots[i].hash_next = ft->free_slot;
-        ft->free_slot = (int32_t)i;
-    }
-    ft->oldest = ft->newest = FRAG_NONE;
-    return true;
-}
-
-static void frag_unlink_age(struct frag_table *ft, struct frag_dgram *g)
-{
-    if (g->older != FRAG_NONE) ft->slots[g->older].newer = g->newer;
-    else ft->oldest = g->newer;
-    if (g->newer != FRAG_NONE) ft->slots[g->newer].older = g->older;
-    else ft->newest = g->older;
-}
-
-static void frag_unlink_hash(struct frag_table *ft, int32_t i)
-{
-    int32_t *link = &ft->buckets[frag_hash(ft, &ft->slots[i].key)];
-    while (*link != i) link = &ft->slots[*link].hash_next;
-    *link = ft->slots[i].hash_next;
-}
-
-/* Forgets datagram i: its chunks go back to the free list, its slot to the
- * free stack. */
-static void frag_release(struct gw_decoder *d, int32_t i)
-{
-    struct frag_table *ft = &d->frag;
-    struct frag_dgram *g = &ft->slots[i];
-    for (size_t k = 0; k < FRAG_CHUNKS; k++) {
-        struct frag_chunk *ch = g->chunks[k];
-        if (!ch) continue;
-        memset(ch->have, 0, sizeof ch->have);
-        ch->next_free = ft->free_chunks;
-        ft->free_chunks = ch;
-        ft->chunks_held--;
-        g->chunks[k] = NULL;
-    }
-    frag_unlink_hash(ft, i);
-    frag_unlink_age(ft, g);
-    g->hash_next = ft->free_slot;
-    ft->free_slot = i;
-    ft->live--;
-    frag_update_gauges(d);
-}
-
-static void frag_expire(struct gw_decoder *d)
-{
-    struct frag_table *ft = &d->frag;
-    /* Unsigned difference: the clock never goes back, so now >= created,
-     * and hostile timestamps cannot overflow a signed subtraction. */
-    while (ft->live > 0 &&
-           (uint64_t)d->now - (uint64_t)ft->slots[ft->oldest].created >= (uint64_t)ft->timeout_us) {
-        frag_release(d, ft->oldest);
-        d->stats.frag_timeouts++;
-    }
-}
-
-static int32_t frag_find(const struct frag_table *ft, const struct frag_key *k)
-{
-    for (int32_t i = ft->buckets[frag_hash(ft, k)]; i != FRAG_NONE; i = ft->slots[i].hash_next)
-        if (frag_key_eq(&ft->slots[i].key, k)) return i;
-    return FRAG_NONE;
-}
-
-/* The datagram of key k, created (evicting the oldest when all slots are
- * taken) if new. */
-static int32_t frag_find_or_create(struct gw_decoder *d, const struct frag_key *k)
-{
-    struct frag_table *ft = &d->frag;
-    int32_t i = frag_find(ft, k);
-    if (i != FRAG_NONE) return i;
-    if (ft->free_slot == FRAG_NONE) {
-        frag_release(d, ft->oldest);
-        d->stats.frag_evicted++;
-    }
-    i = ft->free_slot;
-    struct frag_dgram *g = &ft->slots[i];
-    ft->free_slot = g->hash_next;
-    memset(g, 0, sizeof *g);
-    g->key = *k;
-    g->created = d->now;
-    uint32_t h = frag_hash(ft, k);
-    g->hash_next = ft->buckets[h];
-    ft->buckets[h] = i;
-    g->newer = FRAG_NONE;
-    g->older = ft->newest;
-    if (ft->newest != FRAG_NONE) ft->slots[ft->newest].newer = i;
-    else ft->oldest = i;
-    ft->newest = i;
-    ft->live++;
-    frag_update_gauges(d);
-    return i;
-}
-
-/* A chunk for datagram keep: from the free list, newly allocated under the
- * cap, or freed by evicting the oldest other datagrams. NULL if none. */
-static struct frag_chunk *frag_chunk_get(struct gw_decoder *d, int32_t keep)
-{
-    struct frag_table *ft = &d->frag;
-    for (;;) {
-        struct frag_chunk *ch = ft->free_chunks;
-        if (ch) {
-            ft->free_chunks = ch->next_free;
-        } else if (ft->chunks_allocated < ft->max_chunks) {
-            ch = calloc(1, sizeof *ch);
-            if (!ch) return NULL;
-            ft->chunks_allocated++;
-        }
-        if (ch) {
-            ft->chunks_held++;
-            frag_update_gauges(d);
-            return ch;
-        }
-        int32_t victim = ft->oldest != keep ? ft->oldest : ft->slots[keep].newer;
-        if (victim == FRAG_NONE) return NULL;
-        frag_release(d, victim);
-        d->stats.frag_evicted++;
-    }
-}
-
-/* Checks a fragment ending at end against the datagram's known length and
- * records the length when this is the last fragment. */
-static bool frag_end_consistent(struct frag_dgram *g, bool more, size_t end)
-{
-    if (more) return !g->have_last || end <= g->total;
-    if (g->have_last) return end == g->total;   /* a copy of the last fragment */
-    if (end < g->max_end) return false;         /* bytes already held past it */
-    g->have_last = true;
-    g->total = (uint32_t)end;
-    return true;
-}
-
-/* RFC 1858: an offset-0 TCP fragment that cannot hold the whole TCP header
- * lets a later fragment supply ports or flags a filter never saw. */
-static bool frag_is_tiny(const struct frag_piece *pc)
-{
-    if (pc->offset != 0 || !pc->carries_tcp) return false;
-    size_t need = TCP_MIN_HDR;
-    if (pc->cap_len > 12) need = GW_MAX(need, (size_t)(pc->data[12] >> 4) * 4);
-    return pc->wire_len < need;
-}
-
-/* Copies the units of [start, end) captured in data (cap bytes) that are
- * not held yet; compares those that are. Returns false if out of memory. */
-static bool frag_copy(struct gw_decoder *d, int32_t i, const struct frag_piece *pc, size_t end,
-                      bool *overlap, bool *conflict)
-{
-    struct frag_dgram *g = &d->frag.slots[i];
-    size_t avail = pc->offset + GW_MIN(pc->cap_len, end - pc->offset);
-    for (size_t pos = pc->offset; pos < end; pos += FRAG_UNIT) {
-        size_t n = GW_MIN((size_t)FRAG_UNIT, end - pos); /* < 8 only at the datagram's end */
-        if (pos + n > avail) break;                       /* cut by the snap length */
-        size_t unit = pos / FRAG_UNIT;
-        size_t k = unit / FRAG_UNITS_PER_CHUNK, bit = unit % FRAG_UNITS_PER_CHUNK;
-        if (!g->chunks[k] && !(g->chunks[k] = frag_chunk_get(d, i))) return false;
-        struct frag_chunk *ch = g->chunks[k];
-        uint8_t *dst = ch->data + bit * FRAG_UNIT;
-        const uint8_t *src = pc->data + (pos - pc->offset);
-        uint64_t mask = (uint64_t)1 << (bit % 64);
-        if (ch->have[bit / 64] & mask) {
-            *overlap = true;
-            if (memcmp(dst, src, n) != 0) *conflict = true;
-            continue;
-        }
-        memcpy(dst, src, n);
-        ch->have[bit / 64] |= mask;
-        g->units_held++;
-        if (unit == 0) g->next = pc->next;
-    }
-    if (end > g->max_end) g->max_end = (uint32_t)end;
-    return true;
-}
-
-/* Copies complete datagram i into the completion buffer as *whole. */
-static bool frag_complete(struct gw_decoder *d, int32_t i, struct ip_body *whole, uint8_t *next)
-{
-    struct frag_table *ft = &d->frag;
-    struct frag_dgram *g = &ft->slots[i];
-    if (!ft->completed && !(ft->completed = malloc(IP_MAX_LEN))) return false;
-    size_t total = g->total;
-    for (size_t k = 0; k * FRAG_CHUNK_SIZE < total; k++)
-        memcpy(ft->completed + k * FRAG_CHUNK_SIZE, g->chunks[k]->data,
-               GW_MIN((size_t)FRAG_CHUNK_SIZE, total - k * FRAG_CHUNK_SIZE));
-    *next = g->next;
-    whole->cap = gw_cursor_make(ft->completed, total);
-    whole->wire = total;
-    return true;
-}
-
-/* Validates fragment pc and sets *end to the end of the bytes it may add.
- * Returns false if the fragment is dropped. */
-static bool frag_accepted_end(struct gw_decode_stats *st, const struct frag_piece *pc, size_t *end)
-{
-    *end = pc->offset + pc->wire_len;
-    if (*end > pc->limit) {                 /* would make a datagram over 65535 bytes */
-        st->frag_invalid++;
-        return false;
-    }
-    if (!pc->more) return true;
-    if (pc->wire_len % FRAG_UNIT != 0) {
-        st->frag_invalid++;
-        if (!pc->trim_unaligned) return false; /* RFC 8200 4.5: discard */
-        *end -= pc->wire_len % FRAG_UNIT;      /* IPv4: the next offset decides; Linux trims */
-        return *end > pc->offset;
-    }
-    if (pc->wire_len == 0) {                /* adds nothing, would only take a slot */
-        st->frag_invalid++;
-        return false;
-    }
-    return true;
-}
-
-/* Adds one fragment. Returns true when it completed its datagram, which
- * is then in *whole (*next: IPv6 next header of the first fragment). */
-static bool frag_add(struct decode_ctx *x, const struct frag_key *key, const struct frag_piece *pc,
-                     struct ip_body *whole, uint8_t *next)
-{
-    struct gw_decoder *d = x->d;
-    struct gw_decode_stats *st = x->st;
-    if (frag_is_tiny(pc)) st->frag_tiny++;
-    size_t end;
-    if (!frag_accepted_end(st, pc, &end)) return false;
-    if (!frag_table_ready(d)) {
-        st->frag_evicted++;
-        return false;
-    }
-    int32_t i = frag_find_or_create(d, key);
-    struct frag_dgram *g = &d->frag.slots[i];
-    if (!frag_end_consistent(g, pc->more, end)) {
-        st->frag_invalid++;
-        return false;
-    }
-    bool overlap = false, conflict = false;
-    bool stored = frag_copy(d, i, pc, end, &overlap, &conflict);
-    if (overlap) st->frag_overlaps++;
-    if (conflict) st->frag_conflicts++;
-    if (!stored) {
-        frag_release(d, i);
-        st->frag_evicted++;
-        return false;
-    }
-    if (!g->have_last || g->units_held != (g->total + FRAG_UNIT - 1) / FRAG_UNIT) return false;
-    bool done = frag_complete(d, i, whole, next);
-    frag_release(d, i);
-    if (done) st->frag_reassembled++;
-    else st->frag_evicted++;
-    return done;
-}
-
-static void frag_table_free(struct gw_decoder *d)
-{
-    struct frag_table *ft = &d->frag;
-    while (ft->live > 0) frag_release(d, ft->oldest);
-    while (ft->free_chunks) {
-        struct frag_chunk *ch = ft->free_chunks;
-        ft->free_chunks = ch->next_free;
-        free(ch);
-    }
-    free(ft->completed);
-    free(ft->slots);
-    free(ft->buckets);
-}
-
-static uint64_t random_seed(const void *salt)
-{
-    uint64_t seed = 0;
-    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
-        seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)salt;
-    return seed;
-}
-
 /* ---- public ---------------------------------------------------------------- */
 
 static void count_result(struct gw_decode_stats *st, int result)
@@ -1186,18 +794,18 @@ static void count_result(struct gw_decode_stats *st, int result)
 struct gw_decoder *gw_decoder_create2(const struct gw_decode_config *cfg)
 {
     struct gw_decode_config c = cfg ? *cfg : (struct gw_decode_config){ 0 };
-    if (c.frag_max_datagrams == 0) c.frag_max_datagrams = GW_DECODE_DEFAULT_FRAG_DATAGRAMS;
-    if (c.frag_max_bytes == 0) c.frag_max_bytes = GW_DECODE_DEFAULT_FRAG_BYTES;
-    if (c.frag_timeout_s == 0) c.frag_timeout_s = GW_DECODE_DEFAULT_FRAG_TIMEOUT_S;
-    if (c.frag_max_datagrams > FRAG_MAX_DATAGRAMS || c.frag_max_bytes > FRAG_MAX_BYTES) return NULL;
-
+    struct gw_defrag_config fc = {
+        .max_datagrams = c.frag_max_datagrams,
+        .max_bytes = c.frag_max_bytes,
+        .timeout_s = c.frag_timeout_s,
+    };
     struct gw_decoder *d = calloc(1, sizeof *d);
     if (!d) return NULL;
-    d->now = INT64_MIN;
-    d->frag.max_datagrams = c.frag_max_datagrams;
-    d->frag.max_chunks = c.frag_max_bytes / sizeof(struct frag_chunk);
-    d->frag.timeout_us = (gw_time_us)c.frag_timeout_s * 1000000;
-    d->frag.hash_seed = random_seed(d);
+    d->defrag = gw_defrag_create(&fc); /* NULL also for a field over its maximum */
+    if (!d->defrag) {
+        free(d);
+        return NULL;
+    }
     return d;
 }
 
@@ -1209,7 +817,7 @@ struct gw_decoder *gw_decoder_create(void)
 void gw_decoder_destroy(struct gw_decoder *d)
 {
     if (!d) return;
-    frag_table_free(d);
+    gw_defrag_destroy(d->defrag);
     free(d);
 }
 
@@ -1217,8 +825,7 @@ int gw_decoder_decode(struct gw_decoder *d, const struct gw_packet *pkt, struct 
 {
     if (d == NULL || pkt == NULL || out == NULL) return GW_DECODE_MALFORMED;
 
-    if (pkt->ts > d->now) d->now = pkt->ts;
-    if (d->frag.live > 0) frag_expire(d);
+    if (gw_defrag_tick(d->defrag, pkt->ts) > 0) mirror_defrag_stats(d);
 
     /* Zeroing the output gives unset fields (tunnel, the unused 12 bytes of
      * an IPv4 address) a defined value whatever the result. */
@@ -1239,6 +846,11 @@ int gw_decoder_decode(struct gw_decoder *d, const struct gw_packet *pkt, struct 
 const struct gw_decode_stats *gw_decoder_stats(const struct gw_decoder *d)
 {
     return d != NULL ? &d->stats : NULL;
+}
+
+const struct gw_defrag_stats *gw_decoder_defrag_stats(const struct gw_decoder *d)
+{
+    return d != NULL ? gw_defrag_stats(d->defrag) : NULL;
 }
 
 const char *gw_decode_result_str(int result)

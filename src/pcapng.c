@@ -99,17 +99,9 @@ static int fault(struct gw_pcapng *r, const char *fmt, ...)
 
 /* ---- byte order -------------------------------------------------------- */
 
-static uint32_t load32(const uint8_t *q, bool be)
-{
-    struct gw_cursor c = gw_cursor_make(q, 4);
-    return be ? gw_get_be32(&c) : gw_get_le32(&c);
-}
-
 static uint16_t get16(struct gw_cursor *c, bool be)
 {
-    const uint8_t *q = gw_get_bytes(c, 2);
-    if (!q) return 0;
-    return be ? (uint16_t)((q[0] << 8) | q[1]) : (uint16_t)((q[1] << 8) | q[0]);
+    return be ? gw_get_be16(c) : gw_get_le16(c);
 }
 
 static uint32_t get32(struct gw_cursor *c, bool be)
@@ -167,14 +159,17 @@ static int read_header(struct gw_pcapng *r, uint8_t hdr[12], size_t *hdrlen)
         return fault(r, "truncated: the file ends %zu bytes into the 8-byte block header", got);
     }
     *hdrlen = 8;
-    if (load32(hdr, false) != BT_SHB) return 1;
+    struct gw_cursor c = gw_cursor_make(hdr, 12);
+    if (gw_get_le32(&c) != BT_SHB) return 1; /* a palindrome: any byte order */
     rc = read_exact(r, hdr + 8, 4, &got);
     if (rc == GW_ERR_IO) return rc;
     if (rc == GW_ERR_TRUNCATED)
         return fault(r, "truncated: the file ends inside the section header's byte-order magic");
-    uint32_t magic = load32(hdr + 8, true);
+    gw_skip(&c, 4); /* total length: its byte order is not known yet */
+    struct gw_cursor le = c;
+    uint32_t magic = gw_get_be32(&c);
     if (magic == BYTE_ORDER_MAGIC) r->big_endian = true;
-    else if (load32(hdr + 8, false) == BYTE_ORDER_MAGIC) r->big_endian = false;
+    else if (gw_get_le32(&le) == BYTE_ORDER_MAGIC) r->big_endian = false;
     else return fault(r, "section header byte-order magic 0x%08x is not 0x1a2b3c4d in either byte order", magic);
     *hdrlen = 12;
     return 1;
@@ -201,8 +196,9 @@ static int read_block(struct gw_pcapng *r, uint32_t *type, size_t *bodylen)
     r->block_off = r->offset;
     int rc = read_header(r, hdr, &hdrlen);
     if (rc <= 0) return rc;
-    *type = load32(hdr, r->big_endian);
-    uint32_t total = load32(hdr + 4, r->big_endian);
+    struct gw_cursor h = gw_cursor_make(hdr, hdrlen);
+    *type = get32(&h, r->big_endian);
+    uint32_t total = get32(&h, r->big_endian);
     if (r->sections == 0 && *type != BT_SHB)
         return fault(r, "not a pcapng file: the first block (type 0x%08x) is not a section header",
                      *type);
@@ -216,7 +212,9 @@ static int read_block(struct gw_pcapng *r, uint32_t *type, size_t *bodylen)
     if (rc == GW_ERR_TRUNCATED)
         return fault(r, "truncated: the block is %u bytes long, the file ends after %zu",
                      total, hdrlen + got);
-    uint32_t trailer = load32(r->buf + rest - 4, r->big_endian);
+    struct gw_cursor body = gw_cursor_make(r->buf, rest);
+    gw_skip(&body, rest - 4);               /* rest >= 4: total >= 12 was checked */
+    uint32_t trailer = get32(&body, r->big_endian);
     if (trailer != total)
         return fault(r, "trailing total length %u differs from the leading %u", trailer, total);
     r->offset += total;
@@ -371,33 +369,35 @@ static int captured_data(struct gw_pcapng *r, struct gw_cursor *c, struct raw_pa
     return GW_OK;
 }
 
-static int parse_epb(struct gw_pcapng *r, size_t len, struct gw_packet *pkt)
+/* What an Enhanced Packet Block and the obsolete Packet Block share after
+ * the interface id: timestamp, captured and original length, the data. */
+static int parse_packet_tail(struct gw_pcapng *r, struct gw_cursor *c, struct raw_packet *rp,
+                             const char *block, size_t len, struct gw_packet *pkt)
 {
     bool be = r->big_endian;
+    rp->units = get_timestamp(c, be);
+    rp->caplen = get32(c, be);
+    rp->origlen = get32(c, be);
+    if (c->err) return fault(r, "%s of %zu body bytes is shorter than 20", block, len);
+    int rc = captured_data(r, c, rp);
+    return rc == GW_OK ? deliver(r, rp, pkt) : rc;
+}
+
+static int parse_epb(struct gw_pcapng *r, size_t len, struct gw_packet *pkt)
+{
     struct gw_cursor c = gw_cursor_make(r->buf, len);
     struct raw_packet rp = { 0, true, 0, NULL, 0, 0 };
-    rp.ifid = get32(&c, be);
-    rp.units = get_timestamp(&c, be);
-    rp.caplen = get32(&c, be);
-    rp.origlen = get32(&c, be);
-    if (c.err) return fault(r, "enhanced packet block of %zu body bytes is shorter than 20", len);
-    int rc = captured_data(r, &c, &rp);
-    return rc == GW_OK ? deliver(r, &rp, pkt) : rc;
+    rp.ifid = get32(&c, r->big_endian);
+    return parse_packet_tail(r, &c, &rp, "enhanced packet block", len, pkt);
 }
 
 static int parse_pb(struct gw_pcapng *r, size_t len, struct gw_packet *pkt)
 {
-    bool be = r->big_endian;
     struct gw_cursor c = gw_cursor_make(r->buf, len);
     struct raw_packet rp = { 0, true, 0, NULL, 0, 0 };
-    rp.ifid = get16(&c, be);
+    rp.ifid = get16(&c, r->big_endian);
     gw_skip(&c, 2); /* drops count */
-    rp.units = get_timestamp(&c, be);
-    rp.caplen = get32(&c, be);
-    rp.origlen = get32(&c, be);
-    if (c.err) return fault(r, "packet block of %zu body bytes is shorter than 20", len);
-    int rc = captured_data(r, &c, &rp);
-    return rc == GW_OK ? deliver(r, &rp, pkt) : rc;
+    return parse_packet_tail(r, &c, &rp, "packet block", len, pkt);
 }
 
 /* A Simple Packet Block belongs to interface 0 and has no captured length:

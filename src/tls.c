@@ -3,8 +3,9 @@
  *
  * Invariants:
  *  - Input is the start of one direction of a TCP stream. Nothing is read
- *    past n: the record layer is walked by hand with explicit bounds and every
- *    handshake field is read through a gw_cursor.
+ *    past n: record headers, record bodies and every handshake field are
+ *    read through a gw_cursor (a record cut short is a window of what is
+ *    there, never a length subtracted by hand).
  *  - A handshake message is joined across records into a stack buffer of at
  *    most GW_TLS_MAX_HELLO (+4 header) bytes; a longer one is GW_ERR_LIMIT.
  *    When the message sits whole in the first record it is parsed in place.
@@ -72,15 +73,21 @@ static bool is_grease(uint16_t v)
 /* Checks the available part of a record header at p. The first record is
  * what tells TLS from something else, hence UNSUPPORTED there; a bad record
  * in the middle of a handshake message is MALFORMED. */
-static int check_record_header(const uint8_t *p, size_t avail, bool first, size_t *frag_len)
+static int check_record_header(const struct gw_cursor *at, bool first, size_t *frag_len)
 {
     int bad = first ? GW_ERR_UNSUPPORTED : GW_ERR_MALFORMED;
-    if (avail >= 1 && p[0] != TLS_CT_HANDSHAKE) return bad;
-    if (avail >= 2 && p[1] != 0x03) return bad;
-    if (avail >= 3 && p[2] > 0x04) return bad;
-    if (avail < TLS_RECORD_HDR) return GW_ERR_NEED_MORE;
-    struct gw_cursor c = gw_cursor_make(p + 3, 2);
+    /* Judged byte by byte: a prefix that is already wrong is refused
+     * without waiting for the rest (the cursor's err is sticky, so once a
+     * read falls short every later one does too). */
+    struct gw_cursor c = *at;
+    uint8_t type = gw_get_u8(&c);
+    if (!c.err && type != TLS_CT_HANDSHAKE) return bad;
+    uint8_t major = gw_get_u8(&c);
+    if (!c.err && major != 0x03) return bad;
+    uint8_t minor = gw_get_u8(&c);
+    if (!c.err && minor > 0x04) return bad;
     size_t len = gw_get_be16(&c);
+    if (c.err) return GW_ERR_NEED_MORE;
     /* Zero-length handshake fragments are forbidden (RFC 8446 5.1) and would
      * let a peer make us loop without progress. */
     if (len == 0 || len > TLS_RECORD_MAX) return GW_ERR_MALFORMED;
@@ -105,12 +112,11 @@ static int check_handshake_header(const uint8_t *h, uint8_t want_type, size_t *t
 static int gather_fragment(const uint8_t *frag, size_t avail, uint8_t want_type,
                            uint8_t *scratch, size_t *have, size_t *need, bool *header_known)
 {
-    size_t used = 0;
-    while (used < avail && *have < *need) {
-        size_t take = GW_MIN(avail - used, *need - *have);
-        memcpy(scratch + *have, frag + used, take);
+    struct gw_cursor c = gw_cursor_make(frag, avail);
+    while (gw_cursor_left(&c) > 0 && *have < *need) {
+        size_t take = GW_MIN(gw_cursor_left(&c), *need - *have);
+        memcpy(scratch + *have, gw_get_bytes(&c, take), take);
         *have += take;
-        used += take;
         if (!*header_known && *have == TLS_HS_HDR) {
             int rc = check_handshake_header(scratch, want_type, need);
             if (rc != GW_OK) return rc;
@@ -131,18 +137,19 @@ static int gather_fragment(const uint8_t *frag, size_t avail, uint8_t want_type,
 static int read_handshake(const uint8_t *p, size_t n, uint8_t want_type,
                           uint8_t *scratch, struct hs_msg *msg)
 {
-    size_t off = 0;            /* position of the next record header in p */
+    struct gw_cursor c = gw_cursor_make(p, n); /* at the next record header */
     size_t have = 0;           /* message bytes gathered in scratch */
     size_t need = TLS_HS_HDR;  /* message bytes wanted; set from the header */
     bool header_known = false;
 
     for (bool first = true;; first = false) {
         size_t frag_len = 0;
-        int rc = check_record_header(p + off, n - off, first, &frag_len);
+        int rc = check_record_header(&c, first, &frag_len);
         if (rc != GW_OK) return rc;
-        off += TLS_RECORD_HDR;
-        const uint8_t *frag = p + off;
-        size_t avail = GW_MIN(frag_len, n - off);
+        gw_skip(&c, TLS_RECORD_HDR);
+        struct gw_cursor rec = gw_cursor_window(&c, frag_len); /* what is here of it */
+        const uint8_t *frag = gw_cursor_ptr(&rec);
+        size_t avail = gw_cursor_left(&rec);
 
         /* Fast path: the whole message is inside the first record. */
         if (first && avail >= TLS_HS_HDR) {
@@ -159,8 +166,7 @@ static int read_handshake(const uint8_t *p, size_t n, uint8_t want_type,
         rc = gather_fragment(frag, avail, want_type, scratch, &have, &need, &header_known);
         if (rc != GW_OK) return rc;
         if (header_known && have == need) break;
-        if (avail < frag_len) return GW_ERR_NEED_MORE;
-        off += frag_len;
+        if (!gw_skip(&c, frag_len)) return GW_ERR_NEED_MORE;
     }
     msg->body = scratch + TLS_HS_HDR;
     msg->len = need - TLS_HS_HDR;
@@ -193,13 +199,21 @@ static bool copy_truncated(char *dst, size_t dstlen, const uint8_t *src, size_t 
     return k < len;
 }
 
+/* The rest of c is one vector with a 2-byte length (RFC 8446 3.4) and
+ * nothing after it: *list is its body. */
+static bool whole_list16(struct gw_cursor *c, struct gw_cursor *list)
+{
+    size_t len = gw_get_be16(c);
+    *list = gw_cursor_sub(c, len);
+    return !c->err && gw_cursor_left(c) == 0;
+}
+
 /* RFC 6066 3: ServerNameList of (name_type, opaque<1..2^16-1>). Keeps the
  * first host_name; other name types are skipped by their length. */
 static int parse_sni(struct gw_cursor *ext, struct gw_tls_info *out)
 {
-    size_t list_len = gw_get_be16(ext);
-    struct gw_cursor list = gw_cursor_sub(ext, list_len);
-    if (ext->err || gw_cursor_left(ext) != 0) return GW_ERR_MALFORMED;
+    struct gw_cursor list;
+    if (!whole_list16(ext, &list)) return GW_ERR_MALFORMED;
     bool kept = false;
     while (gw_cursor_left(&list) > 0) {
         uint8_t type = gw_get_u8(&list);
@@ -218,9 +232,8 @@ static int parse_sni(struct gw_cursor *ext, struct gw_tls_info *out)
  * tolerated (JA4 defines an output for them). */
 static int parse_alpn_list(struct gw_cursor *ext, struct gw_tls_info *out, struct hello_facts *f)
 {
-    size_t list_len = gw_get_be16(ext);
-    struct gw_cursor list = gw_cursor_sub(ext, list_len);
-    if (ext->err || gw_cursor_left(ext) != 0) return GW_ERR_MALFORMED;
+    struct gw_cursor list;
+    if (!whole_list16(ext, &list)) return GW_ERR_MALFORMED;
     bool first = true;
     while (gw_cursor_left(&list) > 0) {
         size_t len = gw_get_u8(&list);
@@ -285,25 +298,37 @@ static int parse_client_extension(uint16_t type, struct gw_cursor *ext,
 }
 
 /* Extensions run to the end of the hello; an absent block is legal (TLS 1.2
- * and earlier), trailing bytes after the block are not. */
-static int parse_client_extensions(struct gw_cursor *c, struct gw_tls_info *out,
-                                   struct hello_facts *f)
+ * and earlier), trailing bytes after the block are not. Calls fn for each
+ * extension with a cursor over its body; the first error ends the walk. */
+typedef int (*ext_fn)(uint16_t type, struct gw_cursor *ext, void *user);
+
+static int walk_extensions(struct gw_cursor *c, ext_fn fn, void *user)
 {
     if (gw_cursor_left(c) == 0) return GW_OK;
-    size_t block_len = gw_get_be16(c);
-    struct gw_cursor block = gw_cursor_sub(c, block_len);
-    if (c->err || gw_cursor_left(c) != 0) return GW_ERR_MALFORMED;
+    struct gw_cursor block;
+    if (!whole_list16(c, &block)) return GW_ERR_MALFORMED;
     while (gw_cursor_left(&block) > 0) {
         uint16_t type = gw_get_be16(&block);
         size_t len = gw_get_be16(&block);
         struct gw_cursor ext = gw_cursor_sub(&block, len);
         if (block.err) return GW_ERR_MALFORMED;
-        if (is_grease(type)) continue;
-        if (f->n_exts < JA4_MAX_EXTS) f->exts[f->n_exts++] = type;
-        int rc = parse_client_extension(type, &ext, out, f);
+        int rc = fn(type, &ext, user);
         if (rc != GW_OK) return rc;
     }
     return GW_OK;
+}
+
+struct client_walk {
+    struct gw_tls_info *out;
+    struct hello_facts *f;
+};
+
+static int on_client_extension(uint16_t type, struct gw_cursor *ext, void *user)
+{
+    struct client_walk *w = user;
+    if (is_grease(type)) return GW_OK;
+    if (w->f->n_exts < JA4_MAX_EXTS) w->f->exts[w->f->n_exts++] = type;
+    return parse_client_extension(type, ext, w->out, w->f);
 }
 
 /* RFC 8446 4.1.2 / RFC 5246 7.4.1.2 ClientHello body. */
@@ -330,7 +355,8 @@ static int parse_client_hello_body(const uint8_t *p, size_t n, struct gw_tls_inf
     if (c.err) return GW_ERR_MALFORMED;
 
     out->client_version = f->legacy_version;
-    return parse_client_extensions(&c, out, f);
+    struct client_walk w = { out, f };
+    return walk_extensions(&c, on_client_extension, &w);
 }
 
 /* ---- JA4 ----------------------------------------------------------------- */
@@ -366,8 +392,9 @@ static void ja4_alpn_chars(const struct hello_facts *f, char out2[2])
         out2[0] = out2[1] = '0';
         return;
     }
-    uint8_t first = f->alpn0[0];
-    uint8_t last = f->alpn0[f->alpn0_len - 1];
+    struct gw_cursor v = gw_cursor_make(f->alpn0, f->alpn0_len);
+    uint8_t first = (uint8_t)gw_peek_u8(&v, 0);                /* len > 0: both exist */
+    uint8_t last = (uint8_t)gw_peek_u8(&v, f->alpn0_len - 1);
     if (is_alnum_byte(first) && is_alnum_byte(last)) {
         out2[0] = (char)first;
         out2[1] = (char)last;
@@ -561,27 +588,17 @@ static int parse_server_alpn(struct gw_cursor *ext, struct gw_tls_info *out)
     return GW_OK;
 }
 
-static int parse_server_extensions(struct gw_cursor *c, struct gw_tls_info *out)
+static int on_server_extension(uint16_t type, struct gw_cursor *ext, void *user)
 {
-    if (gw_cursor_left(c) == 0) return GW_OK;
-    size_t block_len = gw_get_be16(c);
-    struct gw_cursor block = gw_cursor_sub(c, block_len);
-    if (c->err || gw_cursor_left(c) != 0) return GW_ERR_MALFORMED;
-    while (gw_cursor_left(&block) > 0) {
-        uint16_t type = gw_get_be16(&block);
-        size_t len = gw_get_be16(&block);
-        struct gw_cursor ext = gw_cursor_sub(&block, len);
-        if (block.err) return GW_ERR_MALFORMED;
-        if (type == EXT_SUPPORTED_VERSIONS) {
-            /* RFC 8446 4.2.1: ServerHello carries one selected_version. */
-            uint16_t v = gw_get_be16(&ext);
-            if (ext.err || gw_cursor_left(&ext) != 0) return GW_ERR_MALFORMED;
-            out->version = v;
-        } else if (type == EXT_ALPN) {
-            int rc = parse_server_alpn(&ext, out);
-            if (rc != GW_OK) return rc;
-        }
+    struct gw_tls_info *out = user;
+    if (type == EXT_SUPPORTED_VERSIONS) {
+        /* RFC 8446 4.2.1: ServerHello carries one selected_version. */
+        uint16_t v = gw_get_be16(ext);
+        if (ext->err || gw_cursor_left(ext) != 0) return GW_ERR_MALFORMED;
+        out->version = v;
+        return GW_OK;
     }
+    if (type == EXT_ALPN) return parse_server_alpn(ext, out);
     return GW_OK;
 }
 
@@ -598,7 +615,7 @@ static int parse_server_hello_body(const uint8_t *p, size_t n, struct gw_tls_inf
     out->cipher = gw_get_be16(&c);
     gw_get_u8(&c); /* compression method */
     if (c.err) return GW_ERR_MALFORMED;
-    return parse_server_extensions(&c, out);
+    return walk_extensions(&c, on_server_extension, out);
 }
 
 static void clear_server_fields(struct gw_tls_info *out)
@@ -632,21 +649,17 @@ int gw_tls_parse_server_hello(const uint8_t *p, size_t n, struct gw_tls_info *ou
 bool gw_tls_looks_like_client_hello(const uint8_t *p, size_t n)
 {
     if (p == NULL || n == 0) return n == 0;
-    if (p[0] != TLS_CT_HANDSHAKE) return false;
-    if (n >= 2 && p[1] != 0x03) return false;
-    if (n >= 3 && p[2] > 0x04) return false;
-    if (n >= 5) {
-        /* Any non-empty record may carry the hello's first bytes: a
-         * ClientHello fragmented into records shorter than its 4-byte
-         * handshake header is legal (RFC 8446 5.1) and an evasion if
-         * refused here; read_handshake reassembles it. Only an empty
-         * record (forbidden for handshake data) or an oversized one is
-         * not TLS. */
-        size_t len = ((size_t)p[3] << 8) | p[4];
-        if (len == 0 || len > TLS_RECORD_MAX) return false;
-    }
-    if (n >= 6 && p[5] != TLS_HS_CLIENT_HELLO) return false;
-    return true;
+    /* The same record header rules as the parser: any non-empty record may
+     * carry the hello's first bytes (a ClientHello fragmented into records
+     * shorter than its 4-byte handshake header is legal, RFC 8446 5.1, and
+     * an evasion if refused here); only an empty record (forbidden for
+     * handshake data) or an oversized one is not TLS. */
+    struct gw_cursor c = gw_cursor_make(p, n);
+    size_t frag_len;
+    int rc = check_record_header(&c, true, &frag_len);
+    if (rc != GW_OK && rc != GW_ERR_NEED_MORE) return false;
+    int hs_type = gw_peek_u8(&c, TLS_RECORD_HDR);
+    return hs_type < 0 || hs_type == TLS_HS_CLIENT_HELLO;
 }
 
 const char *gw_tls_version_str(uint16_t v, char *buf, size_t buflen)

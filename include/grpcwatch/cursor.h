@@ -51,6 +51,14 @@ static inline uint16_t gw_get_be16(struct gw_cursor *c)
     return (uint16_t)((q[0] << 8) | q[1]);
 }
 
+static inline uint16_t gw_get_le16(struct gw_cursor *c)
+{
+    if (!gw_cursor_need(c, 2)) return 0;
+    const uint8_t *q = c->p + c->off;
+    c->off += 2;
+    return (uint16_t)((q[1] << 8) | q[0]);
+}
+
 static inline uint32_t gw_get_be24(struct gw_cursor *c)
 {
     if (!gw_cursor_need(c, 3)) return 0;
@@ -89,6 +97,24 @@ static inline bool gw_skip(struct gw_cursor *c, size_t k)
     if (!gw_cursor_need(c, k)) return false;
     c->off += k;
     return true;
+}
+
+/* The byte i positions ahead, without consuming it or touching err; -1
+ * when the cursor ends before it (or has failed). For formats that must
+ * judge a prefix byte by byte before the whole header is there. */
+static inline int gw_peek_u8(const struct gw_cursor *c, size_t i)
+{
+    if (c->err || i >= gw_cursor_left(c)) return -1;
+    return c->p[c->off + i];
+}
+
+/* A fresh cursor over the next min(k, left) bytes of c, which is not
+ * consumed: a view of what a length field announces, cut to what is there. */
+static inline struct gw_cursor gw_cursor_window(const struct gw_cursor *c, size_t k)
+{
+    if (c->err) return gw_cursor_make(c->p, 0);
+    size_t left = gw_cursor_left(c);
+    return gw_cursor_make(gw_cursor_ptr(c), k < left ? k : left);
 }
 
 /* A sub-cursor over the next k bytes (consumed from c). err set if short. */

@@ -24,12 +24,13 @@
  * segment is the innermost TCP; gw_segment.tunnel describes the outermost
  * tunnel.
  *
- * IPv4 and IPv6 fragments are reassembled inside the decoder, within the
- * caps of struct gw_decode_config, at every level of encapsulation. A
+ * IPv4 and IPv6 fragments are reassembled by the decoder's reassembler
+ * (defrag.h), within the caps of struct gw_decode_config, at every level of
+ * encapsulation. A
  * fragment that completes a datagram returns the result of decoding the
  * whole datagram (GW_DECODE_TCP for a TCP segment); one that does not
- * returns GW_DECODE_OTHER (held, duplicate or dropped: the frag_* counters
- * say which). The payload of a segment decoded from a reassembled datagram
+ * returns GW_DECODE_OTHER (held, duplicate or dropped: the reassembler's
+ * counters, gw_decoder_defrag_stats, say which). The payload of a segment decoded from a reassembled datagram
  * points into a buffer owned by the decoder, valid until the next
  * gw_decoder_decode or gw_decoder_destroy call on that decoder; otherwise it
  * points into the caller's packet buffer as above.
@@ -38,6 +39,12 @@
 #define GRPCWATCH_DECODE_H
 
 #include "grpcwatch/common.h"
+
+/* Incomplete here on purpose: stats.h includes record.h, which includes
+ * this header, so neither stats.h nor defrag.h (which includes stats.h)
+ * can be included from it. */
+struct gw_stat_field;
+struct gw_defrag_stats;
 
 /* TCP flag bits as on the wire. */
 #define GW_TCP_FIN 0x01
@@ -97,22 +104,17 @@ struct gw_decode_stats {
     uint64_t packets, tcp, other, truncated, malformed, unsupported;
     uint64_t snapped;       /* TCP segments whose payload was cut by the snap length */
     uint64_t vlan, ipv4, ipv6;
-    uint64_t fragments;     /* IPv4/IPv6 fragments, at any level of encapsulation */
     /* Encapsulations: `tunnels` counts packets with at least one, the others
      * each layer of their kind (VXLAN in GRE counts one of each). */
     uint64_t tunnels;
     uint64_t tunnel_mpls, tunnel_gre, tunnel_erspan, tunnel_vxlan, tunnel_geneve, tunnel_ipip;
-    /* Fragment reassembly. */
-    uint64_t frag_reassembled;  /* datagrams completed */
-    uint64_t frag_overlaps;     /* fragments overlapping bytes already held (first copy kept) */
-    uint64_t frag_conflicts;    /* ...of which some overlapping bytes differed (evasion) */
-    uint64_t frag_tiny;         /* first TCP fragments too short for the whole TCP header */
-    uint64_t frag_invalid;      /* fragments dropped or trimmed: past 65535 bytes, past the
-                                   datagram's end, inconsistent end, bad length */
-    uint64_t frag_timeouts;     /* incomplete datagrams dropped after the timeout */
-    uint64_t frag_evicted;      /* incomplete datagrams dropped to stay within the caps */
-    uint64_t frag_datagrams_held; /* gauge: datagrams in progress now */
-    uint64_t frag_bytes_held;   /* gauge: buffer bytes they hold now (<= frag_max_bytes) */
+    /* Legacy: copies of the reassembler's counters (struct gw_defrag_stats,
+     * same order, updated whenever it runs) for writers that predate the
+     * stats registry. Not in gw_decode_stat_fields; delete once nothing
+     * reads them. */
+    uint64_t fragments;         /* = received */
+    uint64_t frag_reassembled, frag_overlaps, frag_conflicts, frag_tiny, frag_invalid;
+    uint64_t frag_timeouts, frag_evicted, frag_datagrams_held, frag_bytes_held;
 };
 
 /* Nested encapsulations decoded; one more is UNSUPPORTED. */
@@ -125,6 +127,7 @@ struct gw_decode_config {
     uint32_t frag_timeout_s;     /* packet time from the first fragment; default 30 */
 };
 
+/* The reassembler's defaults (GW_DEFRAG_DEFAULT_*; decode.c asserts they agree). */
 #define GW_DECODE_DEFAULT_FRAG_DATAGRAMS 1024
 #define GW_DECODE_DEFAULT_FRAG_BYTES (4u << 20)
 #define GW_DECODE_DEFAULT_FRAG_TIMEOUT_S 30
@@ -144,6 +147,17 @@ void gw_decoder_destroy(struct gw_decoder *d);
 int gw_decoder_decode(struct gw_decoder *d, const struct gw_packet *pkt, struct gw_segment *out);
 
 const struct gw_decode_stats *gw_decoder_stats(const struct gw_decoder *d);
+/* The reassembler's counters; the pointer is stable for the decoder's life. */
+const struct gw_defrag_stats *gw_decoder_defrag_stats(const struct gw_decoder *d);
+
+/* gw_decode_stats for the stats registry, paths relative to "decoder"
+ * (packets ... tunnels.ipip). The fragment counters are the reassembler's:
+ * gw_defrag_stat_fields over gw_decoder_defrag_stats(), registered under
+ * "decoder.fragments" right after this table. A pointer, not an array
+ * as in defrag.h: an array of an incomplete type cannot be declared, and
+ * the include cycle above keeps struct gw_stat_field incomplete here. */
+extern const struct gw_stat_field *const gw_decode_stat_fields;
+extern const size_t gw_decode_stat_fields_len;
 const char *gw_decode_result_str(int result);
 
 #endif

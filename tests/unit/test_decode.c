@@ -9,10 +9,15 @@
  * the captured data.
  */
 #include <check.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "grpcwatch/cursor.h"
 #include "grpcwatch/decode.h"
+#include "grpcwatch/defrag.h"
+#include "grpcwatch/stats.h"
 
 /* Link types (pcap/dlt.h, LINKTYPE_ values from the tcpdump.org registry). */
 enum {
@@ -759,7 +764,7 @@ START_TEST(test_ipv4_fragments_are_other)
         struct run r = decode_full(d, LT_EN10MB, &p);
         ck_assert_int_eq(r.result, cases[i].result);
         if (cases[i].result == GW_DECODE_OTHER) frags++;
-        ck_assert_uint_eq(gw_decoder_stats(d)->fragments, frags);
+        ck_assert_uint_eq(gw_decoder_defrag_stats(d)->received, frags);
         free(r.buf);
     }
     ck_assert_uint_eq(gw_decoder_stats(d)->other, 3);
@@ -876,7 +881,7 @@ START_TEST(test_ipv6_ah_and_atomic_fragment)
     struct gw_decoder *d = gw_decoder_create();
     struct run r = decode_full(d, LT_EN10MB, &p);
     assert_tcp(&r, 6, ETH + IP6 + 8 + 8 + 24 + TCP, 12, 12);
-    ck_assert_uint_eq(gw_decoder_stats(d)->fragments, 0);
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->received, 0);
     free(r.buf);
     gw_decoder_destroy(d);
 }
@@ -896,7 +901,7 @@ START_TEST(test_ipv6_fragments_are_other)
         finish_ipv6(&p, ip);
         struct run r = decode_full(d, LT_EN10MB, &p);
         ck_assert_int_eq(r.result, GW_DECODE_OTHER);
-        ck_assert_uint_eq(gw_decoder_stats(d)->fragments, i + 1);
+        ck_assert_uint_eq(gw_decoder_defrag_stats(d)->received, i + 1);
         free(r.buf);
     }
     ck_assert_uint_eq(gw_decoder_stats(d)->other, 3);
@@ -1279,14 +1284,14 @@ START_TEST(test_mutations_stay_in_bounds)
             p.b[xorshift32(&seed) % p.n] = (uint8_t)xorshift32(&seed);
         size_t caplen = xorshift32(&seed) % (p.n + 1);
         size_t wirelen = caplen + xorshift32(&seed) % 3 * (xorshift32(&seed) % 64);
-        uint64_t done_before = gw_decoder_stats(d)->frag_reassembled;
+        uint64_t done_before = gw_decoder_defrag_stats(d)->reassembled;
         struct run r = decode_cut(d, lts[k], &p, caplen, wirelen);
         ck_assert_int_ge(r.result, GW_DECODE_TCP);
         ck_assert_int_le(r.result, GW_DECODE_UNSUPPORTED);
         if (r.result == GW_DECODE_TCP) {
             /* ...unless a mutated fragment completed a datagram: then the
              * payload is in the decoder's reassembly buffer. */
-            if (gw_decoder_stats(d)->frag_reassembled == done_before) {
+            if (gw_decoder_defrag_stats(d)->reassembled == done_before) {
                 ck_assert(r.seg.payload >= r.buf && r.seg.payload <= r.buf + caplen);
                 ck_assert_uint_le((size_t)(r.seg.payload - r.buf) + r.seg.payload_len, caplen);
             }
@@ -1339,7 +1344,7 @@ START_TEST(test_stats_accounting)
     ck_assert_uint_eq(st->ipv4, 1);
     ck_assert_uint_eq(st->ipv6, 2);
     ck_assert_uint_eq(st->snapped, 1);
-    ck_assert_uint_eq(st->fragments, 0);
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->received, 0);
     assert_stats_sum(st);
     gw_decoder_destroy(d);
 }
@@ -2117,7 +2122,7 @@ START_TEST(test_tunnel_mutations_stay_in_bounds)
         for (int f = 0; f < flips; f++)
             p.b[xorshift32(&seed) % p.n] = (uint8_t)xorshift32(&seed);
         size_t caplen = xorshift32(&seed) % 4 == 0 ? xorshift32(&seed) % (p.n + 1) : p.n;
-        uint64_t done_before = gw_decoder_stats(d)->frag_reassembled;
+        uint64_t done_before = gw_decoder_defrag_stats(d)->reassembled;
         struct run r = decode_cut(d, LT_EN10MB, &p, caplen, p.n);
         /* Plain tests in the loop: a passing ck_assert costs a write. */
         if (r.result < GW_DECODE_TCP || r.result > GW_DECODE_UNSUPPORTED)
@@ -2129,7 +2134,7 @@ START_TEST(test_tunnel_mutations_stay_in_bounds)
                       s->tunnel.type <= GW_TUNNEL_MPLS;
             /* A mutation may turn a header into a fragment that completes
              * one held earlier: that payload is in the decoder's buffer. */
-            if (gw_decoder_stats(d)->frag_reassembled == done_before)
+            if (gw_decoder_defrag_stats(d)->reassembled == done_before)
                 ok = ok && s->payload >= r.buf && s->payload <= r.buf + caplen &&
                      (size_t)(s->payload - r.buf) + s->payload_len <= caplen;
             if (!ok) ck_abort_msg("iteration %d: inconsistent segment", iter);
@@ -2141,7 +2146,7 @@ START_TEST(test_tunnel_mutations_stay_in_bounds)
     assert_stats_sum(st);
     ck_assert_uint_gt(st->tcp, 0);
     ck_assert_uint_gt(st->tunnels, 0);
-    ck_assert_uint_le(st->frag_bytes_held, GW_DECODE_DEFAULT_FRAG_BYTES);
+    ck_assert_uint_le(gw_decoder_defrag_stats(d)->bytes_held, GW_DECODE_DEFAULT_FRAG_BYTES);
     gw_decoder_destroy(d);
 }
 END_TEST
@@ -2164,6 +2169,125 @@ START_TEST(test_create2_config)
     cfg.frag_timeout_s = 1;
     d = gw_decoder_create2(&cfg);
     ck_assert_ptr_nonnull(d);
+    gw_decoder_destroy(d);
+}
+END_TEST
+
+/* ---- cursor accessors the parsers use ------------------------------------------- */
+
+START_TEST(test_cursor_le16_peek_window)
+{
+    static const uint8_t b[5] = { 0x34, 0x12, 0xab, 0xcd, 0xef };
+    struct gw_cursor c = gw_cursor_make(b, sizeof b);
+    ck_assert_uint_eq(gw_get_le16(&c), 0x1234);
+    ck_assert_int_eq(gw_peek_u8(&c, 0), 0xab);
+    ck_assert_int_eq(gw_peek_u8(&c, 2), 0xef);
+    ck_assert_int_eq(gw_peek_u8(&c, 3), -1);          /* past the end */
+    ck_assert_uint_eq(c.off, 2);                      /* peeking consumes nothing */
+    ck_assert(!c.err);
+
+    struct gw_cursor w = gw_cursor_window(&c, 2);     /* cut to k */
+    ck_assert_uint_eq(w.n, 2);
+    ck_assert_ptr_eq(w.p, b + 2);
+    ck_assert_uint_eq(gw_get_be16(&w), 0xabcd);
+    gw_get_u8(&w);
+    ck_assert(w.err);                                 /* the window ends at k */
+    ck_assert_uint_eq(c.off, 2);                      /* c itself is not consumed */
+    ck_assert_uint_eq(gw_cursor_window(&c, SIZE_MAX).n, 3); /* cut to what is there */
+
+    ck_assert_uint_eq(gw_get_le16(&c), 0xcdab);
+    ck_assert_uint_eq(gw_get_le16(&c), 0);            /* one byte left: short */
+    ck_assert(c.err);
+    ck_assert_uint_eq(c.off, 4);                      /* position unchanged */
+    ck_assert_int_eq(gw_peek_u8(&c, 0), -1);          /* a failed cursor has nothing */
+    ck_assert_uint_eq(gw_cursor_window(&c, 8).n, 0);
+}
+END_TEST
+
+/* ---- stats tables ---------------------------------------------------------------- */
+
+/* Checks one field table over a struct of size `size`: every offset names
+ * a whole, aligned uint64_t inside it, no two fields share an offset or a
+ * path, and every path is a non-empty dotted name. */
+static void check_stat_table(const struct gw_stat_field *t, size_t n, size_t size)
+{
+    ck_assert_uint_gt(n, 0);
+    ck_assert_uint_eq(size % sizeof(uint64_t), 0);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_ptr_nonnull(t[i].path);
+        ck_assert_uint_gt(strlen(t[i].path), 0);
+        ck_assert_uint_lt(strlen(t[i].path), GW_STATS_PATH_MAX);
+        ck_assert_msg(t[i].path[0] != '.' && t[i].path[strlen(t[i].path) - 1] != '.', "%s",
+                      t[i].path);
+        ck_assert_uint_le((size_t)t[i].offset + sizeof(uint64_t), size);
+        ck_assert_uint_eq(t[i].offset % sizeof(uint64_t), 0);
+        ck_assert_uint_le(t[i].merge, GW_STAT_MAX);
+        for (size_t j = 0; j < i; j++) {
+            ck_assert_msg(strcmp(t[i].path, t[j].path) != 0, "duplicate path %s", t[i].path);
+            ck_assert_msg(t[i].offset != t[j].offset, "%s and %s share an offset", t[i].path,
+                          t[j].path);
+        }
+    }
+}
+
+START_TEST(test_stat_tables_well_formed)
+{
+    check_stat_table(gw_decode_stat_fields, gw_decode_stat_fields_len,
+                     sizeof(struct gw_decode_stats));
+    check_stat_table(gw_defrag_stat_fields, gw_defrag_stat_fields_len,
+                     sizeof(struct gw_defrag_stats));
+    /* Every counter of the reassembler is written. */
+    ck_assert_uint_eq(gw_defrag_stat_fields_len,
+                      sizeof(struct gw_defrag_stats) / sizeof(uint64_t));
+}
+END_TEST
+
+/* The decoder's table, then the reassembler's under "fragments", spell
+ * the keys and order of the `decoder` object of today's stats record. */
+START_TEST(test_stat_tables_reproduce_stats_keys)
+{
+    static const char *const want[] = {
+        "packets", "tcp", "other", "truncated", "malformed", "unsupported", "snapped", "ipv4",
+        "ipv6", "vlan", "tunnels.encapsulated", "tunnels.mpls", "tunnels.gre", "tunnels.erspan",
+        "tunnels.vxlan", "tunnels.geneve", "tunnels.ipip", "fragments.received",
+        "fragments.reassembled", "fragments.overlaps", "fragments.conflicts", "fragments.tiny",
+        "fragments.invalid", "fragments.timeouts", "fragments.evicted",
+        "fragments.datagrams_held", "fragments.bytes_held",
+    };
+    size_t nd = gw_decode_stat_fields_len, nf = gw_defrag_stat_fields_len;
+    ck_assert_uint_eq(nd + nf, GW_ARRAY_LEN(want));
+    char path[GW_STATS_PATH_MAX];
+    for (size_t i = 0; i < nd + nf; i++) {
+        if (i < nd) snprintf(path, sizeof path, "%s", gw_decode_stat_fields[i].path);
+        else snprintf(path, sizeof path, "fragments.%s", gw_defrag_stat_fields[i - nd].path);
+        ck_assert_str_eq(path, want[i]);
+    }
+}
+END_TEST
+
+/* The offsets read the counters the decoder updates: a table read of a
+ * decoded packet's stats gives the struct's values. */
+START_TEST(test_stat_tables_read_live_counters)
+{
+    struct gw_decoder *d = gw_decoder_create();
+    struct pkt p = { .n = 0 };
+    put_eth(&p, 0x8100);
+    put_vlan(&p, 7, 0x0806);         /* VLAN-tagged ARP: packets, other, vlan */
+    put_fill(&p, 28, 0);
+    struct run r = decode_full(d, LT_EN10MB, &p);
+    ck_assert_int_eq(r.result, GW_DECODE_OTHER);
+    free(r.buf);
+    const struct gw_decode_stats *st = gw_decoder_stats(d);
+    const uint8_t *base = (const uint8_t *)st;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < gw_decode_stat_fields_len; i++) {
+        uint64_t v;
+        memcpy(&v, base + gw_decode_stat_fields[i].offset, sizeof v);
+        if (strcmp(gw_decode_stat_fields[i].path, "packets") == 0) ck_assert_uint_eq(v, st->packets);
+        if (strcmp(gw_decode_stat_fields[i].path, "vlan") == 0) ck_assert_uint_eq(v, 1);
+        sum += v;
+    }
+    ck_assert_uint_eq(sum, 3);       /* packets + other + vlan, nothing else */
     gw_decoder_destroy(d);
 }
 END_TEST
@@ -2238,6 +2362,10 @@ static Suite *decode_suite(void)
     tcase_add_test(api, test_stats_accounting);
     tcase_add_test(api, test_null_data_and_api);
     tcase_add_test(api, test_result_names);
+    tcase_add_test(api, test_cursor_le16_peek_window);
+    tcase_add_test(api, test_stat_tables_well_formed);
+    tcase_add_test(api, test_stat_tables_reproduce_stats_keys);
+    tcase_add_test(api, test_stat_tables_read_live_counters);
     suite_add_tcase(s, api);
     return s;
 }

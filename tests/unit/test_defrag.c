@@ -1,8 +1,10 @@
 /*
- * test_frag.c - unit tests for IP fragment reassembly in the decoder
- * (src/decode.c): IPv4 (RFC 791, RFC 815), IPv6 (RFC 8200 4.5), the
- * evasion cases of RFC 1858 and RFC 3128, memory caps and timeouts, and
- * fragments inside and around tunnels.
+ * test_defrag.c - unit tests for IP fragment reassembly (src/defrag.c):
+ * first the module on its own (gw_defrag_*: results, first copy wins, caps,
+ * timeouts, the completion buffer), then through the decoder: IPv4 (RFC
+ * 791, RFC 815), IPv6 (RFC 8200 4.5), the evasion cases of RFC 1858 and
+ * RFC 3128, memory caps and timeouts, and fragments inside and around
+ * tunnels.
  *
  * Every fragment is cut from a datagram built here byte by byte; the
  * expected reassembly is computed independently: the original datagram, or
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "grpcwatch/decode.h"
+#include "grpcwatch/defrag.h"
 
 enum { LT_EN10MB = 1 };
 enum { ETH = 14, IP4 = 20, IP6 = 40, FRAG6 = 8, TCP = 20, UDP = 8, GRE = 4, VXLAN_H = 8 };
@@ -268,10 +271,10 @@ static void assert_reassembled(const struct res *r, int family, const uint8_t *w
     ck_assert_mem_eq(s->payload, want + hdr, n - hdr);
 }
 
-static void assert_nothing_held(const struct gw_decode_stats *st)
+static void assert_nothing_held(const struct gw_defrag_stats *st)
 {
-    ck_assert_uint_eq(st->frag_datagrams_held, 0);
-    ck_assert_uint_eq(st->frag_bytes_held, 0);
+    ck_assert_uint_eq(st->datagrams_held, 0);
+    ck_assert_uint_eq(st->bytes_held, 0);
 }
 
 /* Sends frags[order[i]] for every i; all but the last must be held. */
@@ -304,13 +307,13 @@ START_TEST(test_v4_in_order)
     ck_assert_uint_eq(r.seg.ack, ACK);
     ck_assert(r.seg.ts == TS0);
     ck_assert_int_eq(r.seg.tunnel.type, GW_TUNNEL_NONE);
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
-    ck_assert_uint_eq(st->fragments, 3);
-    ck_assert_uint_eq(st->frag_reassembled, 1);
-    ck_assert_uint_eq(st->other, 2);
-    ck_assert_uint_eq(st->tcp, 1);
-    ck_assert_uint_eq(st->packets, 3);
-    ck_assert_uint_eq(st->frag_overlaps + st->frag_invalid + st->frag_tiny + st->frag_evicted, 0);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
+    ck_assert_uint_eq(st->received, 3);
+    ck_assert_uint_eq(st->reassembled, 1);
+    ck_assert_uint_eq(gw_decoder_stats(d)->other, 2);
+    ck_assert_uint_eq(gw_decoder_stats(d)->tcp, 1);
+    ck_assert_uint_eq(gw_decoder_stats(d)->packets, 3);
+    ck_assert_uint_eq(st->overlaps + st->invalid + st->tiny + st->evicted, 0);
     assert_nothing_held(st);
     gw_decoder_destroy(d);
     free(g.b);
@@ -323,13 +326,13 @@ START_TEST(test_v4_held_counts_memory)
     struct frag f[4] = { { 0, 0, 0 } };
     split(g.n, 1480, f, 4);
     struct gw_decoder *d = gw_decoder_create();
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
     ck_assert_int_eq(feed_v4(d, &g, 1, &f[0]).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_datagrams_held, 1);
-    ck_assert_uint_gt(st->frag_bytes_held, 1480);         /* at least the bytes themselves */
-    ck_assert_uint_le(st->frag_bytes_held, GW_DECODE_DEFAULT_FRAG_BYTES);
+    ck_assert_uint_eq(st->datagrams_held, 1);
+    ck_assert_uint_gt(st->bytes_held, 1480);         /* at least the bytes themselves */
+    ck_assert_uint_le(st->bytes_held, GW_DECODE_DEFAULT_FRAG_BYTES);
     ck_assert_int_eq(feed_v4(d, &g, 2, &f[0]).result, GW_DECODE_OTHER); /* another id */
-    ck_assert_uint_eq(st->frag_datagrams_held, 2);
+    ck_assert_uint_eq(st->datagrams_held, 2);
     gw_decoder_destroy(d); /* LeakSanitizer: held fragments are freed */
     free(g.b);
 }
@@ -345,7 +348,7 @@ START_TEST(test_v4_reverse_order)
     struct gw_decoder *d = gw_decoder_create();
     struct res r = send_order(d, &g, 9, f, order, k);
     assert_reassembled(&r, 4, g.b, g.n, TCP + 12);
-    assert_nothing_held(gw_decoder_stats(d));
+    assert_nothing_held(gw_decoder_defrag_stats(d));
     gw_decoder_destroy(d);
     free(g.b);
 }
@@ -370,9 +373,9 @@ START_TEST(test_v4_shuffled)
         struct res r = send_order(d, &g, round, f, order, k);
         assert_reassembled(&r, 4, g.b, g.n, TCP);
     }
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
-    ck_assert_uint_eq(st->frag_reassembled, 30);
-    ck_assert_uint_eq(st->frag_overlaps, 0);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
+    ck_assert_uint_eq(st->reassembled, 30);
+    ck_assert_uint_eq(st->overlaps, 0);
     assert_nothing_held(st);
     gw_decoder_destroy(d);
     free(g.b);
@@ -404,10 +407,10 @@ START_TEST(test_v4_keys_kept_apart)
     build_v4_frag(&p, 200, 6, &f[0], a.b);
     p.b[ETH + 15] ^= 1;
     ck_assert_int_eq(feed(d, &p, TS0).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(gw_decoder_stats(d)->frag_datagrams_held, 3);
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->datagrams_held, 3);
     r = feed_v4(d, &a, 200, &f[0]);
     assert_reassembled(&r, 4, a.b, a.n, TCP);
-    ck_assert_uint_eq(gw_decoder_stats(d)->frag_datagrams_held, 2);
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->datagrams_held, 2);
     gw_decoder_destroy(d);
     free(a.b);
     free(b.b);
@@ -421,20 +424,20 @@ START_TEST(test_v4_duplicates)
     size_t k = split(g.n, 1480, f, 4);
     ck_assert_uint_eq(k, 3);
     struct gw_decoder *d = gw_decoder_create();
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
     ck_assert_int_eq(feed_v4(d, &g, 5, &f[0]).result, GW_DECODE_OTHER);
     ck_assert_int_eq(feed_v4(d, &g, 5, &f[0]).result, GW_DECODE_OTHER);
     ck_assert_int_eq(feed_v4(d, &g, 5, &f[1]).result, GW_DECODE_OTHER);
     ck_assert_int_eq(feed_v4(d, &g, 5, &f[1]).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_overlaps, 2);
-    ck_assert_uint_eq(st->frag_conflicts, 0);
+    ck_assert_uint_eq(st->overlaps, 2);
+    ck_assert_uint_eq(st->conflicts, 0);
     struct res r = feed_v4(d, &g, 5, &f[2]);
     assert_reassembled(&r, 4, g.b, g.n, TCP);
     /* A copy arriving after completion starts a new datagram, which is
      * held and never completes: the call is not reported twice. */
     ck_assert_int_eq(feed_v4(d, &g, 5, &f[2]).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_datagrams_held, 1);
-    ck_assert_uint_eq(st->frag_reassembled, 1);
+    ck_assert_uint_eq(st->datagrams_held, 1);
+    ck_assert_uint_eq(st->reassembled, 1);
     gw_decoder_destroy(d);
     free(g.b);
 }
@@ -489,9 +492,9 @@ START_TEST(test_v4_overlap_first_wins)
     ck_assert_uint_eq(model[1999], 'Z');
     ck_assert_mem_eq(model + 2000, g.b + 2000, 1020);
     assert_reassembled(&r, 4, model, g.n, TCP);
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
-    ck_assert_uint_eq(st->frag_overlaps, 2);
-    ck_assert_uint_eq(st->frag_conflicts, 2);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
+    ck_assert_uint_eq(st->overlaps, 2);
+    ck_assert_uint_eq(st->conflicts, 2);
     assert_nothing_held(st);
 
     /* The same pieces in another order: the bogus bytes come first for
@@ -529,8 +532,8 @@ START_TEST(test_v4_tcp_header_rewrite)
     assert_reassembled(&r, 4, model, 120, TCP);
     ck_assert_uint_eq(r.seg.flags, FLAGS);
     ck_assert_uint_eq(r.seg.window, WINDOW);
-    ck_assert_uint_eq(gw_decoder_stats(d)->frag_overlaps, 1);
-    ck_assert_uint_eq(gw_decoder_stats(d)->frag_conflicts, 1);
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->overlaps, 1);
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->conflicts, 1);
 
     /* Rewrite first: its header bytes are the ones kept. */
     const struct piece pc2[] = { pc[1], pc[0] };
@@ -540,7 +543,7 @@ START_TEST(test_v4_tcp_header_rewrite)
     ck_assert_uint_eq(r.seg.flags, 0x02);
     ck_assert_uint_eq(r.seg.window, 1);
     ck_assert_uint_eq(r.seg.dport, DPORT); /* bytes 0..7 only the first piece had */
-    ck_assert_uint_eq(gw_decoder_stats(d)->frag_conflicts, 2);
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->conflicts, 2);
     gw_decoder_destroy(d);
     free(g.b);
 }
@@ -553,9 +556,9 @@ START_TEST(test_v4_tiny_first_fragment)
     struct dgram g = make_tcp(200, 0, 10);
     const struct frag f[] = { { 0, 8, 1 }, { 8, 212, 0 } };
     struct gw_decoder *d = gw_decoder_create();
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
     ck_assert_int_eq(feed_v4(d, &g, 1, &f[0]).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_tiny, 1);
+    ck_assert_uint_eq(st->tiny, 1);
     struct res r = feed_v4(d, &g, 1, &f[1]);
     assert_reassembled(&r, 4, g.b, g.n, TCP);
 
@@ -563,20 +566,20 @@ START_TEST(test_v4_tiny_first_fragment)
     struct dgram h = make_tcp(200, 3, 11);
     const struct frag f2[] = { { 0, 24, 1 }, { 24, h.n - 24, 0 } };
     ck_assert_int_eq(feed_v4(d, &h, 2, &f2[0]).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_tiny, 2);
+    ck_assert_uint_eq(st->tiny, 2);
     r = feed_v4(d, &h, 2, &f2[1]);
     assert_reassembled(&r, 4, h.b, h.n, TCP + 12);
 
     /* A first fragment of 32 bytes holds the whole 32-byte header. */
     const struct frag f3[] = { { 0, 32, 1 }, { 32, h.n - 32, 0 } };
     ck_assert_int_eq(feed_v4(d, &h, 3, &f3[0]).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_tiny, 2);
+    ck_assert_uint_eq(st->tiny, 2);
 
     /* Only TCP cares: an 8-byte first fragment of UDP is not tiny. */
     struct pkt p;
     build_v4_frag(&p, 4, 17, &f[0], g.b);
     ck_assert_int_eq(feed(d, &p, TS0).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_tiny, 2);
+    ck_assert_uint_eq(st->tiny, 2);
     gw_decoder_destroy(d);
     free(g.b);
     free(h.b);
@@ -592,7 +595,7 @@ START_TEST(test_v4_max_size_and_past_65535)
     struct frag f[64] = { { 0, 0, 0 } };
     size_t k = split(g.n, 1480, f, 64);
     struct gw_decoder *d = gw_decoder_create();
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
 
     /* Fragments whose end passes 65515: one at the last offset, one that
      * extends the real last fragment by 8 bytes. */
@@ -606,14 +609,14 @@ START_TEST(test_v4_max_size_and_past_65535)
     longer.len += 8;
     build_v4_frag(&p, 1, 6, &longer, junk);
     ck_assert_int_eq(feed(d, &p, TS0).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_invalid, 2);
+    ck_assert_uint_eq(st->invalid, 2);
 
     size_t order[64];
     for (size_t i = 0; i < k; i++) order[i] = (i * 7) % k; /* k = 45: 7 is coprime */
     struct res r = send_order(d, &g, 1, f, order, k);
     assert_reassembled(&r, 4, g.b, g.n, TCP);
     ck_assert_uint_eq(r.seg.payload_len, 65495);
-    ck_assert_uint_eq(st->frag_invalid, 2);
+    ck_assert_uint_eq(st->invalid, 2);
     assert_nothing_held(st);
     gw_decoder_destroy(d);
     free(g.b);
@@ -628,7 +631,7 @@ START_TEST(test_v4_inconsistent_end)
     uint8_t junk[1000];
     memset(junk, 0xab, sizeof junk);
     struct gw_decoder *d = gw_decoder_create();
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
     struct frag last = { 1480, 520, 0 };
     ck_assert_int_eq(feed_v4(d, &g, 1, &last).result, GW_DECODE_OTHER);
     struct pkt p;
@@ -638,13 +641,13 @@ START_TEST(test_v4_inconsistent_end)
     struct frag beyond = { 1600, 800, 1 };
     build_v4_frag(&p, 1, 6, &beyond, junk);
     ck_assert_int_eq(feed(d, &p, TS0).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_invalid, 2);
+    ck_assert_uint_eq(st->invalid, 2);
     /* An empty fragment that is not the last adds nothing: dropped. */
     struct frag empty = { 8, 0, 1 };
     build_v4_frag(&p, 9, 6, &empty, junk);
     ck_assert_int_eq(feed(d, &p, TS0).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_invalid, 3);
-    ck_assert_uint_eq(st->frag_datagrams_held, 1);
+    ck_assert_uint_eq(st->invalid, 3);
+    ck_assert_uint_eq(st->datagrams_held, 1);
     struct frag first = { 0, 1480, 1 };
     struct res r = feed_v4(d, &g, 1, &first);
     assert_reassembled(&r, 4, g.b, g.n, TCP);
@@ -655,9 +658,9 @@ START_TEST(test_v4_inconsistent_end)
     build_v4_frag(&p, 2, 6, &long_mid, junk);
     ck_assert_int_eq(feed(d, &p, TS0).result, GW_DECODE_OTHER);
     ck_assert_int_eq(feed_v4(d, &g, 2, &last).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_invalid, 4);
+    ck_assert_uint_eq(st->invalid, 4);
     ck_assert_int_eq(feed_v4(d, &g, 2, &first).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_reassembled, 1);
+    ck_assert_uint_eq(st->reassembled, 1);
     gw_decoder_destroy(d);
     free(g.b);
 }
@@ -677,11 +680,11 @@ START_TEST(test_v4_unaligned_fragment_trimmed)
     build_v4_frag(&p, 3, 6, &f0, first);
     struct gw_decoder *d = gw_decoder_create();
     ck_assert_int_eq(feed(d, &p, TS0).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(gw_decoder_stats(d)->frag_invalid, 1);
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->invalid, 1);
     struct frag f1 = { 1480, 520, 0 };
     struct res r = feed_v4(d, &g, 3, &f1);
     assert_reassembled(&r, 4, g.b, g.n, TCP);
-    ck_assert_uint_eq(gw_decoder_stats(d)->frag_overlaps, 0);
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->overlaps, 0);
     gw_decoder_destroy(d);
     free(g.b);
 }
@@ -699,8 +702,8 @@ START_TEST(test_v4_reassembled_udp_is_other)
         build_v4_frag(&p, 8, 17, &f[i], g.b + f[i].off);
         ck_assert_int_eq(feed(d, &p, TS0).result, GW_DECODE_OTHER);
     }
-    ck_assert_uint_eq(gw_decoder_stats(d)->frag_reassembled, 1);
-    assert_nothing_held(gw_decoder_stats(d));
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->reassembled, 1);
+    assert_nothing_held(gw_decoder_defrag_stats(d));
     gw_decoder_destroy(d);
     free(g.b);
 }
@@ -718,7 +721,7 @@ START_TEST(test_v4_snapped_fragment)
     struct gw_decoder *d = gw_decoder_create();
     ck_assert_int_eq(feed_cut(d, &p, TS0, p.n - 100).result, GW_DECODE_OTHER);
     ck_assert_int_eq(feed_v4(d, &g, 4, &f[1]).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(gw_decoder_stats(d)->frag_reassembled, 0);
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->reassembled, 0);
     /* The whole fragment fills the hole. */
     struct res r = feed_v4(d, &g, 4, &f[0]);
     assert_reassembled(&r, 4, g.b, g.n, TCP);
@@ -751,34 +754,34 @@ START_TEST(test_timeout_frees_memory)
     build_plain_tcp(&plain);
 
     struct gw_decoder *d = gw_decoder_create();
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
     ck_assert_int_eq(feed(d, &frag0, TS0).result, GW_DECODE_OTHER);
-    ck_assert_uint_gt(st->frag_bytes_held, 0);
+    ck_assert_uint_gt(st->bytes_held, 0);
     /* Any packet moves the clock; just under the default 30 s: kept. */
     ck_assert_int_eq(feed(d, &plain, TS0 + 30 * SEC - 1).result, GW_DECODE_TCP);
-    ck_assert_uint_eq(st->frag_datagrams_held, 1);
+    ck_assert_uint_eq(st->datagrams_held, 1);
     /* A timestamp from the past does not move the clock back. */
     ck_assert_int_eq(feed(d, &plain, TS0 - 100 * SEC).result, GW_DECODE_TCP);
-    ck_assert_uint_eq(st->frag_datagrams_held, 1);
+    ck_assert_uint_eq(st->datagrams_held, 1);
     ck_assert_int_eq(feed(d, &plain, TS0 + 30 * SEC).result, GW_DECODE_TCP);
-    ck_assert_uint_eq(st->frag_timeouts, 1);
+    ck_assert_uint_eq(st->timeouts, 1);
     assert_nothing_held(st);
     /* Too late: the rest starts a datagram of its own. */
     ck_assert_int_eq(feed(d, &frag1, TS0 + 30 * SEC).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_reassembled, 0);
+    ck_assert_uint_eq(st->reassembled, 0);
     gw_decoder_destroy(d);
 
     /* A configured timeout; fragments inside it complete. */
     struct gw_decode_config cfg = { .frag_timeout_s = 2 };
     d = gw_decoder_create2(&cfg);
-    st = gw_decoder_stats(d);
+    st = gw_decoder_defrag_stats(d);
     ck_assert_int_eq(feed(d, &frag0, TS0).result, GW_DECODE_OTHER);
     struct res r = feed(d, &frag1, TS0 + 2 * SEC - 1);
     assert_reassembled(&r, 4, g.b, g.n, TCP);
     ck_assert_int_eq(feed(d, &frag0, TS0 + 10 * SEC).result, GW_DECODE_OTHER);
     ck_assert_int_eq(feed(d, &frag1, TS0 + 12 * SEC).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_timeouts, 1);
-    ck_assert_uint_eq(st->frag_datagrams_held, 1); /* frag1's own datagram */
+    ck_assert_uint_eq(st->timeouts, 1);
+    ck_assert_uint_eq(st->datagrams_held, 1); /* frag1's own datagram */
     gw_decoder_destroy(d);
     free(g.b);
 }
@@ -799,20 +802,20 @@ static void flood(struct gw_decoder *d, uint32_t n, size_t off, size_t len, uint
     memcpy(buf, p.b, p.n);
     struct gw_packet pkt = { .ts = TS0, .linktype = LT_EN10MB, .data = buf,
                              .caplen = (uint32_t)p.n, .wirelen = (uint32_t)p.n };
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
     uint64_t peak_bytes = 0, peak_datagrams = 0;
     for (uint32_t i = 0; i < n; i++) {
         patch16(buf, ETH + 4, (uint16_t)i);            /* identification */
         buf[ETH + 14] = (uint8_t)(i >> 16);           /* source address, 3rd byte */
         struct gw_segment seg;
         REQUIRE(gw_decoder_decode(d, &pkt, &seg) == GW_DECODE_OTHER);
-        peak_bytes = GW_MAX(peak_bytes, st->frag_bytes_held);
-        peak_datagrams = GW_MAX(peak_datagrams, st->frag_datagrams_held);
+        peak_bytes = GW_MAX(peak_bytes, st->bytes_held);
+        peak_datagrams = GW_MAX(peak_datagrams, st->datagrams_held);
     }
     ck_assert_uint_le(peak_bytes, max_bytes);
     ck_assert_uint_le(peak_datagrams, max_datagrams);
     ck_assert_uint_gt(peak_bytes, 0);
-    ck_assert_uint_eq(st->frag_evicted, n - st->frag_datagrams_held);
+    ck_assert_uint_eq(st->evicted, n - st->datagrams_held);
     free(buf);
     free(g.b);
 }
@@ -833,7 +836,7 @@ START_TEST(test_flood_datagram_cap)
 {
     struct gw_decoder *d = gw_decoder_create();
     flood(d, 100000, 0, 1480, GW_DECODE_DEFAULT_FRAG_BYTES, GW_DECODE_DEFAULT_FRAG_DATAGRAMS);
-    ck_assert_uint_eq(gw_decoder_stats(d)->frag_datagrams_held, GW_DECODE_DEFAULT_FRAG_DATAGRAMS);
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->datagrams_held, GW_DECODE_DEFAULT_FRAG_DATAGRAMS);
     assert_still_reassembles(d);
     gw_decoder_destroy(d);
 }
@@ -847,7 +850,7 @@ START_TEST(test_flood_byte_cap)
     struct gw_decoder *d = gw_decoder_create2(&cfg);
     ck_assert_ptr_nonnull(d);
     flood(d, 100000, 1480, 1480, cfg.frag_max_bytes, cfg.frag_max_datagrams);
-    ck_assert_uint_lt(gw_decoder_stats(d)->frag_datagrams_held, 1024);
+    ck_assert_uint_lt(gw_decoder_defrag_stats(d)->datagrams_held, 1024);
     assert_still_reassembles(d);
     gw_decoder_destroy(d);
 }
@@ -862,13 +865,13 @@ START_TEST(test_datagram_larger_than_byte_cap)
     struct dgram g = make_tcp(40000, 0, 20);
     struct frag f[32] = { { 0, 0, 0 } };
     size_t k = split(g.n, 1480, f, 32);
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
     for (size_t i = 0; i < k; i++) {
         ck_assert_int_eq(feed_v4(d, &g, 1, &f[i]).result, GW_DECODE_OTHER);
-        ck_assert_uint_le(st->frag_bytes_held, cfg.frag_max_bytes);
+        ck_assert_uint_le(st->bytes_held, cfg.frag_max_bytes);
     }
-    ck_assert_uint_gt(st->frag_evicted, 0);
-    ck_assert_uint_eq(st->frag_reassembled, 0);
+    ck_assert_uint_gt(st->evicted, 0);
+    ck_assert_uint_eq(st->reassembled, 0);
     assert_still_reassembles(d);
     gw_decoder_destroy(d);
     free(g.b);
@@ -881,9 +884,9 @@ START_TEST(test_unfragmented_traffic_holds_nothing)
     build_plain_tcp(&plain);
     struct gw_decoder *d = gw_decoder_create();
     for (int i = 0; i < 100; i++) ck_assert_int_eq(feed(d, &plain, TS0 + i).result, GW_DECODE_TCP);
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
-    ck_assert_uint_eq(st->fragments, 0);
-    ck_assert_uint_eq(st->frag_reassembled + st->frag_evicted + st->frag_timeouts, 0);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
+    ck_assert_uint_eq(st->received, 0);
+    ck_assert_uint_eq(st->reassembled + st->evicted + st->timeouts, 0);
     assert_nothing_held(st);
     gw_decoder_destroy(d);
 }
@@ -946,9 +949,9 @@ START_TEST(test_v6_in_order_and_shuffled)
         }
         assert_reassembled(&r, 6, g.b + 8, g.n - 8, TCP);
     }
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
-    ck_assert_uint_eq(st->frag_reassembled, 3);
-    ck_assert_uint_eq(st->fragments, 9);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
+    ck_assert_uint_eq(st->reassembled, 3);
+    ck_assert_uint_eq(st->received, 9);
     assert_nothing_held(st);
     gw_decoder_destroy(d);
     free(g.b);
@@ -959,26 +962,26 @@ START_TEST(test_v6_invalid_fragments)
 {
     struct dgram g = make_v6_fragmentable(3000, 22);
     struct gw_decoder *d = gw_decoder_create();
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
     struct pkt p;
     /* RFC 8200 4.5: a non-last fragment not a multiple of 8 long is
      * discarded (not trimmed as IPv4 is). */
     struct frag odd = { 0, 1233, 1 };
     build_v6_frag(&p, 1, 60, &odd, g.b);
     ck_assert_int_eq(feed(d, &p, TS0).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_invalid, 1);
-    ck_assert_uint_eq(st->frag_datagrams_held, 0);
+    ck_assert_uint_eq(st->invalid, 1);
+    ck_assert_uint_eq(st->datagrams_held, 0);
     /* Ends at 65528: fits 65535 alone, not with the 8 bytes of the
      * unfragmentable hop-by-hop header (RFC 8200 4.5). */
     struct frag over = { 65520, 8, 0 };
     build_v6_frag(&p, 1, 60, &over, g.b);
     ck_assert_int_eq(feed(d, &p, TS0).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_invalid, 2);
+    ck_assert_uint_eq(st->invalid, 2);
     /* Tiny: an 8-byte first fragment whose next header is TCP. */
     struct frag tiny = { 0, 8, 1 };
     build_v6_frag(&p, 2, 6, &tiny, g.b + 8);
     ck_assert_int_eq(feed(d, &p, TS0).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(st->frag_tiny, 1);
+    ck_assert_uint_eq(st->tiny, 1);
     gw_decoder_destroy(d);
     free(g.b);
 }
@@ -1001,7 +1004,7 @@ START_TEST(test_v6_fragment_header_inside_reassembled)
     ck_assert_int_eq(feed(d, &p, TS0).result, GW_DECODE_OTHER);
     build_v6_frag(&p, 3, 44, &f[1], g.b + f[1].off);
     ck_assert_int_eq(feed(d, &p, TS0).result, GW_DECODE_MALFORMED);
-    assert_nothing_held(gw_decoder_stats(d));
+    assert_nothing_held(gw_decoder_defrag_stats(d));
     gw_decoder_destroy(d);
     free(g.b);
 }
@@ -1047,7 +1050,7 @@ START_TEST(test_fragments_inside_vxlan)
     /* The same inner datagram key in another VNI is another tenant. */
     build_vxlan_inner_frag(&p, 0x9999, 7, &f[0], g.b);
     ck_assert_int_eq(feed(d, &p, TS0).result, GW_DECODE_OTHER);
-    ck_assert_uint_eq(gw_decoder_stats(d)->frag_datagrams_held, 2);
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->datagrams_held, 2);
     build_vxlan_inner_frag(&p, 0x1234, 7, &f[0], g.b);
     struct res r = feed(d, &p, TS0);
     assert_reassembled(&r, 4, g.b, g.n, TCP);
@@ -1055,7 +1058,7 @@ START_TEST(test_fragments_inside_vxlan)
     ck_assert_uint_eq(r.seg.tunnel.id, 0x1234);
     assert_addr(&r.seg.tunnel.outer_src, 4, OUT4_SRC);
     assert_addr(&r.seg.tunnel.outer_dst, 4, OUT4_DST);
-    ck_assert_uint_eq(gw_decoder_stats(d)->frag_datagrams_held, 1);
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->datagrams_held, 1);
     gw_decoder_destroy(d);
     free(g.b);
 }
@@ -1111,7 +1114,7 @@ START_TEST(test_outer_fragments_of_gre)
         assert_addr(&r.seg.tunnel.outer_src, 4, OUT4_SRC);
         assert_addr(&r.seg.tunnel.outer_dst, 4, OUT4_DST);
     }
-    ck_assert_uint_eq(gw_decoder_stats(d)->frag_reassembled, 2);
+    ck_assert_uint_eq(gw_decoder_defrag_stats(d)->reassembled, 2);
     gw_decoder_destroy(d);
     free(o.b);
     free(g.b);
@@ -1138,9 +1141,9 @@ START_TEST(test_fragments_at_both_levels)
     }
     assert_reassembled(&r, 4, g.b, g.n, TCP);
     ck_assert_int_eq(r.seg.tunnel.type, GW_TUNNEL_GRE);
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
-    ck_assert_uint_eq(st->frag_reassembled, 3);
-    ck_assert_uint_eq(st->fragments, 2 * 2 + 2); /* outer pieces, and two inner fragments */
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
+    ck_assert_uint_eq(st->reassembled, 3);
+    ck_assert_uint_eq(st->received, 2 * 2 + 2); /* outer pieces, and two inner fragments */
     assert_nothing_held(st);
     gw_decoder_destroy(d);
     free(g.b);
@@ -1156,7 +1159,7 @@ END_TEST
 START_TEST(test_random_fragments_match_model)
 {
     struct gw_decoder *d = gw_decoder_create();
-    const struct gw_decode_stats *st = gw_decoder_stats(d);
+    const struct gw_defrag_stats *st = gw_decoder_defrag_stats(d);
     uint32_t seed = 0xfeedbeef;
     uint8_t *model = malloc(6000), *have = malloc(6000), *data = malloc(6000);
     ck_assert(model && have && data);
@@ -1207,11 +1210,11 @@ START_TEST(test_random_fragments_match_model)
             REQUIRE(r.result == GW_DECODE_OTHER, "id %u sent %d: %s", id, sent,
                     gw_decode_result_str(r.result));
         }
-        ck_assert_uint_eq(st->frag_datagrams_held, 0);
+        ck_assert_uint_eq(st->datagrams_held, 0);
     }
-    ck_assert_uint_eq(st->frag_reassembled, 300);
-    ck_assert_uint_eq(st->frag_invalid, 0);
-    ck_assert_uint_gt(st->frag_conflicts, 0);
+    ck_assert_uint_eq(st->reassembled, 300);
+    ck_assert_uint_eq(st->invalid, 0);
+    ck_assert_uint_gt(st->conflicts, 0);
     free(model);
     free(have);
     free(data);
@@ -1219,9 +1222,318 @@ START_TEST(test_random_fragments_match_model)
 }
 END_TEST
 
-static Suite *frag_suite(void)
+
+/* ---- the module on its own --------------------------------------------------- */
+
+/* A fragment of datagram bytes b: [off, off + len), wholly captured. */
+static struct gw_defrag_frag piece_of(const uint8_t *b, size_t off, size_t len, bool more)
 {
-    Suite *s = suite_create("frag");
+    struct gw_defrag_frag pc = {
+        .offset = off, .more = more, .trim_unaligned = true, .carries_tcp = false,
+        .data = b + off, .cap_len = len, .wire_len = len, .limit = 65535 - IP4,
+    };
+    return pc;
+}
+
+static struct gw_defrag_key key_of(uint32_t id)
+{
+    struct gw_defrag_key k;
+    memset(&k, 0, sizeof k);
+    k.src.family = k.dst.family = 4;
+    memcpy(k.src.bytes, V4_SRC, 4);
+    memcpy(k.dst.bytes, V4_DST, 4);
+    k.id = id;
+    k.proto = 6;
+    return k;
+}
+
+static int add_piece(struct gw_defrag *f, uint32_t id, const uint8_t *b, size_t off, size_t len,
+                     bool more, struct gw_defrag_datagram *out)
+{
+    struct gw_defrag_key k = key_of(id);
+    struct gw_defrag_frag pc = piece_of(b, off, len, more);
+    return gw_defrag_add(f, &k, &pc, out);
+}
+
+START_TEST(test_api_held_then_complete)
+{
+    uint8_t b[40];
+    for (size_t i = 0; i < sizeof b; i++) b[i] = pattern(i, 31);
+    struct gw_defrag *f = gw_defrag_create(NULL);
+    ck_assert_ptr_nonnull(f);
+    const struct gw_defrag_stats *st = gw_defrag_stats(f);
+    struct gw_defrag_datagram out = { NULL, 12345, 0 };
+    gw_defrag_tick(f, TS0);
+    ck_assert_int_eq(add_piece(f, 1, b, 16, 24, false, &out), GW_DEFRAG_HELD);
+    ck_assert_uint_eq(out.len, 12345); /* untouched unless complete */
+    ck_assert_uint_eq(st->datagrams_held, 1);
+    ck_assert_uint_gt(st->bytes_held, 0);
+    ck_assert_int_eq(add_piece(f, 1, b, 0, 16, true, &out), GW_DEFRAG_COMPLETE);
+    ck_assert_uint_eq(out.len, sizeof b);
+    ck_assert_mem_eq(out.data, b, sizeof b);
+    ck_assert_uint_eq(st->received, 2);
+    ck_assert_uint_eq(st->reassembled, 1);
+    ck_assert_uint_eq(st->datagrams_held, 0);
+    ck_assert_uint_eq(st->bytes_held, 0);
+    ck_assert_str_eq(gw_defrag_result_str(GW_DEFRAG_COMPLETE), "complete");
+    ck_assert_str_eq(gw_defrag_result_str(GW_DEFRAG_HELD), "held");
+    ck_assert_str_eq(gw_defrag_result_str(GW_DEFRAG_DROPPED), "dropped");
+    ck_assert_str_eq(gw_defrag_result_str(99), "unknown");
+    gw_defrag_destroy(f);
+}
+END_TEST
+
+/* First copy wins, unit by unit: a later copy never replaces held bytes,
+ * whether it agrees (overlap) or not (overlap and conflict). */
+START_TEST(test_api_first_copy_wins)
+{
+    uint8_t a[32], z[32], want[32];
+    memset(a, 'A', sizeof a);
+    memset(z, 'Z', sizeof z);
+    struct gw_defrag *f = gw_defrag_create(NULL);
+    const struct gw_defrag_stats *st = gw_defrag_stats(f);
+    struct gw_defrag_datagram out;
+    ck_assert_int_eq(add_piece(f, 7, a, 0, 16, true, &out), GW_DEFRAG_HELD);
+    ck_assert_int_eq(add_piece(f, 7, a, 0, 16, true, &out), GW_DEFRAG_HELD); /* same bytes */
+    ck_assert_uint_eq(st->overlaps, 1);
+    ck_assert_uint_eq(st->conflicts, 0);
+    ck_assert_int_eq(add_piece(f, 7, z, 8, 16, true, &out), GW_DEFRAG_HELD); /* [8,16) differ */
+    ck_assert_uint_eq(st->overlaps, 2);
+    ck_assert_uint_eq(st->conflicts, 1);
+    ck_assert_int_eq(add_piece(f, 7, a, 16, 16, false, &out), GW_DEFRAG_COMPLETE);
+    memset(want, 'A', sizeof want);
+    memset(want + 16, 'Z', 8);          /* only Z had [16,24) first */
+    ck_assert_uint_eq(out.len, 32);
+    ck_assert_mem_eq(out.data, want, 32);
+    ck_assert_uint_eq(st->overlaps, 3);
+    ck_assert_uint_eq(st->conflicts, 2);
+    gw_defrag_destroy(f);
+}
+END_TEST
+
+START_TEST(test_api_invalid_fragments)
+{
+    uint8_t b[64] = { 0 };
+    struct gw_defrag *f = gw_defrag_create(NULL);
+    const struct gw_defrag_stats *st = gw_defrag_stats(f);
+    struct gw_defrag_datagram out;
+    struct gw_defrag_key k = key_of(3);
+    struct gw_defrag_frag pc = piece_of(b, 0, 16, true);
+    pc.limit = 15;                                      /* past the datagram's maximum */
+    ck_assert_int_eq(gw_defrag_add(f, &k, &pc, &out), GW_DEFRAG_DROPPED);
+    ck_assert_uint_eq(st->invalid, 1);
+    pc = piece_of(b, 0, 13, true);
+    pc.trim_unaligned = false;                          /* IPv6: discarded */
+    ck_assert_int_eq(gw_defrag_add(f, &k, &pc, &out), GW_DEFRAG_DROPPED);
+    ck_assert_uint_eq(st->invalid, 2);
+    pc.trim_unaligned = true;                           /* IPv4: cut to 8, kept */
+    ck_assert_int_eq(gw_defrag_add(f, &k, &pc, &out), GW_DEFRAG_HELD);
+    ck_assert_uint_eq(st->invalid, 3);
+    pc = piece_of(b, 8, 0, true);                       /* empty, not the last */
+    ck_assert_int_eq(gw_defrag_add(f, &k, &pc, &out), GW_DEFRAG_DROPPED);
+    ck_assert_uint_eq(st->invalid, 4);
+    ck_assert_uint_eq(st->datagrams_held, 1);
+    ck_assert_uint_eq(st->received, 4);
+    gw_defrag_destroy(f);
+}
+END_TEST
+
+/* Bytes cut by the snap length are not held, so their datagram never
+ * completes (it times out instead of being reported with a hole). */
+START_TEST(test_api_snapped_never_completes)
+{
+    uint8_t b[32] = { 0 };
+    struct gw_defrag *f = gw_defrag_create(NULL);
+    struct gw_defrag_datagram out;
+    struct gw_defrag_key k = key_of(4);
+    struct gw_defrag_frag pc = piece_of(b, 0, 16, true);
+    pc.cap_len = 12;
+    ck_assert_int_eq(gw_defrag_add(f, &k, &pc, &out), GW_DEFRAG_HELD);
+    ck_assert_int_eq(add_piece(f, 4, b, 16, 16, false, &out), GW_DEFRAG_HELD);
+    ck_assert_uint_eq(gw_defrag_stats(f)->reassembled, 0);
+    ck_assert_int_eq(add_piece(f, 4, b, 0, 16, true, &out), GW_DEFRAG_COMPLETE); /* the rest */
+    gw_defrag_destroy(f);
+}
+END_TEST
+
+START_TEST(test_api_timeout_and_clock)
+{
+    uint8_t b[16] = { 0 };
+    struct gw_defrag_config cfg = { .timeout_s = 1 };
+    struct gw_defrag *f = gw_defrag_create(&cfg);
+    const struct gw_defrag_stats *st = gw_defrag_stats(f);
+    struct gw_defrag_datagram out;
+    ck_assert_uint_eq(gw_defrag_tick(f, TS0), 0);
+    ck_assert_int_eq(add_piece(f, 1, b, 0, 8, true, &out), GW_DEFRAG_HELD);
+    ck_assert_uint_eq(gw_defrag_tick(f, TS0 + SEC - 1), 0);
+    ck_assert_uint_eq(gw_defrag_tick(f, TS0 - 50 * SEC), 0); /* the clock never goes back */
+    ck_assert_uint_eq(gw_defrag_tick(f, TS0 + SEC), 1);
+    ck_assert_uint_eq(st->timeouts, 1);
+    ck_assert_uint_eq(st->datagrams_held, 0);
+    ck_assert_uint_eq(st->bytes_held, 0);
+    /* Created at the clock (TS0 + 1 s), not at the stale timestamp. */
+    gw_defrag_tick(f, TS0);
+    ck_assert_int_eq(add_piece(f, 2, b, 0, 8, true, &out), GW_DEFRAG_HELD);
+    ck_assert_uint_eq(gw_defrag_tick(f, TS0 + SEC + SEC / 2), 0);
+    /* Oldest first, stopping at the first young one. */
+    ck_assert_int_eq(add_piece(f, 3, b, 0, 8, true, &out), GW_DEFRAG_HELD);
+    ck_assert_uint_eq(gw_defrag_tick(f, TS0 + 2 * SEC), 1);
+    ck_assert_uint_eq(st->datagrams_held, 1);
+    ck_assert_uint_eq(gw_defrag_tick(f, TS0 + 3 * SEC), 1);
+    ck_assert_uint_eq(st->timeouts, 3);
+    gw_defrag_destroy(f);
+}
+END_TEST
+
+/* At max_datagrams a new datagram evicts the oldest, which is gone: its
+ * remaining fragment starts a datagram of its own. */
+START_TEST(test_api_datagram_cap_evicts_oldest)
+{
+    uint8_t b[16] = { 0 };
+    struct gw_defrag_config cfg = { .max_datagrams = 4 };
+    struct gw_defrag *f = gw_defrag_create(&cfg);
+    const struct gw_defrag_stats *st = gw_defrag_stats(f);
+    struct gw_defrag_datagram out;
+    for (uint32_t id = 0; id < 5; id++)
+        ck_assert_int_eq(add_piece(f, id, b, 0, 8, true, &out), GW_DEFRAG_HELD);
+    ck_assert_uint_eq(st->evicted, 1);
+    ck_assert_uint_eq(st->datagrams_held, 4);
+    ck_assert_int_eq(add_piece(f, 4, b, 8, 8, false, &out), GW_DEFRAG_COMPLETE);
+    ck_assert_int_eq(add_piece(f, 1, b, 8, 8, false, &out), GW_DEFRAG_COMPLETE);
+    ck_assert_int_eq(add_piece(f, 0, b, 8, 8, false, &out), GW_DEFRAG_HELD); /* evicted */
+    ck_assert_uint_eq(st->evicted, 1);
+    ck_assert_uint_eq(st->datagrams_held, 3);
+    gw_defrag_destroy(f);
+}
+END_TEST
+
+/* The byte cap counts whole 2 KiB chunks: room for two here. A third
+ * datagram evicts the oldest; one that needs three chunks alone is
+ * dropped, and nothing is held past the cap at any point. */
+START_TEST(test_api_byte_cap)
+{
+    static uint8_t b[8192];
+    struct gw_defrag_config cfg = { .max_bytes = 5000 };
+    struct gw_defrag *f = gw_defrag_create(&cfg);
+    const struct gw_defrag_stats *st = gw_defrag_stats(f);
+    struct gw_defrag_datagram out;
+    ck_assert_int_eq(add_piece(f, 1, b, 0, 8, true, &out), GW_DEFRAG_HELD);
+    ck_assert_int_eq(add_piece(f, 2, b, 0, 8, true, &out), GW_DEFRAG_HELD);
+    ck_assert_uint_le(st->bytes_held, cfg.max_bytes);
+    ck_assert_uint_eq(st->evicted, 0);
+    ck_assert_int_eq(add_piece(f, 3, b, 0, 8, true, &out), GW_DEFRAG_HELD);
+    ck_assert_uint_eq(st->evicted, 1);
+    ck_assert_uint_le(st->bytes_held, cfg.max_bytes);
+    ck_assert_int_eq(add_piece(f, 4, b, 0, 6144, true, &out), GW_DEFRAG_DROPPED);
+    ck_assert_uint_eq(st->evicted, 4); /* 2 and 3 made room, then 4 itself */
+    ck_assert_uint_eq(st->datagrams_held, 0);
+    ck_assert_uint_eq(st->bytes_held, 0);
+    /* Two chunks, the whole cap, for a datagram that fits it. */
+    ck_assert_int_eq(add_piece(f, 5, b, 0, 4096, false, &out), GW_DEFRAG_COMPLETE);
+    ck_assert_uint_eq(out.len, 4096);
+    ck_assert_int_eq(add_piece(f, 6, b, 8, 8, false, &out), GW_DEFRAG_HELD);
+    ck_assert_int_eq(add_piece(f, 6, b, 0, 8, true, &out), GW_DEFRAG_COMPLETE);
+    gw_defrag_destroy(f);
+}
+END_TEST
+
+/* A fragment read out of the completion buffer (an inner fragment of a
+ * reassembled outer datagram) completes its own datagram correctly. */
+START_TEST(test_api_fragment_from_completion_buffer)
+{
+    uint8_t inner[24], outer[40];
+    for (size_t i = 0; i < sizeof inner; i++) inner[i] = pattern(i, 41);
+    memset(outer, 0xee, sizeof outer);
+    memcpy(outer + 16, inner + 8, 16);     /* the outer datagram carries inner [8,24) */
+    struct gw_defrag *f = gw_defrag_create(NULL);
+    struct gw_defrag_datagram out;
+    ck_assert_int_eq(add_piece(f, 9, inner, 0, 8, true, &out), GW_DEFRAG_HELD);
+    ck_assert_int_eq(add_piece(f, 10, outer, 0, 16, true, &out), GW_DEFRAG_HELD);
+    ck_assert_int_eq(add_piece(f, 10, outer, 16, 24, false, &out), GW_DEFRAG_COMPLETE);
+    struct gw_defrag_key k = key_of(9);
+    struct gw_defrag_frag pc = { .offset = 8, .data = out.data + 16, .cap_len = 16,
+                                 .wire_len = 16, .limit = 65515 };
+    ck_assert_int_eq(gw_defrag_add(f, &k, &pc, &out), GW_DEFRAG_COMPLETE);
+    ck_assert_uint_eq(out.len, sizeof inner);
+    ck_assert_mem_eq(out.data, inner, sizeof inner);
+    gw_defrag_destroy(f);
+}
+END_TEST
+
+START_TEST(test_api_create_limits)
+{
+    struct gw_defrag_config cfg = { .max_datagrams = GW_DEFRAG_MAX_DATAGRAMS + 1 };
+    ck_assert_ptr_null(gw_defrag_create(&cfg));
+    cfg.max_datagrams = GW_DEFRAG_MAX_DATAGRAMS;
+    cfg.max_bytes = GW_DEFRAG_MAX_BYTES + 1;
+    ck_assert_ptr_null(gw_defrag_create(&cfg));
+    cfg.max_bytes = GW_DEFRAG_MAX_BYTES;
+    struct gw_defrag *f = gw_defrag_create(&cfg);
+    ck_assert_ptr_nonnull(f);
+    gw_defrag_destroy(f);
+    gw_defrag_destroy(NULL);
+    ck_assert_ptr_null(gw_defrag_stats(NULL));
+    /* A cap below one chunk holds nothing, and says so. */
+    cfg.max_bytes = 1;
+    f = gw_defrag_create(&cfg);
+    uint8_t b[8] = { 0 };
+    struct gw_defrag_datagram out;
+    ck_assert_int_eq(add_piece(f, 1, b, 0, 8, true, &out), GW_DEFRAG_DROPPED);
+    ck_assert_uint_eq(gw_defrag_stats(f)->evicted, 1);
+    gw_defrag_destroy(f);
+}
+END_TEST
+
+/* While the decoder keeps its legacy frag_* copies they equal the
+ * reassembler's counters. */
+START_TEST(test_decoder_mirrors_defrag_stats)
+{
+    struct dgram g = make_tcp(3000, 0, 42);
+    struct frag f[4] = { { 0, 0, 0 } };
+    size_t k = split(g.n, 1480, f, 4);
+    struct gw_decoder *d = gw_decoder_create();
+    size_t order[4] = { 1, 0, 1, 2 };
+    send_order(d, &g, 5, f, order, k + 1);
+    feed_v4(d, &g, 6, &f[0]);
+    struct pkt plain;
+    build_plain_tcp(&plain);
+    feed(d, &plain, TS0 + 31 * SEC);                     /* times out id 6 */
+    const struct gw_decode_stats *ds = gw_decoder_stats(d);
+    const struct gw_defrag_stats *fs = gw_decoder_defrag_stats(d);
+    ck_assert_uint_eq(fs->received, 5);
+    ck_assert_uint_eq(fs->timeouts, 1);
+    ck_assert_uint_eq(ds->fragments, fs->received);
+    ck_assert_uint_eq(ds->frag_reassembled, fs->reassembled);
+    ck_assert_uint_eq(ds->frag_overlaps, fs->overlaps);
+    ck_assert_uint_eq(ds->frag_conflicts, fs->conflicts);
+    ck_assert_uint_eq(ds->frag_tiny, fs->tiny);
+    ck_assert_uint_eq(ds->frag_invalid, fs->invalid);
+    ck_assert_uint_eq(ds->frag_timeouts, fs->timeouts);
+    ck_assert_uint_eq(ds->frag_evicted, fs->evicted);
+    ck_assert_uint_eq(ds->frag_datagrams_held, fs->datagrams_held);
+    ck_assert_uint_eq(ds->frag_bytes_held, fs->bytes_held);
+    ck_assert_ptr_null(gw_decoder_defrag_stats(NULL));
+    gw_decoder_destroy(d);
+    free(g.b);
+}
+END_TEST
+
+static Suite *defrag_suite(void)
+{
+    Suite *s = suite_create("defrag");
+    TCase *api = tcase_create("api");
+    tcase_add_test(api, test_api_held_then_complete);
+    tcase_add_test(api, test_api_first_copy_wins);
+    tcase_add_test(api, test_api_invalid_fragments);
+    tcase_add_test(api, test_api_snapped_never_completes);
+    tcase_add_test(api, test_api_timeout_and_clock);
+    tcase_add_test(api, test_api_datagram_cap_evicts_oldest);
+    tcase_add_test(api, test_api_byte_cap);
+    tcase_add_test(api, test_api_fragment_from_completion_buffer);
+    tcase_add_test(api, test_api_create_limits);
+    tcase_add_test(api, test_decoder_mirrors_defrag_stats);
+    suite_add_tcase(s, api);
+
     TCase *v4 = tcase_create("ipv4");
     tcase_add_test(v4, test_v4_in_order);
     tcase_add_test(v4, test_v4_held_counts_memory);
@@ -1264,7 +1576,7 @@ static Suite *frag_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(frag_suite());
+    SRunner *sr = srunner_create(defrag_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
