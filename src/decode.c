@@ -452,24 +452,6 @@ static int decode_l4(struct decode_ctx *x, uint8_t proto, struct ip_body *b)
 
 /* ---- IP ------------------------------------------------------------------- */
 
-/* Mirrors the reassembler's counters into the decoder's legacy frag_*
- * fields (see decode.h); runs only when the reassembler was called. */
-static void mirror_defrag_stats(struct gw_decoder *d)
-{
-    const struct gw_defrag_stats *f = gw_defrag_stats(d->defrag);
-    struct gw_decode_stats *st = &d->stats;
-    st->fragments = f->received;
-    st->frag_reassembled = f->reassembled;
-    st->frag_overlaps = f->overlaps;
-    st->frag_conflicts = f->conflicts;
-    st->frag_tiny = f->tiny;
-    st->frag_invalid = f->invalid;
-    st->frag_timeouts = f->timeouts;
-    st->frag_evicted = f->evicted;
-    st->frag_datagrams_held = f->datagrams_held;
-    st->frag_bytes_held = f->bytes_held;
-}
-
 /* Hands the rest of body b (after the IP or fragment header) to the
  * reassembler as fragment pc (offset, flags, limit set by the caller) of
  * datagram (id, proto) of the IP header just decoded, whose addresses are
@@ -490,7 +472,6 @@ static bool reassemble(struct decode_ctx *x, const struct ip_body *b, uint32_t i
     pc->wire_len = b->wire - b->cap.off;
     struct gw_defrag_datagram dg;
     int r = gw_defrag_add(x->d->defrag, &key, pc, &dg);
-    mirror_defrag_stats(x->d);
     if (r != GW_DEFRAG_COMPLETE) return false;
     whole->cap = gw_cursor_make(dg.data, dg.len);
     whole->wire = dg.len;
@@ -825,7 +806,7 @@ int gw_decoder_decode(struct gw_decoder *d, const struct gw_packet *pkt, struct 
 {
     if (d == NULL || pkt == NULL || out == NULL) return GW_DECODE_MALFORMED;
 
-    if (gw_defrag_tick(d->defrag, pkt->ts) > 0) mirror_defrag_stats(d);
+    gw_defrag_tick(d->defrag, pkt->ts);
 
     /* Zeroing the output gives unset fields (tunnel, the unused 12 bytes of
      * an IPv4 address) a defined value whatever the result. */

@@ -23,6 +23,7 @@
 #include "grpcwatch/sensor.h"
 
 #include "grpcwatch/applayer.h"
+#include "grpcwatch/defrag.h"
 #include "grpcwatch/emit.h"
 #include "grpcwatch/flow.h"
 #include "grpcwatch/stats.h"
@@ -45,7 +46,6 @@ struct gw_sensor {
     gw_capture_counters_fn capture_counters; /* NULL: capture counters are 0 */
     void *capture_user;
     struct gw_capture_counters capture;
-    struct gw_decode_stats decode;      /* a copy, refreshed for stats */
     gw_time_us now, last_expire, last_stats;
 };
 
@@ -173,25 +173,6 @@ static const struct gw_stat_field capture_fields[] = {
 };
 #undef CAP
 
-#define DEC(m, path) GW_STAT_FIELD(struct gw_decode_stats, m, path)
-static const struct gw_stat_field decode_fields[] = {
-    DEC(packets, "packets"), DEC(tcp, "tcp"), DEC(other, "other"),
-    DEC(truncated, "truncated"), DEC(malformed, "malformed"),
-    DEC(unsupported, "unsupported"), DEC(snapped, "snapped"), DEC(ipv4, "ipv4"),
-    DEC(ipv6, "ipv6"), DEC(vlan, "vlan"),
-    DEC(tunnels, "tunnels.encapsulated"), DEC(tunnel_mpls, "tunnels.mpls"),
-    DEC(tunnel_gre, "tunnels.gre"), DEC(tunnel_erspan, "tunnels.erspan"),
-    DEC(tunnel_vxlan, "tunnels.vxlan"), DEC(tunnel_geneve, "tunnels.geneve"),
-    DEC(tunnel_ipip, "tunnels.ipip"),
-    DEC(fragments, "fragments.received"), DEC(frag_reassembled, "fragments.reassembled"),
-    DEC(frag_overlaps, "fragments.overlaps"), DEC(frag_conflicts, "fragments.conflicts"),
-    DEC(frag_tiny, "fragments.tiny"), DEC(frag_invalid, "fragments.invalid"),
-    DEC(frag_timeouts, "fragments.timeouts"), DEC(frag_evicted, "fragments.evicted"),
-    DEC(frag_datagrams_held, "fragments.datagrams_held"),
-    DEC(frag_bytes_held, "fragments.bytes_held"),
-};
-#undef DEC
-
 static const struct gw_stat_field reasm_fields[] = {
     GW_STAT_FIELD(struct gw_reasm_budget, cap, "memcap"),
     GW_STAT_FIELD(struct gw_reasm_budget, used, "held_bytes"),
@@ -205,12 +186,6 @@ static void refresh_capture(void *user)
     if (s->capture_counters) s->capture_counters(s->capture_user, &s->capture);
 }
 
-static void refresh_decode(void *user)
-{
-    struct gw_sensor *s = user;
-    s->decode = *gw_decoder_stats(s->decoder);
-}
-
 /* The order is the stats record's: keys are only ever added. */
 static bool register_stats(struct gw_sensor *s)
 {
@@ -219,8 +194,10 @@ static bool register_stats(struct gw_sensor *s)
     int rc = GW_OK;
     rc |= gw_stats_add(r, "capture", capture_fields, GW_ARRAY_LEN(capture_fields), &s->capture,
                        refresh_capture, s);
-    rc |= gw_stats_add(r, "decoder", decode_fields, GW_ARRAY_LEN(decode_fields), &s->decode,
-                       refresh_decode, s);
+    rc |= gw_stats_add(r, "decoder", gw_decode_stat_fields, gw_decode_stat_fields_len,
+                       gw_decoder_stats(s->decoder), NULL, NULL);
+    rc |= gw_stats_add(r, "decoder.fragments", gw_defrag_stat_fields, gw_defrag_stat_fields_len,
+                       gw_decoder_defrag_stats(s->decoder), NULL, NULL);
     rc |= gw_stats_add(r, "flow", gw_flow_stat_fields, gw_flow_stat_fields_len, fs, NULL, NULL);
     rc |= gw_applayer_register_flow_stats(s->app, r);
     rc |= gw_stats_add(r, "flow", gw_flow_stat_fields_tail, gw_flow_stat_fields_tail_len, fs,

@@ -108,13 +108,6 @@ struct gw_decode_stats {
      * each layer of their kind (VXLAN in GRE counts one of each). */
     uint64_t tunnels;
     uint64_t tunnel_mpls, tunnel_gre, tunnel_erspan, tunnel_vxlan, tunnel_geneve, tunnel_ipip;
-    /* Legacy: copies of the reassembler's counters (struct gw_defrag_stats,
-     * same order, updated whenever it runs) for writers that predate the
-     * stats registry. Not in gw_decode_stat_fields; delete once nothing
-     * reads them. */
-    uint64_t fragments;         /* = received */
-    uint64_t frag_reassembled, frag_overlaps, frag_conflicts, frag_tiny, frag_invalid;
-    uint64_t frag_timeouts, frag_evicted, frag_datagrams_held, frag_bytes_held;
 };
 
 /* Nested encapsulations decoded; one more is UNSUPPORTED. */
