@@ -41,6 +41,7 @@
 #include "grpcwatch/cursor.h"
 #include "grpcwatch/h2.h"
 #include "grpcwatch/grpcweb.h"
+#include "grpcwatch/text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -129,22 +130,8 @@ struct head_extra {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static uint8_t lower(uint8_t ch) { return (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch); }
-
-bool gw_http1_eq_ci(const uint8_t *p, size_t n, const char *lit)
-{
-    size_t k = strlen(lit);
-    if (n != k) return false;
-    for (size_t i = 0; i < k; i++)
-        if (lower(p[i]) != (uint8_t)lit[i]) return false;
-    return true;
-}
-
-static bool prefix_ci(const uint8_t *p, size_t n, const char *lit)
-{
-    size_t k = strlen(lit);
-    return n >= k && gw_http1_eq_ci(p, k, lit);
-}
+/* The old name of gw_text_eq_ci, kept for callers of http1.h. */
+bool gw_http1_eq_ci(const uint8_t *p, size_t n, const char *lit) { return gw_text_eq_ci(p, n, lit); }
 
 static bool is_tchar(uint8_t ch)
 {
@@ -152,28 +139,19 @@ static bool is_tchar(uint8_t ch)
     return ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
 }
 
-static bool is_blank(uint8_t ch) { return ch == ' ' || ch == '\t'; }
-
-static bool is_digit(uint8_t ch) { return ch >= '0' && ch <= '9'; }
+static bool is_blank(uint8_t ch) { return gw_is_blank(ch); }
+static bool is_digit(uint8_t ch) { return gw_is_digit(ch); }
+static bool is_eol(uint8_t ch) { return ch == '\r' || ch == '\n'; }
+static bool is_space(uint8_t ch) { return ch == ' '; }
+static bool is_target_char(uint8_t ch) { return ch > 0x20 && ch != 0x7f; }
 
 static int hex_value(uint8_t ch)
 {
     if (is_digit(ch)) return ch - '0';
-    ch = lower(ch);
+    ch = gw_ascii_lower(ch);
     if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
     return -1;
 }
-
-/* Bytes at the cursor satisfying pred, without consuming. */
-static size_t span(const struct gw_cursor *c, bool (*pred)(uint8_t))
-{
-    size_t k = 0, left = gw_cursor_left(c);
-    const uint8_t *p = gw_cursor_ptr(c);
-    while (k < left && pred(p[k])) k++;
-    return k;
-}
-
-static bool is_target_char(uint8_t ch) { return ch > 0x20 && ch != 0x7f; }
 
 static struct gw_http1_str slice(const uint8_t *p, size_t n)
 {
@@ -181,30 +159,23 @@ static struct gw_http1_str slice(const uint8_t *p, size_t n)
     return s;
 }
 
-/* Trims blanks on both sides. */
-static struct gw_http1_str trim(const uint8_t *p, size_t n)
+/* What is left of c, blanks on both sides trimmed. */
+static struct gw_http1_str trim(struct gw_cursor c)
 {
-    while (n && is_blank(p[0])) {
-        p++;
-        n--;
-    }
-    while (n && is_blank(p[n - 1])) n--;
-    return slice(p, n);
+    gw_cursor_trim(&c, is_blank);
+    return slice(gw_cursor_ptr(&c), gw_cursor_left(&c));
 }
 
 /* Calls fn on each comma-separated element of a list value, trimmed, empty
  * elements skipped (RFC 9110 section 5.6.1). Stops when fn returns false. */
 static bool list_each(struct gw_http1_str v, bool (*fn)(void *ctx, struct gw_http1_str el), void *ctx)
 {
-    size_t i = 0;
-    while (i <= v.n) {
-        const uint8_t *comma = i < v.n ? memchr(v.p + i, ',', v.n - i) : NULL;
-        size_t end = comma ? (size_t)(comma - v.p) : v.n;
-        struct gw_http1_str el = trim(v.p + i, end - i);
+    struct gw_cursor c = gw_cursor_make(v.p, v.n);
+    for (;;) {
+        struct gw_http1_str el = trim(gw_cursor_sub(&c, gw_cursor_find(&c, ',')));
         if (el.n && !fn(ctx, el)) return false;
-        i = end + 1;
+        if (!gw_skip(&c, 1)) return true; /* no comma: that was the last */
     }
-    return true;
 }
 
 /* Appends to a buffer that grows up to cap. GW_ERR_MALFORMED past the cap
@@ -310,18 +281,15 @@ static void client_switch_held(struct gw_http1_conn *c, int kind)
     growbuf_free(&h);
 }
 
-enum preface_match { PF_NO, PF_PREFIX, PF_FULL };
-
 /* Does hold + p start with the HTTP/2 connection preface? */
-static enum preface_match preface_check(const struct growbuf *hold, const uint8_t *p, size_t n)
+static enum gw_cursor_match preface_check(const struct growbuf *hold, const uint8_t *p, size_t n)
 {
     static const uint8_t preface[] = GW_H2_PREFACE;
-    size_t have = GW_MIN((size_t)hold->len, (size_t)GW_H2_PREFACE_LEN);
-    if (have && memcmp(hold->p, preface, have) != 0) return PF_NO;
-    if (have == GW_H2_PREFACE_LEN) return PF_FULL;
-    size_t k = GW_MIN(n, (size_t)GW_H2_PREFACE_LEN - have);
-    if (k && memcmp(p, preface + have, k) != 0) return PF_NO;
-    return have + k == GW_H2_PREFACE_LEN ? PF_FULL : PF_PREFIX;
+    struct gw_cursor held = gw_cursor_make(hold->p, hold->len);
+    enum gw_cursor_match m = gw_cursor_match(&held, preface, GW_H2_PREFACE_LEN);
+    if (m != GW_MATCH_PREFIX) return m;
+    struct gw_cursor more = gw_cursor_make(p, n);
+    return gw_cursor_match(&more, preface + hold->len, GW_H2_PREFACE_LEN - hold->len);
 }
 
 /* Client bytes while a switch request is unanswered: held, unless they are
@@ -333,7 +301,7 @@ static int await_feed(struct gw_http1_conn *c, const uint8_t *p, size_t n, size_
     int kind = c->switch_pending;
     if (!client_switch_due(c)) {
         kind = 0;
-        if (c->await_kind == GW_HTTP1_SWITCH_H2C && preface_check(&c->hold, p, n) == PF_FULL)
+        if (c->await_kind == GW_HTTP1_SWITCH_H2C && preface_check(&c->hold, p, n) == GW_MATCH_FULL)
             kind = GW_HTTP1_SWITCH_H2C;
     }
     if (kind) {
@@ -392,13 +360,12 @@ static void message_end(struct gw_http1_conn *c, int dir)
 /* The next line of a complete head, its LF and a CR before it dropped. */
 static int next_line(struct gw_cursor *cur, struct gw_http1_str *line)
 {
-    const uint8_t *s = gw_cursor_ptr(cur);
-    size_t left = gw_cursor_left(cur);
-    const uint8_t *lf = left ? memchr(s, '\n', left) : NULL;
-    if (!lf) return GW_ERR_MALFORMED;
-    size_t k = (size_t)(lf - s);
-    gw_skip(cur, k + 1);
-    if (k && s[k - 1] == '\r') k--;
+    size_t k = gw_cursor_find(cur, '\n');
+    if (k == gw_cursor_left(cur)) return GW_ERR_MALFORMED;
+    struct gw_cursor lc = gw_cursor_sub(cur, k);
+    gw_skip(cur, 1);
+    if (k && gw_peek_u8(&lc, k - 1) == '\r') k--;
+    const uint8_t *s = gw_cursor_ptr(&lc);
     /* a bare CR or a NUL inside a line is refused (RFC 9112 section 2.2,
      * RFC 9110 section 5.5): parsers that differ on them are how requests
      * get smuggled */
@@ -416,23 +383,17 @@ static bool parse_version(struct gw_cursor *cur, uint8_t *minor)
     return true;
 }
 
-static bool skip_spaces(struct gw_cursor *cur)
-{
-    size_t k = 0;
-    while (k < gw_cursor_left(cur) && gw_cursor_ptr(cur)[k] == ' ') k++;
-    gw_skip(cur, k);
-    return k > 0;
-}
+static bool skip_spaces(struct gw_cursor *cur) { return gw_skip_while(cur, is_space) > 0; }
 
 /* method SP request-target SP HTTP-version (RFC 9112 section 3) */
 static int parse_request_line(struct gw_http1_str line, struct gw_http1_request *r)
 {
     struct gw_cursor cur = gw_cursor_make(line.p, line.n);
-    size_t k = span(&cur, is_tchar);
+    size_t k = gw_cursor_span(&cur, is_tchar);
     if (k == 0) return GW_ERR_MALFORMED;
     r->method = slice(gw_get_bytes(&cur, k), k);
     if (!skip_spaces(&cur)) return GW_ERR_MALFORMED;
-    k = span(&cur, is_target_char);
+    k = gw_cursor_span(&cur, is_target_char);
     if (k == 0) return GW_ERR_MALFORMED;
     r->target = slice(gw_get_bytes(&cur, k), k);
     if (!skip_spaces(&cur)) return GW_ERR_MALFORMED;
@@ -457,21 +418,6 @@ static int parse_status_line(struct gw_http1_str line, struct gw_http1_response 
     return GW_OK;
 }
 
-/* 1*DIGIT without overflow. */
-static bool parse_u64(struct gw_http1_str v, uint64_t *out)
-{
-    uint64_t x = 0;
-    if (v.n == 0) return false;
-    for (size_t i = 0; i < v.n; i++) {
-        if (!is_digit(v.p[i])) return false;
-        uint64_t d = (uint64_t)(v.p[i] - '0');
-        if (x > (UINT64_MAX - d) / 10) return false;
-        x = x * 10 + d;
-    }
-    *out = x;
-    return true;
-}
-
 struct cl_ctx {
     struct gw_http1_head *h;
     bool bad;
@@ -483,7 +429,7 @@ static bool cl_element(void *ctx, struct gw_http1_str el)
 {
     struct cl_ctx *cc = ctx;
     uint64_t v;
-    if (!parse_u64(el, &v) || (cc->h->has_content_length && cc->h->content_length != v)) {
+    if (!gw_text_parse_u64(el.p, el.n, &v) || (cc->h->has_content_length && cc->h->content_length != v)) {
         cc->bad = true;
         return false;
     }
@@ -497,9 +443,9 @@ static bool cl_element(void *ctx, struct gw_http1_str el)
 static bool te_element(void *ctx, struct gw_http1_str el)
 {
     struct head_extra *x = ctx;
-    size_t k = 0;
-    while (k < el.n && is_tchar(el.p[k])) k++;
-    bool chunked = gw_http1_eq_ci(el.p, k, "chunked");
+    struct gw_cursor c = gw_cursor_make(el.p, el.n);
+    size_t k = gw_cursor_span(&c, is_tchar);
+    bool chunked = gw_text_eq_ci(el.p, k, "chunked");
     x->te_present = 1;
     x->te_chunked_last = chunked;
     if (chunked) x->te_chunked_count++;
@@ -509,20 +455,20 @@ static bool te_element(void *ctx, struct gw_http1_str el)
 static bool connection_element(void *ctx, struct gw_http1_str el)
 {
     struct head_extra *x = ctx;
-    if (gw_http1_eq_ci(el.p, el.n, "upgrade")) x->conn_upgrade = 1;
+    if (gw_text_eq_ci(el.p, el.n, "upgrade")) x->conn_upgrade = 1;
     return true;
 }
 
 static bool upgrade_element(void *ctx, struct gw_http1_str el)
 {
     struct head_extra *x = ctx;
-    size_t k = 0;
-    while (k < el.n && el.p[k] != '/') k++; /* protocol-name [ "/" version ] */
+    struct gw_cursor c = gw_cursor_make(el.p, el.n);
+    size_t k = gw_cursor_find(&c, '/'); /* protocol-name [ "/" version ] */
     uint8_t kind = GW_HTTP1_SWITCH_OTHER;
-    if (gw_http1_eq_ci(el.p, k, "h2c")) {
+    if (gw_text_eq_ci(el.p, k, "h2c")) {
         kind = GW_HTTP1_SWITCH_H2C;
         x->up_h2c = 1;
-    } else if (gw_http1_eq_ci(el.p, k, "websocket")) {
+    } else if (gw_text_eq_ci(el.p, k, "websocket")) {
         kind = GW_HTTP1_SWITCH_WEBSOCKET;
         x->up_websocket = 1;
     }
@@ -533,7 +479,7 @@ static bool upgrade_element(void *ctx, struct gw_http1_str el)
 static bool encoding_element(void *ctx, struct gw_http1_str el)
 {
     struct head_extra *x = ctx;
-    if (!gw_http1_eq_ci(el.p, el.n, "identity")) x->web.encoded = 1;
+    if (!gw_text_eq_ci(el.p, el.n, "identity")) x->web.encoded = 1;
     return true;
 }
 
@@ -546,27 +492,27 @@ static void keep_first(struct gw_http1_str *dst, struct gw_http1_str v)
 static int apply_field(struct gw_http1_head *h, struct head_extra *x,
                        struct gw_http1_str name, struct gw_http1_str value)
 {
-    if (gw_http1_eq_ci(name.p, name.n, "content-length")) {
+    if (gw_text_eq_ci(name.p, name.n, "content-length")) {
         struct cl_ctx cc = { h, false, false };
         list_each(value, cl_element, &cc);
         if (cc.bad || !cc.seen) return GW_ERR_MALFORMED;
-    } else if (gw_http1_eq_ci(name.p, name.n, "transfer-encoding")) {
+    } else if (gw_text_eq_ci(name.p, name.n, "transfer-encoding")) {
         list_each(value, te_element, x);
-    } else if (gw_http1_eq_ci(name.p, name.n, "content-type")) {
+    } else if (gw_text_eq_ci(name.p, name.n, "content-type")) {
         keep_first(&h->content_type, value);
-    } else if (gw_http1_eq_ci(name.p, name.n, "connection")) {
+    } else if (gw_text_eq_ci(name.p, name.n, "connection")) {
         keep_first(&h->connection, value);
         list_each(value, connection_element, x);
-    } else if (gw_http1_eq_ci(name.p, name.n, "upgrade")) {
+    } else if (gw_text_eq_ci(name.p, name.n, "upgrade")) {
         keep_first(&h->upgrade, value);
         list_each(value, upgrade_element, x);
-    } else if (gw_http1_eq_ci(name.p, name.n, "content-encoding")) {
+    } else if (gw_text_eq_ci(name.p, name.n, "content-encoding")) {
         list_each(value, encoding_element, x);
-    } else if (gw_http1_eq_ci(name.p, name.n, "host")) {
+    } else if (gw_text_eq_ci(name.p, name.n, "host")) {
         keep_first(&x->host, value);
-    } else if (gw_http1_eq_ci(name.p, name.n, "user-agent")) {
+    } else if (gw_text_eq_ci(name.p, name.n, "user-agent")) {
         keep_first(&x->user_agent, value);
-    } else if (gw_http1_eq_ci(name.p, name.n, "http2-settings")) {
+    } else if (gw_text_eq_ci(name.p, name.n, "http2-settings")) {
         keep_first(&x->h2_settings, value);
     } else {
         gw_grpcweb_head_field(&x->web, name.p, name.n, value); /* grpc-status, ... */
@@ -594,10 +540,11 @@ static int parse_fields(struct gw_cursor *cur, struct gw_http1_head *h, struct h
         /* obs-fold (RFC 9112 section 5.2) and white space before the colon
          * (section 5.1) are refused, as a server must */
         struct gw_cursor lc = gw_cursor_make(line.p, line.n);
-        size_t k = span(&lc, is_tchar);
-        if (k == 0 || k == line.n || line.p[k] != ':') return GW_ERR_MALFORMED;
-        struct gw_http1_str name = slice(line.p, k);
-        struct gw_http1_str value = trim(line.p + k + 1, line.n - k - 1);
+        size_t k = gw_cursor_span(&lc, is_tchar);
+        if (k == 0 || gw_peek_u8(&lc, k) != ':') return GW_ERR_MALFORMED;
+        struct gw_http1_str name = slice(gw_get_bytes(&lc, k), k);
+        gw_skip(&lc, 1);
+        struct gw_http1_str value = trim(lc);
         record_name(h, name);
         rc = apply_field(h, x, name, value);
         if (rc != GW_OK) return rc;
@@ -660,7 +607,7 @@ static int request_head(struct gw_http1_conn *c, const uint8_t *p, size_t n)
     req.http2_settings = x.h2_settings;
     req.upgrade_h2c = x.up_h2c && x.conn_upgrade;
     req.asks_switch = req.is_connect || req.h.upgrade.p != NULL;
-    req.grpc = req.h.content_type.p && prefix_ci(req.h.content_type.p, req.h.content_type.n, "application/grpc");
+    req.grpc = req.h.content_type.p && gw_text_prefix_ci(req.h.content_type.p, req.h.content_type.n, "application/grpc");
     c->stats.requests++;
 
     struct gw_grpcweb_call *wc = req.grpc && !req.is_connect ? gw_grpcweb_request(c->web, &req, &x.web) : NULL;
@@ -783,30 +730,29 @@ static int head_complete(struct gw_http1_conn *c, int dir, const uint8_t *p, siz
 static int head_step(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n, size_t *used)
 {
     struct h1_dir *d = &c->d[dir];
-    size_t i = 0;
+    struct gw_cursor cur = gw_cursor_make(p, n);
     if (!d->in_head) {
         /* empty lines before a head are skipped (RFC 9112 section 2.2) */
-        while (i < n && (p[i] == '\r' || p[i] == '\n')) i++;
-        *used = i;
-        if (i == n) return GW_OK;
+        *used = gw_skip_while(&cur, is_eol);
+        if (!gw_cursor_left(&cur)) return GW_OK;
         d->in_head = 1;
         d->line_len = 0;
     }
-    size_t start = i;
-    while (i < n) {
-        const uint8_t *lf = memchr(p + i, '\n', n - i);
-        size_t stop = lf ? (size_t)(lf - p) : n;
-        if (d->line_len == 0 && stop > i) d->line_first = p[i];
-        d->line_len += (uint32_t)GW_MIN(stop - i, (size_t)GW_HTTP1_HEAD_MAX + 1);
-        if ((size_t)d->head.len + (stop - start) + (lf ? 1 : 0) > GW_HTTP1_HEAD_MAX) return GW_ERR_MALFORMED;
+    size_t start = cur.off;
+    while (gw_cursor_left(&cur)) {
+        size_t k = gw_cursor_find(&cur, '\n'); /* this line's bytes here, before its LF */
+        bool lf = k < gw_cursor_left(&cur);
+        if (d->line_len == 0 && k > 0) d->line_first = (uint8_t)gw_peek_u8(&cur, 0);
+        d->line_len += (uint32_t)GW_MIN(k, (size_t)GW_HTTP1_HEAD_MAX + 1);
+        if ((size_t)d->head.len + (cur.off + k - start) + (lf ? 1 : 0) > GW_HTTP1_HEAD_MAX) return GW_ERR_MALFORMED;
         if (!lf) break;
-        i = stop + 1;
+        gw_skip(&cur, k + 1);
         bool empty = d->line_len == 0 || (d->line_len == 1 && d->line_first == '\r');
         d->line_len = 0;
         if (!empty) continue;
-        *used = i;
-        if (d->head.len == 0) return head_complete(c, dir, p + start, i - start);
-        int rc = growbuf_append(&d->head, p + start, i - start, GW_HTTP1_HEAD_MAX, HEAD_BUF_INITIAL);
+        *used = cur.off;
+        if (d->head.len == 0) return head_complete(c, dir, p + start, cur.off - start);
+        int rc = growbuf_append(&d->head, p + start, cur.off - start, GW_HTTP1_HEAD_MAX, HEAD_BUF_INITIAL);
         return rc == GW_OK ? head_complete(c, dir, d->head.p, d->head.len) : rc;
     }
     *used = n;
@@ -851,9 +797,10 @@ static int chunk_size_line_end(struct gw_http1_conn *c, int dir)
 static int chunk_size_step(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n, size_t *used)
 {
     struct h1_dir *d = &c->d[dir];
-    for (size_t i = 0; i < n; i++) {
-        uint8_t b = p[i];
-        *used = i + 1;
+    struct gw_cursor cur = gw_cursor_make(p, n);
+    while (gw_cursor_left(&cur)) {
+        uint8_t b = gw_get_u8(&cur);
+        *used = cur.off;
         if (++d->line_bytes > GW_HTTP1_CHUNK_LINE_MAX) return GW_ERR_MALFORMED;
         if (d->saw_cr && b != '\n') return GW_ERR_MALFORMED;
         if (b == '\n') return chunk_size_line_end(c, dir);
@@ -881,13 +828,14 @@ static int chunk_size_step(struct gw_http1_conn *c, int dir, const uint8_t *p, s
 static int chunk_end_step(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n, size_t *used)
 {
     struct h1_dir *d = &c->d[dir];
-    GW_UNUSED(n);
+    struct gw_cursor cur = gw_cursor_make(p, n);
+    uint8_t b = gw_get_u8(&cur); /* dir_run steps with n > 0 */
     *used = 1;
-    if (p[0] == '\r' && !d->saw_cr) {
+    if (b == '\r' && !d->saw_cr) {
         d->saw_cr = 1;
         return GW_OK;
     }
-    if (p[0] != '\n') return GW_ERR_MALFORMED;
+    if (b != '\n') return GW_ERR_MALFORMED;
     d->state = ST_CHUNK_SIZE;
     d->chunk_size = 0;
     d->chunk_digits = d->chunk_ext = d->chunk_ws = d->saw_cr = 0;
@@ -899,9 +847,10 @@ static int chunk_end_step(struct gw_http1_conn *c, int dir, const uint8_t *p, si
 static int trailers_step(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n, size_t *used)
 {
     struct h1_dir *d = &c->d[dir];
-    for (size_t i = 0; i < n; i++) {
-        uint8_t b = p[i];
-        *used = i + 1;
+    struct gw_cursor cur = gw_cursor_make(p, n);
+    while (gw_cursor_left(&cur)) {
+        uint8_t b = gw_get_u8(&cur);
+        *used = cur.off;
         if (++d->line_bytes > GW_HTTP1_HEAD_MAX) return GW_ERR_MALFORMED;
         if (d->saw_cr && b != '\n') return GW_ERR_MALFORMED;
         if (b == '\n') {
@@ -1148,26 +1097,35 @@ static const char *const sniff_methods[] = {
 int gw_http1_sniff_request(const uint8_t *p, size_t n)
 {
     if (!p || n == 0) return GW_ERR_NEED_MORE;
+    struct gw_cursor cur = gw_cursor_make(p, n);
     bool prefix = false;
     for (size_t i = 0; i < GW_ARRAY_LEN(sniff_methods); i++) {
-        size_t k = strlen(sniff_methods[i]);
-        if (memcmp(p, sniff_methods[i], GW_MIN(n, k)) != 0) continue;
-        if (n >= k) return GW_OK;
-        prefix = true;
+        enum gw_cursor_match m = gw_cursor_match(&cur, sniff_methods[i], strlen(sniff_methods[i]));
+        if (m == GW_MATCH_FULL) return GW_OK;
+        if (m == GW_MATCH_PREFIX) prefix = true;
     }
     return prefix ? GW_ERR_NEED_MORE : GW_ERR_UNSUPPORTED;
 }
 
+/* The byte i ahead is not there yet or passes ok. */
+static bool absent_or(const struct gw_cursor *cur, size_t i, bool (*ok)(uint8_t))
+{
+    int ch = gw_peek_u8(cur, i);
+    return ch < 0 || ok((uint8_t)ch);
+}
+
+/* "HTTP/1." DIGIT SP DIGIT, judged on what is there so far. */
 int gw_http1_sniff_response(const uint8_t *p, size_t n)
 {
     static const char lead[] = "HTTP/1.";
-    const size_t lead_len = sizeof lead - 1;
     if (!p || n == 0) return GW_ERR_NEED_MORE;
-    if (memcmp(p, lead, GW_MIN(n, lead_len)) != 0) return GW_ERR_UNSUPPORTED;
-    if (n > lead_len && !is_digit(p[lead_len])) return GW_ERR_UNSUPPORTED;
-    if (n > lead_len + 1 && p[lead_len + 1] != ' ') return GW_ERR_UNSUPPORTED;
-    if (n > lead_len + 2 && !is_digit(p[lead_len + 2])) return GW_ERR_UNSUPPORTED;
-    return n > lead_len + 2 ? GW_OK : GW_ERR_NEED_MORE;
+    struct gw_cursor cur = gw_cursor_make(p, n);
+    enum gw_cursor_match m = gw_cursor_match(&cur, lead, sizeof lead - 1);
+    if (m != GW_MATCH_FULL) return m == GW_MATCH_NO ? GW_ERR_UNSUPPORTED : GW_ERR_NEED_MORE;
+    gw_skip(&cur, sizeof lead - 1);
+    if (!absent_or(&cur, 0, is_digit) || !absent_or(&cur, 1, is_space) || !absent_or(&cur, 2, is_digit))
+        return GW_ERR_UNSUPPORTED;
+    return gw_cursor_left(&cur) > 2 ? GW_OK : GW_ERR_NEED_MORE;
 }
 
 /* method SP request-target SP "HTTP/1." DIGIT, then CRLF or LF: strict, a
@@ -1175,23 +1133,24 @@ int gw_http1_sniff_response(const uint8_t *p, size_t n)
 int gw_http1_sniff_request_line(const uint8_t *p, size_t n)
 {
     static const char version[] = "HTTP/1.";
-    size_t i = 0;
     if (!p || n == 0) return GW_ERR_NEED_MORE;
-    while (i < n && i <= SNIFF_METHOD_MAX && is_tchar(p[i])) i++;
-    if (i > SNIFF_METHOD_MAX) return GW_ERR_UNSUPPORTED;
-    if (i == n) return GW_ERR_NEED_MORE;
-    if (i == 0 || p[i++] != ' ') return GW_ERR_UNSUPPORTED;
-    size_t target = i;
-    while (i < n && is_target_char(p[i])) i++;
-    if (i == n) return i - target < GW_HTTP1_HEAD_MAX ? GW_ERR_NEED_MORE : GW_ERR_UNSUPPORTED;
-    if (i == target || p[i++] != ' ') return GW_ERR_UNSUPPORTED;
-    for (size_t j = 0; j < sizeof version - 1; j++, i++) {
-        if (i == n) return GW_ERR_NEED_MORE;
-        if (p[i] != (uint8_t)version[j]) return GW_ERR_UNSUPPORTED;
-    }
-    if (i == n) return GW_ERR_NEED_MORE;
-    if (!is_digit(p[i++])) return GW_ERR_UNSUPPORTED;
-    if (i < n && p[i] == '\r') i++;
-    if (i == n) return GW_ERR_NEED_MORE;
-    return p[i] == '\n' ? GW_OK : GW_ERR_UNSUPPORTED;
+    struct gw_cursor cur = gw_cursor_make(p, n);
+    struct gw_cursor method = gw_cursor_window(&cur, SNIFF_METHOD_MAX + 1);
+    size_t k = gw_cursor_span(&method, is_tchar);
+    if (k > SNIFF_METHOD_MAX) return GW_ERR_UNSUPPORTED;
+    gw_skip(&cur, k);
+    if (!gw_cursor_left(&cur)) return GW_ERR_NEED_MORE;
+    if (k == 0 || gw_get_u8(&cur) != ' ') return GW_ERR_UNSUPPORTED;
+    k = gw_skip_while(&cur, is_target_char);
+    if (!gw_cursor_left(&cur)) return k < GW_HTTP1_HEAD_MAX ? GW_ERR_NEED_MORE : GW_ERR_UNSUPPORTED;
+    if (k == 0 || gw_get_u8(&cur) != ' ') return GW_ERR_UNSUPPORTED;
+    enum gw_cursor_match m = gw_cursor_match(&cur, version, sizeof version - 1);
+    if (m != GW_MATCH_FULL) return m == GW_MATCH_NO ? GW_ERR_UNSUPPORTED : GW_ERR_NEED_MORE;
+    gw_skip(&cur, sizeof version - 1);
+    if (!gw_cursor_left(&cur)) return GW_ERR_NEED_MORE;
+    if (!is_digit(gw_get_u8(&cur))) return GW_ERR_UNSUPPORTED;
+    if (gw_peek_u8(&cur, 0) == '\r') gw_skip(&cur, 1);
+    int lf = gw_peek_u8(&cur, 0);
+    if (lf < 0) return GW_ERR_NEED_MORE;
+    return lf == '\n' ? GW_OK : GW_ERR_UNSUPPORTED;
 }

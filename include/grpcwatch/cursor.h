@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct gw_cursor {
     const uint8_t *p;
@@ -123,6 +124,56 @@ static inline struct gw_cursor gw_cursor_sub(struct gw_cursor *c, size_t k)
     const uint8_t *q = gw_get_bytes(c, k);
     struct gw_cursor s = { q, q ? k : 0, 0, q == NULL };
     return s;
+}
+
+/* ---- scanning: the loops parsers would otherwise write over raw bytes ---- */
+
+/* Bytes at the cursor satisfying pred, without consuming. Inline with a
+ * static pred, the compiler folds the call: no indirect call per byte. */
+static inline size_t gw_cursor_span(const struct gw_cursor *c, bool (*pred)(uint8_t))
+{
+    size_t k = 0, left = c->err ? 0 : gw_cursor_left(c);
+    while (k < left && pred(c->p[c->off + k])) k++;
+    return k;
+}
+
+/* Consumes the bytes satisfying pred; how many. */
+static inline size_t gw_skip_while(struct gw_cursor *c, bool (*pred)(uint8_t))
+{
+    size_t k = gw_cursor_span(c, pred);
+    c->off += k;
+    return k;
+}
+
+/* Drops the bytes satisfying pred from both ends of what is left (the end
+ * moves in: only a cursor over a field, never a whole buffer, is trimmed). */
+static inline void gw_cursor_trim(struct gw_cursor *c, bool (*pred)(uint8_t))
+{
+    gw_skip_while(c, pred);
+    while (!c->err && c->n > c->off && pred(c->p[c->n - 1])) c->n--;
+}
+
+/* Offset of the first byte ch at the cursor, or gw_cursor_left() if none.
+ * Consumes nothing. */
+static inline size_t gw_cursor_find(const struct gw_cursor *c, uint8_t ch)
+{
+    size_t left = c->err ? 0 : gw_cursor_left(c);
+    const uint8_t *q = left ? memchr(gw_cursor_ptr(c), ch, left) : NULL;
+    return q ? (size_t)(q - gw_cursor_ptr(c)) : left;
+}
+
+enum gw_cursor_match { GW_MATCH_NO = 0, GW_MATCH_PREFIX, GW_MATCH_FULL };
+
+/* Compares what is at the cursor with the k bytes of lit when only a
+ * prefix may be there yet (sniffing a stream): GW_MATCH_NO if a byte
+ * differs, GW_MATCH_PREFIX if fewer than k bytes are there and all agree,
+ * GW_MATCH_FULL if all k are there. Consumes nothing. */
+static inline enum gw_cursor_match gw_cursor_match(const struct gw_cursor *c, const void *lit, size_t k)
+{
+    size_t left = c->err ? 0 : gw_cursor_left(c);
+    size_t m = k < left ? k : left;
+    if (m && memcmp(gw_cursor_ptr(c), lit, m) != 0) return GW_MATCH_NO;
+    return m == k ? GW_MATCH_FULL : GW_MATCH_PREFIX;
 }
 
 #endif
