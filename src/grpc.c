@@ -42,12 +42,12 @@
 #include "grpcwatch/grpc.h"
 
 #include "grpcwatch/grpcframe.h"
+#include "grpcwatch/text.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define GRPC_CONTENT_TYPE_PREFIX "application/grpc"
-#define STATUS_MAX_DIGITS 3 /* HTTP status and gRPC status are 0..999 */
 
 struct gw_grpc_session {
     gw_grpc_call_fn on_call;
@@ -80,56 +80,15 @@ static const char *const non_metadata_names[] = {
 
 /* ---- small string helpers ---------------------------------------------- */
 
-static char lower(uint8_t ch)
-{
-    return (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
-}
-
-/* name (not NUL-terminated) equals lit, ignoring ASCII case. */
-static bool name_is(const uint8_t *name, size_t len, const char *lit)
-{
-    if (strlen(lit) != len) return false;
-    for (size_t i = 0; i < len; i++)
-        if (lower(name[i]) != lit[i]) return false;
-    return true;
-}
-
-static bool has_prefix_ci(const uint8_t *p, size_t n, const char *prefix)
-{
-    size_t k = strlen(prefix);
-    return n >= k && name_is(p, k, prefix);
-}
-
-/* Copies at most cap - 1 bytes and terminates; true if it had to cut. */
-static bool copy_bounded(char *dst, size_t cap, const uint8_t *p, size_t n)
-{
-    size_t k = GW_MIN(n, cap - 1);
-    memcpy(dst, p, k);
-    dst[k] = '\0';
-    return k < n;
-}
-
 static void set_str(struct gw_grpc_str *dst, const uint8_t *p, size_t n)
 {
-    dst->truncated = copy_bounded(dst->s, sizeof dst->s, p, n);
+    dst->truncated = gw_text_copy(dst->s, sizeof dst->s, p, n);
     dst->present = 1;
 }
 
 static void set_str_once(struct gw_grpc_str *dst, const uint8_t *p, size_t n)
 {
     if (!dst->present) set_str(dst, p, n);
-}
-
-/* 1..STATUS_MAX_DIGITS decimal digits, else -1. */
-static int32_t parse_status(const uint8_t *p, size_t n)
-{
-    int32_t v = 0;
-    if (n == 0 || n > STATUS_MAX_DIGITS) return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9') return -1;
-        v = v * 10 + (p[i] - '0');
-    }
-    return v;
 }
 
 /* ---- public helpers ------------------------------------------------------ */
@@ -182,9 +141,7 @@ void gw_grpc_call_add_key(struct gw_grpc_call *call, const char *key, size_t k, 
 static void add_metadata_key(struct gw_grpc_call *call, const uint8_t *name, size_t len)
 {
     char key[GW_GRPC_KEY_MAX];
-    size_t k = GW_MIN(len, sizeof key - 1);
-    for (size_t i = 0; i < k; i++) key[i] = lower(name[i]);
-    key[k] = '\0';
+    size_t k = gw_text_copy_lower(key, sizeof key, name, len);
     /* A cut name can not be one of the short excluded names, so the
      * prefix decides as the whole name would. */
     if (!gw_grpc_is_metadata_key(key, k)) return;
@@ -195,7 +152,7 @@ static void add_metadata_key(struct gw_grpc_call *call, const uint8_t *name, siz
 static void request_header_unknown(struct grpc_stream *st, const uint8_t *name, size_t nlen)
 {
     st->request_unknown = true;
-    if (!name_is(name, nlen, "host")) add_metadata_key(&st->call, name, nlen);
+    if (!gw_text_eq_ci(name, nlen, "host")) add_metadata_key(&st->call, name, nlen);
 }
 
 static void request_header(struct grpc_stream *st, const uint8_t *name, size_t nlen,
@@ -205,27 +162,27 @@ static void request_header(struct grpc_stream *st, const uint8_t *name, size_t n
     st->saw_request_headers = true;
     if (!value) {
         request_header_unknown(st, name, nlen);
-    } else if (name_is(name, nlen, ":path")) {
+    } else if (gw_text_eq_ci(name, nlen, ":path")) {
         if (call->path_present) return;
-        call->path_truncated = copy_bounded(call->path, sizeof call->path, value, vlen);
+        call->path_truncated = gw_text_copy(call->path, sizeof call->path, value, vlen);
         call->path_present = 1;
-    } else if (name_is(name, nlen, ":authority")) {
+    } else if (gw_text_eq_ci(name, nlen, ":authority")) {
         if (call->authority.present && !st->authority_from_host) return;
         set_str(&call->authority, value, vlen);
         st->authority_from_host = false;
-    } else if (name_is(name, nlen, "host")) {
+    } else if (gw_text_eq_ci(name, nlen, "host")) {
         if (call->authority.present) return;
         set_str(&call->authority, value, vlen);
         st->authority_from_host = true;
-    } else if (name_is(name, nlen, "content-type")) {
+    } else if (gw_text_eq_ci(name, nlen, "content-type")) {
         if (st->request_ct_seen) return;
         st->request_ct_seen = true;
         set_str(&call->content_type, value, vlen); /* the request's beats the response's */
-        st->request_grpc = has_prefix_ci(value, vlen, GRPC_CONTENT_TYPE_PREFIX);
+        st->request_grpc = gw_text_prefix_ci(value, vlen, GRPC_CONTENT_TYPE_PREFIX);
         st->unframed[GW_DIR_TO_SERVER] = !st->request_grpc;
-    } else if (name_is(name, nlen, "user-agent")) {
+    } else if (gw_text_eq_ci(name, nlen, "user-agent")) {
         set_str_once(&call->user_agent, value, vlen);
-    } else if (name_is(name, nlen, "grpc-encoding")) {
+    } else if (gw_text_eq_ci(name, nlen, "grpc-encoding")) {
         set_str_once(&call->grpc_encoding, value, vlen);
     } else {
         add_metadata_key(call, name, nlen);
@@ -236,16 +193,16 @@ static void response_header(struct grpc_stream *st, const uint8_t *name, size_t 
                             const uint8_t *value, size_t vlen)
 {
     struct gw_grpc_call *call = &st->call;
-    if (name_is(name, nlen, "grpc-status")) st->grpc_status_seen = true;
+    if (gw_text_eq_ci(name, nlen, "grpc-status")) st->grpc_status_seen = true;
     if (!value) return; /* unknown: sets nothing */
-    if (name_is(name, nlen, ":status")) {
-        call->http_status = parse_status(value, vlen);
-    } else if (name_is(name, nlen, "grpc-status")) {
-        call->grpc_status = parse_status(value, vlen);
-    } else if (name_is(name, nlen, "grpc-message")) {
+    if (gw_text_eq_ci(name, nlen, ":status")) {
+        call->http_status = gw_text_parse_status(value, vlen);
+    } else if (gw_text_eq_ci(name, nlen, "grpc-status")) {
+        call->grpc_status = gw_text_parse_status(value, vlen);
+    } else if (gw_text_eq_ci(name, nlen, "grpc-message")) {
         set_str(&call->grpc_message, value, vlen);
-    } else if (name_is(name, nlen, "content-type")) {
-        st->response_grpc = has_prefix_ci(value, vlen, GRPC_CONTENT_TYPE_PREFIX);
+    } else if (gw_text_eq_ci(name, nlen, "content-type")) {
+        st->response_grpc = gw_text_prefix_ci(value, vlen, GRPC_CONTENT_TYPE_PREFIX);
         st->unframed[GW_DIR_TO_CLIENT] = !st->response_grpc;
         /* the call's content type, when the request's is unknown */
         if (!st->request_ct_seen) set_str_once(&call->content_type, value, vlen);

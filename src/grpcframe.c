@@ -13,6 +13,8 @@
  */
 #include "grpcwatch/grpcframe.h"
 
+#include "grpcwatch/cursor.h"
+
 #include <string.h>
 
 static void clear_prefix(struct gw_grpcframe *f)
@@ -106,9 +108,9 @@ size_t gw_grpcframe_step(struct gw_grpcframe *f, const uint8_t *p, size_t n, str
         ev->end = f->body_left == 0;
         return k;
     }
-    size_t k = 0;
-    while (k < n && f->prefix_have < GW_GRPCFRAME_PREFIX_LEN) {
-        uint8_t b = p[k++];
+    struct gw_cursor cur = gw_cursor_make(p, n);
+    while (gw_cursor_left(&cur) && f->prefix_have < GW_GRPCFRAME_PREFIX_LEN) {
+        uint8_t b = gw_get_u8(&cur);
         if (f->prefix_have == 0) {
             f->flag = b;
             f->msg_len = 0;
@@ -117,6 +119,7 @@ size_t gw_grpcframe_step(struct gw_grpcframe *f, const uint8_t *p, size_t n, str
         }
         f->prefix_have++;
     }
+    size_t k = cur.off;
     f->bytes += k;
     if (f->prefix_have == GW_GRPCFRAME_PREFIX_LEN) {
         uint32_t len = f->msg_len;

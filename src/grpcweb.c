@@ -18,12 +18,14 @@
  */
 #include "grpcwatch/grpcweb.h"
 
+#include "grpcwatch/cursor.h"
 #include "grpcwatch/grpcframe.h"
+#include "grpcwatch/text.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define STATUS_MAX_DIGITS 3
+#define STATUS_MAX_DIGITS GW_TEXT_STATUS_MAX_DIGITS
 #define NAME_SCRATCH 64          /* lowercase copy of a field name */
 #define TRAILER_NAME_MAX 16      /* "grpc-message" and "grpc-status" fit */
 #define B64_OUT_BATCH 96
@@ -80,40 +82,12 @@ void gw_grpcweb_stats_add(struct gw_grpcweb_stats *total, const struct gw_grpcwe
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static uint8_t lower(uint8_t ch)
-{
-    return (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
-}
-
-static bool is_blank(uint8_t ch) { return ch == ' ' || ch == '\t'; }
-static bool is_digit(uint8_t ch) { return ch >= '0' && ch <= '9'; }
-
-/* Copies at most cap - 1 bytes and terminates; true if it had to cut. */
-static bool copy_bounded(char *dst, size_t cap, const uint8_t *p, size_t n)
-{
-    size_t k = GW_MIN(n, cap - 1);
-    if (k) memcpy(dst, p, k);
-    dst[k] = '\0';
-    return k < n;
-}
 
 static void set_grpc_str(struct gw_grpc_str *dst, struct gw_http1_str v)
 {
     if (!v.p) return;
-    dst->truncated = copy_bounded(dst->s, sizeof dst->s, v.p, v.n);
+    dst->truncated = gw_text_copy(dst->s, sizeof dst->s, v.p, v.n);
     dst->present = 1;
-}
-
-/* 1..STATUS_MAX_DIGITS decimal digits, else -1 (as grpc.c reads statuses). */
-static int32_t parse_status(struct gw_http1_str v)
-{
-    int32_t x = 0;
-    if (!v.p || v.n == 0 || v.n > STATUS_MAX_DIGITS) return -1;
-    for (size_t i = 0; i < v.n; i++) {
-        if (!is_digit(v.p[i])) return -1;
-        x = x * 10 + (v.p[i] - '0');
-    }
-    return x;
 }
 
 /* ---- trailers (flag 0x80 frames: "name: value\r\n" lines) ------------------ */
@@ -121,8 +95,8 @@ static int32_t parse_status(struct gw_http1_str v)
 static void trailer_field_begin(struct gw_grpcweb_call *wc, struct web_dir *f)
 {
     f->tr_field = TRF_NONE;
-    if (gw_http1_eq_ci((const uint8_t *)f->tr_name, f->tr_name_len, "grpc-status")) f->tr_field = TRF_STATUS;
-    else if (gw_http1_eq_ci((const uint8_t *)f->tr_name, f->tr_name_len, "grpc-message")) f->tr_field = TRF_MESSAGE;
+    if (gw_text_eq_ci((const uint8_t *)f->tr_name, f->tr_name_len, "grpc-status")) f->tr_field = TRF_STATUS;
+    else if (gw_text_eq_ci((const uint8_t *)f->tr_name, f->tr_name_len, "grpc-message")) f->tr_field = TRF_MESSAGE;
     f->tr_status = 0;
     f->tr_digits = 0;
     f->tr_msg_len = f->tr_msg_keep = 0;
@@ -135,16 +109,16 @@ static void trailer_field_begin(struct gw_grpcweb_call *wc, struct web_dir *f)
 static void trailer_value_byte(struct gw_grpcweb_call *wc, struct web_dir *f, uint8_t b)
 {
     if (f->tr_field == TRF_STATUS) {
-        if (is_blank(b)) return;  /* only trailing blanks can follow: digits end the value */
-        if (!is_digit(b) || f->tr_digits >= STATUS_MAX_DIGITS) f->tr_status = -1;
+        if (gw_is_blank(b)) return;  /* only trailing blanks can follow: digits end the value */
+        if (!gw_is_digit(b) || f->tr_digits >= STATUS_MAX_DIGITS) f->tr_status = -1;
         else if (f->tr_status >= 0) f->tr_status = f->tr_status * 10 + (b - '0');
         f->tr_digits++;
     } else if (f->tr_field == TRF_MESSAGE) {
         struct gw_grpc_str *m = &wc->call.grpc_message;
         if (f->tr_msg_len < sizeof m->s - 1) {
             m->s[f->tr_msg_len++] = (char)b;
-            if (!is_blank(b)) f->tr_msg_keep = f->tr_msg_len;
-        } else if (!is_blank(b)) {
+            if (!gw_is_blank(b)) f->tr_msg_keep = f->tr_msg_len;
+        } else if (!gw_is_blank(b)) {
             m->truncated = 1;
         }
     }
@@ -184,7 +158,7 @@ static void trailer_byte(struct gw_grpcweb_call *wc, struct web_dir *f, uint8_t 
         }
         break;
     case TR_VALUE_WS:
-        if (is_blank(b)) break;
+        if (gw_is_blank(b)) break;
         f->tr_state = TR_VALUE;
         trailer_value_byte(wc, f, b);
         break;
@@ -241,8 +215,10 @@ static void frame_bytes(struct gw_grpcweb *w, struct gw_grpcweb_call *wc, int di
         p += k;
         n -= k;
         if (ev.prefix) frame_begin(w, wc, dir, ev.flag);
-        if (f->in_trailer)
-            for (size_t i = 0; i < ev.body_len; i++) trailer_byte(wc, f, ev.body[i]);
+        if (f->in_trailer) {
+            struct gw_cursor body = gw_cursor_make(ev.body, ev.body_len);
+            while (gw_cursor_left(&body)) trailer_byte(wc, f, gw_get_u8(&body));
+        }
         if (ev.end && f->in_trailer) {
             trailer_line_end(wc, f);
             f->in_trailer = 0;
@@ -255,7 +231,7 @@ static int b64_value(uint8_t ch)
 {
     if (ch >= 'A' && ch <= 'Z') return ch - 'A';
     if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-    if (is_digit(ch)) return ch - '0' + 52;
+    if (gw_is_digit(ch)) return ch - '0' + 52;
     if (ch == '+' || ch == '-') return 62;
     if (ch == '/' || ch == '_') return 63;
     return -1;
@@ -299,15 +275,16 @@ static void text_bytes(struct gw_grpcweb *w, struct gw_grpcweb_call *wc, int dir
     uint8_t out[B64_OUT_BATCH];
     size_t o = 0;
     bool bad = false;
-    for (size_t i = 0; i < n && !bad; i++) {
-        uint8_t ch = p[i];
+    struct gw_cursor cur = gw_cursor_make(p, n);
+    while (!bad && gw_cursor_left(&cur)) {
+        uint8_t ch = gw_get_u8(&cur);
         /* room for the most one character can produce (a quantum's 3
          * bytes), checked before every character: padding flushes too */
         if (o > sizeof out - 3) {
             frame_bytes(w, wc, dir, out, o);
             o = 0;
         }
-        if (ch == '\r' || ch == '\n' || is_blank(ch)) continue;
+        if (ch == '\r' || ch == '\n' || gw_is_blank(ch)) continue;
         if (ch == '=') {
             bad = !b64_pad(f, out, &o);
             continue;
@@ -387,9 +364,7 @@ static const char *const connection_field_names[] = {
 static void add_metadata_key(struct gw_grpc_call *call, const uint8_t *name, size_t len)
 {
     char key[NAME_SCRATCH];
-    size_t k = GW_MIN(len, sizeof key - 1);
-    for (size_t i = 0; i < k; i++) key[i] = (char)lower(name[i]);
-    key[k] = '\0';
+    size_t k = gw_text_copy_lower(key, sizeof key, name, len);
     for (size_t i = 0; i < GW_ARRAY_LEN(connection_field_names); i++)
         if (strcmp(key, connection_field_names[i]) == 0) return;
     /* a cut name can not be one of the short excluded names */
@@ -406,13 +381,15 @@ static void add_metadata_key(struct gw_grpc_call *call, const uint8_t *name, siz
  * first '/' after "//authority". */
 static struct gw_http1_str target_path(struct gw_http1_str t)
 {
-    const uint8_t *sep = t.n > 3 && t.p[0] != '/' ? memchr(t.p, ':', t.n) : NULL;
-    size_t at = sep ? (size_t)(sep - t.p) : 0;
-    if (!sep || at + 3 > t.n || sep[1] != '/' || sep[2] != '/') return t;
-    const uint8_t *slash = memchr(sep + 3, '/', t.n - at - 3);
+    struct gw_cursor cur = gw_cursor_make(t.p, t.n);
+    if (t.n <= 3 || gw_peek_u8(&cur, 0) == '/') return t;
+    gw_skip(&cur, gw_cursor_find(&cur, ':'));
+    if (gw_cursor_match(&cur, "://", 3) != GW_MATCH_FULL) return t; /* no ':', or no "//" after it */
+    gw_skip(&cur, 3);
+    gw_skip(&cur, gw_cursor_find(&cur, '/'));
     struct gw_http1_str root = { (const uint8_t *)"/", 1 };
-    if (!slash) return root;
-    struct gw_http1_str path = { slash, t.n - (size_t)(slash - t.p) };
+    if (!gw_cursor_left(&cur)) return root;
+    struct gw_http1_str path = { gw_cursor_ptr(&cur), gw_cursor_left(&cur) };
     return path;
 }
 
@@ -420,8 +397,8 @@ static uint8_t enc_for(struct gw_http1_str ct, uint8_t fallback)
 {
     static const char text[] = "application/grpc-web-text", grpc[] = "application/grpc";
     if (!ct.p) return fallback;
-    if (ct.n >= sizeof text - 1 && gw_http1_eq_ci(ct.p, sizeof text - 1, text)) return ENC_TEXT;
-    if (ct.n >= sizeof grpc - 1 && gw_http1_eq_ci(ct.p, sizeof grpc - 1, grpc)) return ENC_BINARY;
+    if (ct.n >= sizeof text - 1 && gw_text_eq_ci(ct.p, sizeof text - 1, text)) return ENC_TEXT;
+    if (ct.n >= sizeof grpc - 1 && gw_text_eq_ci(ct.p, sizeof grpc - 1, grpc)) return ENC_BINARY;
     return ENC_UNFRAMED;
 }
 
@@ -433,9 +410,9 @@ static void dir_init(struct web_dir *f, uint8_t enc)
 
 void gw_grpcweb_head_field(struct gw_grpcweb_head *x, const uint8_t *name, size_t n, struct gw_http1_str value)
 {
-    if (gw_http1_eq_ci(name, n, "grpc-status")) x->grpc_status = value;
-    else if (gw_http1_eq_ci(name, n, "grpc-message")) x->grpc_message = value;
-    else if (gw_http1_eq_ci(name, n, "grpc-encoding") && !x->grpc_encoding.p) x->grpc_encoding = value;
+    if (gw_text_eq_ci(name, n, "grpc-status")) x->grpc_status = value;
+    else if (gw_text_eq_ci(name, n, "grpc-message")) x->grpc_message = value;
+    else if (gw_text_eq_ci(name, n, "grpc-encoding") && !x->grpc_encoding.p) x->grpc_encoding = value;
 }
 
 struct gw_grpcweb_call *gw_grpcweb_request(struct gw_grpcweb *w, const struct gw_http1_request *req,
@@ -457,7 +434,7 @@ struct gw_grpcweb_call *gw_grpcweb_request(struct gw_grpcweb *w, const struct gw
     call->http_status = -1;
     call->grpc_status = -1;
     struct gw_http1_str path = target_path(req->target);
-    call->path_truncated = copy_bounded(call->path, sizeof call->path, path.p, path.n);
+    call->path_truncated = gw_text_copy(call->path, sizeof call->path, path.p, path.n);
     call->path_present = 1;
     set_grpc_str(&call->authority, req->host);
     set_grpc_str(&call->content_type, req->h.content_type);
@@ -485,7 +462,7 @@ void gw_grpcweb_response(struct gw_grpcweb_call *wc, const struct gw_http1_respo
     wc->d[GW_DIR_TO_CLIENT].enc = enc_for(resp->h.content_type, fallback);
     if (x->encoded) dir_stop(wc, GW_DIR_TO_CLIENT);
     /* trailers-only: the status travels in the response head */
-    if (x->grpc_status.p) call->grpc_status = parse_status(x->grpc_status);
+    if (x->grpc_status.p) call->grpc_status = gw_text_parse_status(x->grpc_status.p, x->grpc_status.n);
     set_grpc_str(&call->grpc_message, x->grpc_message);
 }
 

@@ -139,15 +139,13 @@ static bool is_tchar(uint8_t ch)
     return ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
 }
 
-static bool is_blank(uint8_t ch) { return gw_is_blank(ch); }
-static bool is_digit(uint8_t ch) { return gw_is_digit(ch); }
 static bool is_eol(uint8_t ch) { return ch == '\r' || ch == '\n'; }
 static bool is_space(uint8_t ch) { return ch == ' '; }
 static bool is_target_char(uint8_t ch) { return ch > 0x20 && ch != 0x7f; }
 
 static int hex_value(uint8_t ch)
 {
-    if (is_digit(ch)) return ch - '0';
+    if (gw_is_digit(ch)) return ch - '0';
     ch = gw_ascii_lower(ch);
     if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
     return -1;
@@ -162,7 +160,7 @@ static struct gw_http1_str slice(const uint8_t *p, size_t n)
 /* What is left of c, blanks on both sides trimmed. */
 static struct gw_http1_str trim(struct gw_cursor c)
 {
-    gw_cursor_trim(&c, is_blank);
+    gw_cursor_trim(&c, gw_is_blank);
     return slice(gw_cursor_ptr(&c), gw_cursor_left(&c));
 }
 
@@ -378,7 +376,7 @@ static int next_line(struct gw_cursor *cur, struct gw_http1_str *line)
 static bool parse_version(struct gw_cursor *cur, uint8_t *minor)
 {
     const uint8_t *v = gw_get_bytes(cur, 8);
-    if (!v || memcmp(v, "HTTP/1.", 7) != 0 || !is_digit(v[7])) return false;
+    if (!v || memcmp(v, "HTTP/1.", 7) != 0 || !gw_is_digit(v[7])) return false;
     *minor = (uint8_t)(v[7] - '0');
     return true;
 }
@@ -411,7 +409,7 @@ static int parse_status_line(struct gw_http1_str line, struct gw_http1_response 
     struct gw_cursor cur = gw_cursor_make(line.p, line.n);
     if (!parse_version(&cur, &r->h.version_minor) || !skip_spaces(&cur)) return GW_ERR_MALFORMED;
     const uint8_t *s = gw_get_bytes(&cur, 3);
-    if (!s || !is_digit(s[0]) || !is_digit(s[1]) || !is_digit(s[2]) || s[0] == '0') return GW_ERR_MALFORMED;
+    if (!s || !gw_is_digit(s[0]) || !gw_is_digit(s[1]) || !gw_is_digit(s[2]) || s[0] == '0') return GW_ERR_MALFORMED;
     r->status = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
     if (gw_cursor_left(&cur) && gw_get_u8(&cur) != ' ') return GW_ERR_MALFORMED;
     r->reason = slice(gw_cursor_ptr(&cur), gw_cursor_left(&cur));
@@ -811,7 +809,7 @@ static int chunk_size_step(struct gw_http1_conn *c, int dir, const uint8_t *p, s
         } else if (b == ';') {
             if (d->chunk_digits == 0) return GW_ERR_MALFORMED;
             d->chunk_ext = 1;
-        } else if (is_blank(b)) {
+        } else if (gw_is_blank(b)) {
             if (d->chunk_digits == 0) return GW_ERR_MALFORMED;
             d->chunk_ws = 1; /* BWS before an extension */
         } else {
@@ -1123,7 +1121,7 @@ int gw_http1_sniff_response(const uint8_t *p, size_t n)
     enum gw_cursor_match m = gw_cursor_match(&cur, lead, sizeof lead - 1);
     if (m != GW_MATCH_FULL) return m == GW_MATCH_NO ? GW_ERR_UNSUPPORTED : GW_ERR_NEED_MORE;
     gw_skip(&cur, sizeof lead - 1);
-    if (!absent_or(&cur, 0, is_digit) || !absent_or(&cur, 1, is_space) || !absent_or(&cur, 2, is_digit))
+    if (!absent_or(&cur, 0, gw_is_digit) || !absent_or(&cur, 1, is_space) || !absent_or(&cur, 2, gw_is_digit))
         return GW_ERR_UNSUPPORTED;
     return gw_cursor_left(&cur) > 2 ? GW_OK : GW_ERR_NEED_MORE;
 }
@@ -1148,7 +1146,7 @@ int gw_http1_sniff_request_line(const uint8_t *p, size_t n)
     if (m != GW_MATCH_FULL) return m == GW_MATCH_NO ? GW_ERR_UNSUPPORTED : GW_ERR_NEED_MORE;
     gw_skip(&cur, sizeof version - 1);
     if (!gw_cursor_left(&cur)) return GW_ERR_NEED_MORE;
-    if (!is_digit(gw_get_u8(&cur))) return GW_ERR_UNSUPPORTED;
+    if (!gw_is_digit(gw_get_u8(&cur))) return GW_ERR_UNSUPPORTED;
     if (gw_peek_u8(&cur, 0) == '\r') gw_skip(&cur, 1);
     int lf = gw_peek_u8(&cur, 0);
     if (lf < 0) return GW_ERR_NEED_MORE;
