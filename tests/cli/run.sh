@@ -137,7 +137,7 @@ expect bad-output-sink 2 "badsink.yaml:2:11: outputs.sink: unknown output" -- "$
 # loop must wake without traffic, so signals and the clock are seen at
 # once. These poll for the effect for up to 1 s: functional, not timing
 # benchmarks. No permission to capture on lo is a failure, not a skip.
-stats_count() { grep -c '"event_type":"stats"' "$1" 2>/dev/null || true; }
+stats_count() { if [ -e "$1" ]; then grep -c '"event_type":"stats"' "$1" || true; else echo 0; fi; }
 # wait_until MS COMMAND...: tries COMMAND every 20 ms for up to MS
 wait_until() {
     local ms=$1 t0
@@ -167,7 +167,13 @@ live_start() {
     wait "$gw" 2>/dev/null
     return 1
 }
-live_stop() { kill -TERM "$gw" 2>/dev/null; wait "$gw" 2>/dev/null; }
+# live_stop: SIGTERM, and SIGKILL if that did not end it (a broken build must
+# not hang the suite)
+live_stop() {
+    kill -TERM "$gw" 2>/dev/null
+    wait_until 3000 dead || kill -KILL "$gw" 2>/dev/null
+    wait "$gw" 2>/dev/null
+}
 dead() { ! kill -0 "$gw" 2>/dev/null; }
 has_stats() { [ "$(stats_count "$1")" -ge "$2" ]; }
 printf 'output:\n  stats-interval: 3600\n' >"$T/live.yaml" # stats only when asked, and at exit
