@@ -270,24 +270,39 @@ static int apply_name(struct loader *l, const yaml_node_t *item, char *dst)
     return GW_OK;
 }
 
-static int apply_names(struct loader *l, const yaml_node_t *v)
+/* A bounded sequence (`what` in messages): each item goes through one(),
+ * which gets its index; *count ends as the number of items kept. */
+typedef int (*item_fn)(struct loader *l, const yaml_node_t *item, uint32_t i);
+
+static int apply_sequence(struct loader *l, const yaml_node_t *v, const char *what,
+                          const char *expected, const char *noun, uint32_t max, uint32_t *count,
+                          item_fn one)
 {
-    l->cfg.n_cred_keys = 0;
-    memset(l->cfg.cred_keys, 0, sizeof l->cfg.cred_keys);
-    if (is_null(v)) return GW_OK;
+    *count = 0;
+    if (is_null(v)) return GW_OK; /* every item commented out */
     if (v->type != YAML_SEQUENCE_NODE)
-        return fail_at(l, v, "policy.credential-keys: expected a sequence of names, got %s",
-                       node_kind_str(v));
+        return fail_at(l, v, "%s: expected %s, got %s", what, expected, node_kind_str(v));
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
         const yaml_node_t *item = yaml_document_get_node(l->doc, *it);
         if (!item) continue;
-        if (l->cfg.n_cred_keys >= GW_CONFIG_MAX_CRED_KEYS)
-            return fail_at(l, item, "policy.credential-keys: at most %d names", GW_CONFIG_MAX_CRED_KEYS);
-        int rc = apply_name(l, item, l->cfg.cred_keys[l->cfg.n_cred_keys]);
+        if (*count >= max) return fail_at(l, item, "%s: at most %u %s", what, (unsigned)max, noun);
+        int rc = one(l, item, *count);
         if (rc != GW_OK) return rc;
-        l->cfg.n_cred_keys++;
+        (*count)++;
     }
     return GW_OK;
+}
+
+static int name_item(struct loader *l, const yaml_node_t *item, uint32_t i)
+{
+    return apply_name(l, item, l->cfg.cred_keys[i]);
+}
+
+static int apply_names(struct loader *l, const yaml_node_t *v)
+{
+    memset(l->cfg.cred_keys, 0, sizeof l->cfg.cred_keys);
+    return apply_sequence(l, v, "policy.credential-keys", "a sequence of names", "names",
+                          GW_CONFIG_MAX_CRED_KEYS, &l->cfg.n_cred_keys, name_item);
 }
 
 static int apply_key(struct loader *l, const char *section, const yaml_node_t *key, const yaml_node_t *val)
@@ -388,22 +403,15 @@ static int apply_output(struct loader *l, const yaml_node_t *entry, struct gw_co
     return GW_OK;
 }
 
+static int output_item(struct loader *l, const yaml_node_t *item, uint32_t i)
+{
+    return apply_output(l, item, &l->cfg.outputs[i]);
+}
+
 static int apply_outputs(struct loader *l, const yaml_node_t *v)
 {
-    if (is_null(v)) return GW_OK; /* every entry commented out */
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail_at(l, v, "outputs: expected a sequence of entries such as - sink: json:PATH, got %s",
-                       node_kind_str(v));
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
-        const yaml_node_t *item = yaml_document_get_node(l->doc, *it);
-        if (!item) continue;
-        if (l->cfg.n_outputs >= GW_CONFIG_MAX_OUTPUTS)
-            return fail_at(l, item, "outputs: at most %d entries", GW_CONFIG_MAX_OUTPUTS);
-        int rc = apply_output(l, item, &l->cfg.outputs[l->cfg.n_outputs]);
-        if (rc != GW_OK) return rc;
-        l->cfg.n_outputs++;
-    }
-    return GW_OK;
+    return apply_sequence(l, v, "outputs", "a sequence of entries such as - sink: json:PATH",
+                          "entries", GW_CONFIG_MAX_OUTPUTS, &l->cfg.n_outputs, output_item);
 }
 
 static int apply_section(struct loader *l, const yaml_node_t *key, const yaml_node_t *val)

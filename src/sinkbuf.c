@@ -39,7 +39,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,16 +68,6 @@ struct gw_sink {
     char buf[GW_SINKBUF_SIZE];
 };
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0) return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int64_t monotonic_ms(void)
 {
     struct timespec t;
@@ -89,16 +78,17 @@ static int64_t monotonic_ms(void)
 struct gw_sink *gw_sinkbuf_open(const struct gw_sink_transport *t, const char *target, char *err,
                                 size_t errlen)
 {
-    if (err && errlen) err[0] = '\0';
+    if (!err) errlen = 0; /* snprintf with size 0 writes nothing */
+    if (errlen) err[0] = '\0';
     size_t max = GW_MIN(t->path_max, (size_t)GW_SINKBUF_PATH_MAX);
     size_t n = strlen(target);
     if (n >= max) {
-        set_err(err, errlen, "output path too long (at most %zu bytes): %.64s...", max - 1, target);
+        snprintf(err, errlen, "output path too long (at most %zu bytes): %.64s...", max - 1, target);
         return NULL;
     }
     struct gw_sink *s = calloc(1, sizeof *s);
     if (!s) {
-        set_err(err, errlen, "cannot %s %s: %s", t->verb, target, strerror(ENOMEM));
+        snprintf(err, errlen, "cannot %s %s: %s", t->verb, target, strerror(ENOMEM));
         return NULL;
     }
     s->t = t;
@@ -106,7 +96,7 @@ struct gw_sink *gw_sinkbuf_open(const struct gw_sink_transport *t, const char *t
     s->last_try_ms = monotonic_ms();
     s->fd = t->open_fd(s->path);
     if (s->fd < 0) {
-        set_err(err, errlen, "cannot %s %s: %s", t->verb, s->path, strerror(errno));
+        snprintf(err, errlen, "cannot %s %s: %s", t->verb, s->path, strerror(errno));
         free(s);
         return NULL;
     }
