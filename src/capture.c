@@ -37,12 +37,22 @@
  * and downstream arithmetic (timeouts, stats intervals) cannot overflow.
  * Delivering the packet, not dropping it, keeps its payload: only the clock
  * value is untrusted.
+ *
+ * Live captures never block for long: with TPACKET_V3 libpcap's read
+ * timeout only runs once a packet has started a block, so on a quiet link a
+ * blocking read would sleep until traffic came, deaf to signals and to the
+ * clock. The pcap handle is non-blocking instead, and when it has nothing we
+ * poll(2) its selectable descriptor for at most LIVE_WAKE_MS (less if
+ * libpcap asks for a shorter wait); a signal ends the poll early (EINTR).
+ * Either way the caller gets GW_CAPTURE_TIMEOUT and runs its clock. Files
+ * are read as before, without polling.
  */
 #include "grpcwatch/capture.h"
 #include "grpcwatch/pcapng.h"
 
 #include <errno.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +61,8 @@
 /* Compiled filters kept for pcapng files, one per link type. */
 #define FILTER_CACHE 16
 #define FILTER_SNAPLEN 262144
+/* Longest a live read waits without a packet (the caller's tick rate). */
+#define LIVE_WAKE_MS 100
 
 struct linktype_filter {
     bool used;
@@ -69,6 +81,8 @@ struct gw_capture {
     volatile sig_atomic_t ng_stop; /* gw_capture_break for ng */
     int linktype;
     bool live;
+    int live_fd;              /* live: what poll(2) waits on */
+    int wake_ms;              /* live: longest poll(2) */
     uint64_t packets;
     bool nanosecond;  /* timestamps delivered in nanoseconds */
     uint64_t bad_timestamps; /* packets stamped with last_ts instead */
@@ -162,8 +176,25 @@ struct gw_capture *gw_capture_open_live(const char *iface, int buffer_mb, char *
         pcap_close(p);
         return NULL;
     }
+    int fd = pcap_setnonblock(p, 1, ebuf) == 0 ? pcap_get_selectable_fd(p) : -1;
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot wait for packets without blocking: %s", iface,
+                 ebuf[0] ? ebuf : "no selectable descriptor");
+        pcap_close(p);
+        return NULL;
+    }
     struct gw_capture *c = capture_wrap(p, true);
-    if (!c) snprintf(err, errlen, "%s: out of memory", iface);
+    if (!c) {
+        snprintf(err, errlen, "%s: out of memory", iface);
+        return NULL;
+    }
+    c->live_fd = fd;
+    c->wake_ms = LIVE_WAKE_MS;
+    /* where the descriptor alone is not reliable, libpcap says how often to
+     * look anyway */
+    const struct timeval *req = pcap_get_required_select_timeout(p);
+    if (req && req->tv_sec == 0 && req->tv_usec / 1000 < LIVE_WAKE_MS)
+        c->wake_ms = (int)GW_MAX(req->tv_usec / 1000, 1);
     return c;
 }
 
@@ -281,9 +312,9 @@ static int next_pcapng(struct gw_capture *c, struct gw_packet *pkt, char *err, s
     return GW_CAPTURE_END;
 }
 
-int gw_capture_next(struct gw_capture *c, struct gw_packet *pkt, char *err, size_t errlen)
+/* One packet from libpcap; GW_CAPTURE_TIMEOUT when a live handle has none. */
+static int next_pcap(struct gw_capture *c, struct gw_packet *pkt, char *err, size_t errlen)
 {
-    if (c->ng) return next_pcapng(c, pkt, err, errlen);
     struct pcap_pkthdr *h;
     const u_char *data;
     int rc = pcap_next_ex(c->pcap, &h, &data);
@@ -308,6 +339,24 @@ int gw_capture_next(struct gw_capture *c, struct gw_packet *pkt, char *err, size
     snprintf(err, errlen, "after packet %llu: %s", (unsigned long long)c->packets,
              pcap_geterr(c->pcap));
     return GW_ERR_IO;
+}
+
+/* Live: read; if nothing is there, wait for the descriptor at most wake_ms
+ * and read once more. An interrupted or expired wait is a timeout: the
+ * caller looks at its signals and its clock and calls again. */
+static int next_live(struct gw_capture *c, struct gw_packet *pkt, char *err, size_t errlen)
+{
+    int rc = next_pcap(c, pkt, err, errlen);
+    if (rc != GW_CAPTURE_TIMEOUT) return rc;
+    struct pollfd pfd = { .fd = c->live_fd, .events = POLLIN };
+    if (poll(&pfd, 1, c->wake_ms) <= 0) return GW_CAPTURE_TIMEOUT;
+    return next_pcap(c, pkt, err, errlen);
+}
+
+int gw_capture_next(struct gw_capture *c, struct gw_packet *pkt, char *err, size_t errlen)
+{
+    if (c->ng) return next_pcapng(c, pkt, err, errlen);
+    return c->live ? next_live(c, pkt, err, errlen) : next_pcap(c, pkt, err, errlen);
 }
 
 void gw_capture_break(struct gw_capture *c)

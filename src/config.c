@@ -14,8 +14,13 @@
  *    the caller's struct is written only when the whole file was accepted.
  *  - Text from the file that ends up in a message is cut short and stripped
  *    of non-printable bytes.
+ *  - `outputs:` is the one section that is a sequence (of small mappings).
+ *    Its sink specs and record types are checked against the router's own
+ *    tables (gw_router_check_spec, gw_router_event_type), so the config
+ *    accepts exactly what -o and the router accept; nothing is opened here.
  */
 #include "grpcwatch/config.h"
+#include "grpcwatch/router.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,7 +97,12 @@ static const struct key_spec key_table[] = {
 /* seen_keys is a 32-bit mask over key_table */
 _Static_assert(sizeof key_table / sizeof key_table[0] <= 32, "key_table outgrew seen_keys");
 
-static const char *const section_names[] = { "flow", "reassembly", "http2", "defrag", "policy", "output" };
+static const char *const section_names[] = { "flow",   "reassembly", "http2",  "defrag",
+                                              "policy", "output",     "outputs" };
+#define SECTION_OUTPUTS 6 /* a sequence, not a mapping of keys */
+#define SECTION_LIST "flow, reassembly, http2, defrag, policy, output or outputs"
+
+_Static_assert(GW_CONFIG_MAX_OUTPUTS == GW_ROUTER_MAX_SINKS, "every configured output must fit the router");
 
 struct loader {
     const char *name;
@@ -260,24 +270,39 @@ static int apply_name(struct loader *l, const yaml_node_t *item, char *dst)
     return GW_OK;
 }
 
-static int apply_names(struct loader *l, const yaml_node_t *v)
+/* A bounded sequence (`what` in messages): each item goes through one(),
+ * which gets its index; *count ends as the number of items kept. */
+typedef int (*item_fn)(struct loader *l, const yaml_node_t *item, uint32_t i);
+
+static int apply_sequence(struct loader *l, const yaml_node_t *v, const char *what,
+                          const char *expected, const char *noun, uint32_t max, uint32_t *count,
+                          item_fn one)
 {
-    l->cfg.n_cred_keys = 0;
-    memset(l->cfg.cred_keys, 0, sizeof l->cfg.cred_keys);
-    if (is_null(v)) return GW_OK;
+    *count = 0;
+    if (is_null(v)) return GW_OK; /* every item commented out */
     if (v->type != YAML_SEQUENCE_NODE)
-        return fail_at(l, v, "policy.credential-keys: expected a sequence of names, got %s",
-                       node_kind_str(v));
+        return fail_at(l, v, "%s: expected %s, got %s", what, expected, node_kind_str(v));
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
         const yaml_node_t *item = yaml_document_get_node(l->doc, *it);
         if (!item) continue;
-        if (l->cfg.n_cred_keys >= GW_CONFIG_MAX_CRED_KEYS)
-            return fail_at(l, item, "policy.credential-keys: at most %d names", GW_CONFIG_MAX_CRED_KEYS);
-        int rc = apply_name(l, item, l->cfg.cred_keys[l->cfg.n_cred_keys]);
+        if (*count >= max) return fail_at(l, item, "%s: at most %u %s", what, (unsigned)max, noun);
+        int rc = one(l, item, *count);
         if (rc != GW_OK) return rc;
-        l->cfg.n_cred_keys++;
+        (*count)++;
     }
     return GW_OK;
+}
+
+static int name_item(struct loader *l, const yaml_node_t *item, uint32_t i)
+{
+    return apply_name(l, item, l->cfg.cred_keys[i]);
+}
+
+static int apply_names(struct loader *l, const yaml_node_t *v)
+{
+    memset(l->cfg.cred_keys, 0, sizeof l->cfg.cred_keys);
+    return apply_sequence(l, v, "policy.credential-keys", "a sequence of names", "names",
+                          GW_CONFIG_MAX_CRED_KEYS, &l->cfg.n_cred_keys, name_item);
 }
 
 static int apply_key(struct loader *l, const char *section, const yaml_node_t *key, const yaml_node_t *val)
@@ -298,6 +323,97 @@ static int apply_key(struct loader *l, const char *section, const yaml_node_t *k
                    section);
 }
 
+/* outputs[].sink: a spec as -o takes it. */
+static int apply_sink(struct loader *l, const yaml_node_t *v, struct gw_config_output *out)
+{
+    char text[72], why[160];
+    if (v->type != YAML_SCALAR_NODE || is_null(v))
+        return fail_at(l, v, "outputs.sink: expected a sink such as json:PATH, got %s", node_kind_str(v));
+    size_t n = v->data.scalar.length;
+    if (n >= sizeof out->sink || memchr(v->data.scalar.value, '\0', n))
+        return fail_at(l, v, "outputs.sink: '%s' is not a sink (at most %zu characters)",
+                       scalar_text(v, text, sizeof text), sizeof out->sink - 1);
+    memcpy(out->sink, v->data.scalar.value, n);
+    out->sink[n] = '\0';
+    if (gw_router_check_spec(out->sink, why, sizeof why) != GW_OK)
+        return fail_at(l, v, "outputs.sink: %s", why);
+    return GW_OK;
+}
+
+/* outputs[].types: a sequence of record types, kept as "grpc,alert". */
+static int apply_types(struct loader *l, const yaml_node_t *v, struct gw_config_output *out)
+{
+    char text[48];
+    uint32_t seen = 0;
+    size_t len = 0;
+    out->types[0] = '\0';
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail_at(l, v, "outputs.types: expected a sequence of record types (" GW_ROUTER_EVENT_TYPES
+                       "), got %s", node_kind_str(v));
+    if (v->data.sequence.items.start == v->data.sequence.items.top)
+        return fail_at(l, v, "outputs.types: an empty list takes no record (leave types out for all)");
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+        const yaml_node_t *item = yaml_document_get_node(l->doc, *it);
+        if (!item) continue;
+        int t = item->type == YAML_SCALAR_NODE
+                    ? gw_router_event_type((const char *)item->data.scalar.value, item->data.scalar.length)
+                    : -1;
+        if (t < 0 && item->type != YAML_SCALAR_NODE)
+            return fail_at(l, item, "outputs.types: expected a record type, got %s", node_kind_str(item));
+        if (t < 0)
+            return fail_at(l, item, "outputs.types: unknown record type '%s' (expected " GW_ROUTER_EVENT_TYPES ")",
+                           scalar_text(item, text, sizeof text));
+        if (seen & (UINT32_C(1) << t))
+            return fail_at(l, item, "outputs.types: '%s' listed twice", scalar_text(item, text, sizeof text));
+        seen |= UINT32_C(1) << t;
+        /* five distinct known names always fit GW_CONFIG_TYPES_MAX */
+        int k = snprintf(out->types + len, sizeof out->types - len, "%s%.*s", len ? "," : "",
+                         (int)item->data.scalar.length, (const char *)item->data.scalar.value);
+        GW_ASSERT(k > 0 && (size_t)k < sizeof out->types - len);
+        len += (size_t)k;
+    }
+    return GW_OK;
+}
+
+/* One outputs entry: {sink: SPEC, types: [...]}, sink required. */
+static int apply_output(struct loader *l, const yaml_node_t *entry, struct gw_config_output *out)
+{
+    char text[72];
+    bool have_sink = false, have_types = false;
+    if (entry->type != YAML_MAPPING_NODE)
+        return fail_at(l, entry, "outputs: expected an entry such as {sink: json:PATH}, got %s",
+                       node_kind_str(entry));
+    for (yaml_node_pair_t *p = entry->data.mapping.pairs.start; p < entry->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(l->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(l->doc, p->value);
+        if (!k || !v) continue;
+        bool *seen = k->type != YAML_SCALAR_NODE ? NULL
+                     : scalar_is(k, "sink")      ? &have_sink
+                     : scalar_is(k, "types")     ? &have_types
+                                                 : NULL;
+        if (!seen)
+            return fail_at(l, k, "outputs: unknown key '%s' (expected sink or types)",
+                           k->type == YAML_SCALAR_NODE ? scalar_text(k, text, sizeof text) : node_kind_str(k));
+        if (*seen) return fail_at(l, k, "outputs: duplicate key '%s'", seen == &have_sink ? "sink" : "types");
+        *seen = true;
+        int rc = seen == &have_sink ? apply_sink(l, v, out) : apply_types(l, v, out);
+        if (rc != GW_OK) return rc;
+    }
+    if (!have_sink) return fail_at(l, entry, "outputs: entry without a sink");
+    return GW_OK;
+}
+
+static int output_item(struct loader *l, const yaml_node_t *item, uint32_t i)
+{
+    return apply_output(l, item, &l->cfg.outputs[i]);
+}
+
+static int apply_outputs(struct loader *l, const yaml_node_t *v)
+{
+    return apply_sequence(l, v, "outputs", "a sequence of entries such as - sink: json:PATH",
+                          "entries", GW_CONFIG_MAX_OUTPUTS, &l->cfg.n_outputs, output_item);
+}
+
 static int apply_section(struct loader *l, const yaml_node_t *key, const yaml_node_t *val)
 {
     char text[72];
@@ -308,11 +424,12 @@ static int apply_section(struct loader *l, const yaml_node_t *key, const yaml_no
     for (s = 0; s < GW_ARRAY_LEN(section_names); s++)
         if (scalar_is(key, section_names[s])) break;
     if (s == GW_ARRAY_LEN(section_names))
-        return fail_at(l, key, "unknown section '%s' (expected flow, reassembly, http2, policy or output)",
+        return fail_at(l, key, "unknown section '%s' (expected " SECTION_LIST ")",
                        scalar_text(key, text, sizeof text));
     if (l->seen_sections & (UINT32_C(1) << s))
         return fail_at(l, key, "duplicate section '%s'", section_names[s]);
     l->seen_sections |= UINT32_C(1) << s;
+    if (s == SECTION_OUTPUTS) return apply_outputs(l, val);
 
     if (is_null(val)) return GW_OK; /* a section with every key commented out */
     if (val->type != YAML_MAPPING_NODE)

@@ -7,10 +7,22 @@
  * file that is not a capture, or a bad configuration.
  *
  * Signals only set flags; the loop notices them between packets (a live
- * capture wakes up every 100 ms), so records are always flushed from the
- * main thread: SIGINT/SIGTERM stop, SIGHUP reopens the output (log
- * rotation), SIGHUP and SIGUSR1 flush and write a stats record. SIGPIPE is ignored so a closed reader becomes a counted
- * write error instead of killing the sensor.
+ * capture returns at least every 100 ms however quiet the link, and at once
+ * when a signal interrupts its wait), so records are always flushed from
+ * the main thread: SIGINT/SIGTERM stop, SIGHUP reopens the outputs (log
+ * rotation), SIGHUP and SIGUSR1 flush and write a stats record. SIGPIPE is
+ * ignored so a closed reader becomes a counted write error instead of
+ * killing the sensor.
+ *
+ * Outputs: every -o adds a sink that takes every record; without -o the
+ * config's `outputs:` list is used (with its type filters); without either,
+ * standard output. The command line wins whole: one -o replaces the list.
+ *
+ * Clocks: a file is flushed every second of packet time (the records of a
+ * replay do not depend on how fast it is read); a live capture is flushed
+ * every second of wall time and, when it wakes without a packet, moves the
+ * sensor's clock to the wall clock so flows still time out and periodic
+ * stats are still written on a quiet link.
  */
 #include "grpcwatch/capture.h"
 #include "grpcwatch/config.h"
@@ -25,13 +37,15 @@
 #include <string.h>
 #include <time.h>
 
+#define FLUSH_EVERY_US 1000000
 #define EXIT_INPUT_FAULT 1
 #define EXIT_USAGE 2
 
 struct options {
     const char *read_file;
     const char *iface;
-    const char *output;
+    const char *outputs[GW_ROUTER_MAX_SINKS]; /* -o, in order */
+    size_t n_outputs;
     const char *filter;
     const char *config;
     int buffer_mb;
@@ -79,7 +93,9 @@ static void usage(FILE *f)
             "  -r, --read FILE       read a pcap or pcapng file ('-' = standard input)\n"
             "  -i, --interface IFACE capture live from IFACE\n"
             "  -o, --output SINK     json:- (standard output, default), json:PATH (append),\n"
-            "                        unix:PATH (stream socket) or unixgram:PATH (datagrams)\n"
+            "                        unix:PATH (stream socket) or unixgram:PATH (datagrams);\n"
+            "                        repeat for several sinks (at most 8), each gets every\n"
+            "                        record; replaces the config's outputs: list\n"
             "  -f, --filter BPF      capture filter, e.g. 'tcp port 50051'\n"
             "  -c, --config FILE     YAML configuration (see grpcwatch(8))\n"
             "  -B, --buffer-mb N     kernel capture buffer for -i, MiB (default 64)\n"
@@ -105,14 +121,19 @@ static int parse_args(int argc, char **argv, struct options *o)
     };
     int ch;
     memset(o, 0, sizeof *o);
-    o->output = "json:-";
     o->buffer_mb = 64;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":r:i:o:f:c:B:Vh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'r': o->read_file = optarg; break;
         case 'i': o->iface = optarg; break;
-        case 'o': o->output = optarg; break;
+        case 'o':
+            if (o->n_outputs == GW_ROUTER_MAX_SINKS) {
+                fprintf(stderr, "grpcwatch: at most %d outputs (-o)\n", GW_ROUTER_MAX_SINKS);
+                return EXIT_USAGE;
+            }
+            o->outputs[o->n_outputs++] = optarg;
+            break;
         case 'f': o->filter = optarg; break;
         case 'c': o->config = optarg; break;
         case 'B': {
@@ -175,15 +196,41 @@ static void capture_counters(void *user, struct gw_capture_counters *out)
     out->bad_timestamps = cs.bad_timestamps;
 }
 
+static gw_time_us clock_us(clockid_t id)
+{
+    struct timespec t;
+    clock_gettime(id, &t);
+    return (gw_time_us)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
 /* Live captures stamp stats with the wall clock when idle; files with packet time. */
 static gw_time_us stats_time(struct gw_sensor *s, bool live)
 {
-    if (live || gw_sensor_now(s) == 0) {
-        struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        return (gw_time_us)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-    }
+    if (live || gw_sensor_now(s) == 0) return clock_us(CLOCK_REALTIME);
     return gw_sensor_now(s);
+}
+
+/* Flushes when a second has passed: of packet time for a file, of the
+ * monotonic clock live. */
+static void flush_if_due(struct gw_router *out, gw_time_us now, gw_time_us *last)
+{
+    if (now - *last < FLUSH_EVERY_US) return;
+    gw_router_flush(out);
+    *last = now;
+}
+
+/* What the signal handlers asked for, done from the main thread. */
+static void handle_requests(struct gw_sensor *s, struct gw_router *out, bool live)
+{
+    if (reopen_requested) {
+        reopen_requested = 0;
+        gw_router_reopen(out); /* log rotation */
+    }
+    if (flush_requested) {
+        flush_requested = 0;
+        gw_sensor_write_stats(s, stats_time(s, live));
+        gw_router_flush(out);
+    }
 }
 
 static int run(struct gw_capture *cap, struct gw_sensor *s, struct gw_router *out,
@@ -192,18 +239,18 @@ static int run(struct gw_capture *cap, struct gw_sensor *s, struct gw_router *ou
     char err[512];
     struct gw_packet pkt;
     int status = 0;
-    gw_time_us last_flush = 0;
+    bool live = o->iface != NULL;
+    gw_time_us last_flush = live ? clock_us(CLOCK_MONOTONIC) : 0;
 
     while (!stop_requested) {
         int rc = gw_capture_next(cap, &pkt, err, sizeof err);
         if (rc == GW_CAPTURE_PACKET) {
             gw_sensor_packet(s, &pkt);
-            if (pkt.ts - last_flush >= 1000000) {
-                gw_router_flush(out);
-                last_flush = pkt.ts;
-            }
+            flush_if_due(out, live ? clock_us(CLOCK_MONOTONIC) : pkt.ts, &last_flush);
         } else if (rc == GW_CAPTURE_TIMEOUT) {
-            gw_router_flush(out);
+            /* only live captures time out: a quiet link, or a signal */
+            gw_sensor_tick(s, clock_us(CLOCK_REALTIME));
+            flush_if_due(out, clock_us(CLOCK_MONOTONIC), &last_flush);
         } else if (rc == GW_CAPTURE_END) {
             break;
         } else {
@@ -211,17 +258,39 @@ static int run(struct gw_capture *cap, struct gw_sensor *s, struct gw_router *ou
             status = EXIT_INPUT_FAULT;
             break;
         }
-        if (reopen_requested) {
-            reopen_requested = 0;
-            gw_router_reopen(out); /* log rotation */
-        }
-        if (flush_requested) {
-            flush_requested = 0;
-            gw_sensor_write_stats(s, stats_time(s, o->iface != NULL));
-            gw_router_flush(out);
-        }
+        handle_requests(s, out, live);
     }
     return status;
+}
+
+/* -o sinks, else the config's outputs:, else standard output. */
+static int open_outputs(const struct options *o, const struct gw_config *cfg,
+                        struct gw_router *out, char *err, size_t errlen)
+{
+    int rc = GW_OK;
+    if (o->n_outputs > 0) {
+        for (size_t i = 0; i < o->n_outputs && rc == GW_OK; i++)
+            rc = gw_router_add(out, o->outputs[i], NULL, err, errlen);
+    } else if (cfg->n_outputs > 0) {
+        for (size_t i = 0; i < cfg->n_outputs && rc == GW_OK; i++)
+            rc = gw_router_add(out, cfg->outputs[i].sink, cfg->outputs[i].types, err, errlen);
+    } else {
+        rc = gw_router_add(out, "json:-", NULL, err, errlen);
+    }
+    return rc;
+}
+
+/* One line per sink that lost records, naming it. */
+static void report_lost(const struct gw_router *out)
+{
+    for (size_t i = 0; i < gw_router_count(out); i++) {
+        struct gw_sink_stats st;
+        gw_router_sink_stats(out, i, &st);
+        uint64_t lost = st.dropped_records + st.pending;
+        if (lost > 0)
+            fprintf(stderr, "grpcwatch: %" PRIu64 " records could not be written to %s\n", lost,
+                    gw_router_sink_spec(out, i));
+    }
 }
 
 int main(int argc, char **argv)
@@ -242,7 +311,7 @@ int main(int argc, char **argv)
     if ((rc = open_input(&o, &cap)) != 0) return rc;
 
     struct gw_router *out = gw_router_create();
-    if (!out || gw_router_add(out, o.output, NULL, err, sizeof err) != GW_OK) {
+    if (!out || open_outputs(&o, &cfg, out, err, sizeof err) != GW_OK) {
         fprintf(stderr, "grpcwatch: %s\n", out ? err : "out of memory");
         gw_router_destroy(out);
         gw_capture_close(cap);
@@ -267,9 +336,7 @@ int main(int argc, char **argv)
     gw_sensor_destroy(s);
     gw_capture_close(cap);
     gw_router_flush(out);
-    uint64_t lost = gw_router_lost(out);
-    if (lost > 0)
-        fprintf(stderr, "grpcwatch: %" PRIu64 " records could not be written to %s\n", lost, o.output);
+    report_lost(out);
     gw_router_destroy(out);
     return status;
 }

@@ -32,9 +32,11 @@ void gw_capture_close(struct gw_capture *c);
 int gw_capture_set_filter(struct gw_capture *c, const char *bpf, char *err, size_t errlen);
 
 /* Reads the next packet into *pkt (data valid until the next call).
- * Returns 1 for a packet, 0 for a live timeout (no packet), GW_ERR_TRUNCATED
- * at the normal end of a file is NOT returned: -1 means end of input,
- * GW_ERR_IO with err filled means the file is corrupt or truncated. */
+ * Returns GW_CAPTURE_PACKET for a packet; GW_CAPTURE_TIMEOUT when a live
+ * capture had none for up to 100 ms, or a signal arrived while it waited
+ * (it never waits longer, however quiet the link); GW_CAPTURE_END at the
+ * end of input; GW_ERR_IO with err filled when the file is corrupt or
+ * truncated (or the interface failed). Files never time out. */
 #define GW_CAPTURE_PACKET 1
 #define GW_CAPTURE_TIMEOUT 0
 #define GW_CAPTURE_END (-100)

@@ -11,6 +11,8 @@
  *   defrag:  { max-datagrams, max-bytes, timeout }
  *   policy:  { credential-keys: [names...] }
  *   output:  { stats-interval }
+ *   outputs: [ { sink: SPEC, types: [grpc, alert, tls, anomaly, stats] }, ... ]
+ *            (used when no -o is given; at most GW_CONFIG_MAX_OUTPUTS)
  * Sizes accept a plain integer or a suffix k/m/g (KiB, MiB, GiB).
  */
 #ifndef GRPCWATCH_CONFIG_H
@@ -20,6 +22,16 @@
 
 #define GW_CONFIG_MAX_CRED_KEYS 32
 #define GW_CONFIG_NAME_MAX 64
+#define GW_CONFIG_MAX_OUTPUTS 8   /* = GW_ROUTER_MAX_SINKS (checked in config.c) */
+#define GW_CONFIG_SINK_MAX 512    /* a sink spec, its NUL included */
+#define GW_CONFIG_TYPES_MAX 64    /* "grpc,alert,tls,anomaly,stats" and its NUL fit */
+
+/* One entry of `outputs:`: a sink spec as -o takes it, and the record types
+ * it takes as gw_router_add does ("" = all). */
+struct gw_config_output {
+    char sink[GW_CONFIG_SINK_MAX];
+    char types[GW_CONFIG_TYPES_MAX];
+};
 
 struct gw_config {
     /* flow table */
@@ -44,6 +56,9 @@ struct gw_config {
     uint32_t n_cred_keys;
     /* output */
     uint32_t stats_interval;            /* seconds of packet time; 0 = only at exit */
+    /* outputs: sinks and their record types (0 = standard output, all types) */
+    struct gw_config_output outputs[GW_CONFIG_MAX_OUTPUTS];
+    uint32_t n_outputs;
 };
 
 void gw_config_defaults(struct gw_config *cfg);

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # run.sh BIN - the command line as a user meets it: options, exit statuses,
-# messages, sinks, filters, stdin, truncated and foreign files, bad config.
+# messages, sinks (several at once, config outputs with type filters),
+# filters, stdin, truncated and foreign files, bad config, and a live capture
+# on a quiet loopback that must still see signals and its clock (root).
 # Ends with 'cli: N passed, M failed'.
 set -u
 BIN=$1
@@ -92,6 +94,142 @@ sleep 1; kill -TERM "$gw"
 kill "$feeder" 2>/dev/null; wait "$feeder" 2>/dev/null
 wait "$gw"; rc=$?
 if [ "$rc" -le 1 ] && [ "$(grpc_count "$T/sig.json")" -eq "$n_file" ]; then ok "flush on SIGTERM"; else bad "flush on SIGTERM" "rc $rc, $(grpc_count "$T/sig.json") records"; fi
+
+# several outputs: -o json:A -o json:B write the very same records to both,
+# and the same records a single sink gets (bar flow_id, random per run, and
+# the stats record, whose records.written counts both sinks)
+no_flow_id() { grep -v '"event_type":"stats"' "$1" | sed -E 's/"flow_id":[0-9]+,//'; }
+"$BIN" -r "$CAP" -o "json:$T/A.json" -o "json:$T/B.json" 2>"$T/err"
+"$BIN" -r "$CAP" -o "json:$T/one.json" 2>/dev/null
+if [ -s "$T/A.json" ] && cmp -s "$T/A.json" "$T/B.json" && [ ! -s "$T/err" ] &&
+   [ "$(no_flow_id "$T/A.json")" = "$(no_flow_id "$T/one.json")" ]; then
+    ok "two -o sinks, identical records ($(wc -l <"$T/A.json") lines each)"
+else
+    bad "two -o sinks, identical records" "$(wc -l <"$T/A.json") vs $(wc -l <"$T/B.json") lines; $(head -c 200 "$T/err")"
+fi
+nine=(); for i in 1 2 3 4 5 6 7 8 9; do nine+=(-o "json:$T/n$i.json"); done
+expect too-many-outputs 2 "at most 8 outputs" -- "$BIN" -r "$CAP" "${nine[@]}"
+[ ! -e "$T/n1.json" ] && ok "no sink opened on a usage error" || bad "no sink opened on a usage error" "n1.json exists"
+
+# config outputs: with a types filter; -o replaces the whole list
+printf 'outputs:\n  - sink: json:%s/alerts.json\n    types: [alert]\n  - sink: json:%s/all.json\n' "$T" "$T" >"$T/outs.yaml"
+"$BIN" -r "$CAP" -c "$T/outs.yaml" >"$T/stdout.json" 2>"$T/err"
+n_alert=$(grep -c '"event_type":"alert"' "$T/all.json" || true)
+if [ "$n_alert" -ge 1 ] && [ "$(grpc_count "$T/all.json")" -eq "$n_file" ] && [ ! -s "$T/stdout.json" ] &&
+   [ "$(grep '"event_type":"alert"' "$T/all.json")" = "$(cat "$T/alerts.json")" ]; then
+    ok "config outputs: types filter ($n_alert alerts, nothing else)"
+else
+    bad "config outputs: types filter" "alerts.json $(wc -l <"$T/alerts.json") lines, $n_alert alerts in all.json; $(head -c 200 "$T/err")"
+fi
+rm -f "$T/alerts.json" "$T/all.json"
+"$BIN" -r "$CAP" -c "$T/outs.yaml" -o "json:$T/cli.json" 2>"$T/err"
+if [ ! -e "$T/alerts.json" ] && [ ! -e "$T/all.json" ] && [ "$(grpc_count "$T/cli.json")" -eq "$n_file" ]; then
+    ok "-o replaces the config's outputs"
+else
+    bad "-o replaces the config's outputs" "config sinks written or cli.json short"
+fi
+printf 'outputs:\n  - sink: json:-\n    types: [grpc, flows]\n' >"$T/badtypes.yaml"
+expect bad-output-types 2 "badtypes.yaml:3:19: outputs.types: unknown record type 'flows'" -- "$BIN" -r "$CAP" -c "$T/badtypes.yaml"
+printf 'outputs:\n  - sink: xml:/tmp/x\n' >"$T/badsink.yaml"
+expect bad-output-sink 2 "badsink.yaml:2:11: outputs.sink: unknown output" -- "$BIN" -r "$CAP" -c "$T/badsink.yaml"
+
+# Live capture on a quiet loopback (root; a filter nothing matches): the
+# loop must wake without traffic, so signals and the clock are seen at
+# once. These poll for the effect for up to 1 s: functional, not timing
+# benchmarks. No permission to capture on lo is a failure, not a skip.
+stats_count() { if [ -e "$1" ]; then grep -c '"event_type":"stats"' "$1" || true; else echo 0; fi; }
+# wait_until MS COMMAND...: tries COMMAND every 20 ms for up to MS
+wait_until() {
+    local ms=$1 t0
+    shift
+    t0=$(date +%s%N)
+    until "$@"; do
+        [ $((($(date +%s%N) - t0) / 1000000)) -ge "$ms" ] && return 1
+        sleep 0.02
+    done
+}
+# handlers_installed: SigCgt shows SIGTERM (bit 14) caught; false once gone
+handlers_installed() {
+    local m
+    m=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$gw/status" 2>/dev/null) || return 1
+    [ -n "$m" ] && [ $((0x$m & 0x4000)) -ne 0 ]
+}
+# live_start NAME CONFIG: grpcwatch on lo into $T/live.json, sets gw, waits
+# (up to 20 s: a loaded machine) until its signal handlers are in place;
+# otherwise reports NAME as failed, loudly, and returns 1
+live_start() {
+    rm -f "$T/live.json" "$T/live.json.1"
+    "$BIN" -i lo -f 'tcp port 59999' -c "$2" -o "json:$T/live.json" 2>"$T/live.err" &
+    gw=$!
+    wait_until 20000 handlers_installed && return 0
+    bad "$1" "cannot capture on lo (root needed): $(head -c 300 "$T/live.err")"
+    kill -KILL "$gw" 2>/dev/null
+    wait "$gw" 2>/dev/null
+    return 1
+}
+# live_stop: SIGTERM, and SIGKILL if that did not end it (a broken build must
+# not hang the suite)
+live_stop() {
+    kill -TERM "$gw" 2>/dev/null
+    wait_until 3000 dead || kill -KILL "$gw" 2>/dev/null
+    wait "$gw" 2>/dev/null
+}
+dead() { ! kill -0 "$gw" 2>/dev/null; }
+has_stats() { [ "$(stats_count "$1")" -ge "$2" ]; }
+printf 'output:\n  stats-interval: 3600\n' >"$T/live.yaml" # stats only when asked, and at exit
+
+if live_start "live SIGTERM" "$T/live.yaml"; then
+    kill -TERM "$gw"
+    if wait_until 1000 dead; then
+        wait "$gw"
+        rc=$?
+        if [ "$rc" -eq 0 ] && [ "$(stats_count "$T/live.json")" -eq 1 ] && [ ! -s "$T/live.err" ]; then
+            ok "live SIGTERM on a quiet link: exit 0 within 1 s, final stats written"
+        else
+            bad "live SIGTERM" "rc $rc, $(stats_count "$T/live.json") stats records; $(head -c 300 "$T/live.err")"
+        fi
+    else
+        bad "live SIGTERM" "still running 1 s after SIGTERM"
+        kill -KILL "$gw"
+        wait "$gw" 2>/dev/null
+    fi
+fi
+
+if live_start "live SIGUSR1" "$T/live.yaml"; then
+    sleep 0.3
+    before=$(stats_count "$T/live.json")
+    kill -USR1 "$gw"
+    if [ "$before" -eq 0 ] && wait_until 1000 has_stats "$T/live.json" 1 && ! dead; then
+        ok "live SIGUSR1 on a quiet link: stats record within 1 s"
+    else
+        bad "live SIGUSR1" "$before stats before, $(stats_count "$T/live.json") after; $(head -c 300 "$T/live.err")"
+    fi
+    live_stop
+fi
+
+if live_start "live SIGHUP" "$T/live.yaml"; then
+    sleep 0.3
+    mv "$T/live.json" "$T/live.json.1" 2>/dev/null || : >"$T/live.json.1"
+    kill -HUP "$gw"
+    if wait_until 1000 has_stats "$T/live.json" 1 && ! dead && grep -q '"reconnects":1' "$T/live.json" &&
+       [ "$(stats_count "$T/live.json.1")" -eq 0 ]; then
+        ok "live SIGHUP on a quiet link: output reopened, stats record within 1 s"
+    else
+        bad "live SIGHUP" "$(stats_count "$T/live.json") stats in the new file, $(stats_count "$T/live.json.1") in the old; $(head -c 300 "$T/live.err")"
+    fi
+    live_stop
+fi
+
+# the clock runs without packets: periodic stats on a quiet link
+printf 'output:\n  stats-interval: 1\n' >"$T/tick.yaml"
+if live_start "live clock ticks" "$T/tick.yaml"; then
+    if wait_until 3500 has_stats "$T/live.json" 2; then
+        ok "live clock ticks without packets (periodic stats)"
+    else
+        bad "live clock ticks" "$(stats_count "$T/live.json") stats records after 3.5 s"
+    fi
+    live_stop
+fi
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh BIN - sinks that fail: a full disk, a read-only file system, a
 # closed pipe, /dev/full, unix sockets whose reader is stuck, absent, or goes
-# away and comes back, log rotation (SIGHUP). In every case grpcwatch must
+# away and comes back, log rotation (SIGHUP), a failing sink beside a good
+# one. In every case grpcwatch must
 # keep capturing, never hang, exit 0 (2 only when the sink cannot be opened
 # at all), and say on stderr how many records were lost:
 #     grpcwatch: N records could not be written to SINK
@@ -97,6 +98,15 @@ n=$(lost json:/dev/full)
 if [ "$rc" -ne 0 ]; then bad dev-full "exit $rc"
 elif [ "$n" != "$total" ]; then bad dev-full "lost '$n', want $total; stderr: $(head -c 300 "$T/err")"
 else ok "dev-full ($n records lost)"; fi
+
+# 1b. two sinks, one of them /dev/full: the other gets every record, and
+#     stderr names only the failing one
+run -r "$T/big.pcap" -o json:/dev/full -o "json:$T/beside.json"
+n=$(lost json:/dev/full)
+if [ "$rc" -ne 0 ]; then bad dev-full-beside-a-file "exit $rc"
+elif [ "$n" != "$total" ]; then bad dev-full-beside-a-file "lost '$n', want $total; stderr: $(head -c 300 "$T/err")"
+elif ! msg=$(jl same "$T/big.ref" "$T/beside.json" 2>&1); then bad dev-full-beside-a-file "$msg"
+else ok "dev-full-beside-a-file ($n lost there, none beside it)"; fi
 
 # 2. standard output into a pipe whose reader quits
 timeout "$TMO" "$BIN" -r "$T/big.pcap" 2>"$T/err" | head -c 100 >/dev/null

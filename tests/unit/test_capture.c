@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct buf {
@@ -215,6 +216,37 @@ START_TEST(test_pcapng_default_resolution)
 }
 END_TEST
 
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A live capture on a quiet link returns a timeout at least every 100 ms
+ * instead of sleeping until a packet comes (root, loopback: CI runs as
+ * root; without the permission this fails, it does not skip). */
+START_TEST(test_live_quiet_link_times_out)
+{
+    char err[512];
+    struct gw_capture *c = gw_capture_open_live("lo", 4, err, sizeof err);
+    ck_assert_msg(c != NULL, "cannot capture on lo (root needed): %s", err);
+    ck_assert_int_eq(gw_capture_set_filter(c, "tcp port 59999 and tcp port 59998", err, sizeof err), GW_OK);
+    struct gw_packet pkt;
+    for (int i = 0; i < 5; i++) {
+        double t0 = now_s();
+        ck_assert_int_eq(gw_capture_next(c, &pkt, err, sizeof err), GW_CAPTURE_TIMEOUT);
+        double waited = now_s() - t0;
+        /* 100 ms, with room for a loaded machine; never a blocking read */
+        ck_assert_msg(waited < 0.5, "waited %.3f s without a packet", waited);
+    }
+    struct gw_capture_stats st;
+    gw_capture_stats(c, &st);
+    ck_assert_uint_eq(st.packets, 0);
+    gw_capture_close(c);
+}
+END_TEST
+
 START_TEST(test_max_sec_leaves_headroom)
 {
     /* The cap is 9999-12-31T23:59:59Z and far enough below the overflow that
@@ -234,6 +266,7 @@ static Suite *capture_suite(void)
     tcase_add_test(t, test_pcapng_seconds_overflow);
     tcase_add_test(t, test_pcapng_default_resolution);
     tcase_add_test(t, test_max_sec_leaves_headroom);
+    tcase_add_test(t, test_live_quiet_link_times_out);
     suite_add_tcase(s, t);
     return s;
 }

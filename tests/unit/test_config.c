@@ -261,9 +261,9 @@ START_TEST(unknown_keys_and_sections)
     load_fails("output:\n    stats-interval: 1\n    format: json\n",
                "t.yaml:3:5: unknown key 'format' in section 'output'");
     load_fails("flows:\n  max-flows: 5\n",
-               "t.yaml:1:1: unknown section 'flows' (expected flow, reassembly, http2, policy or output)");
+               "t.yaml:1:1: unknown section 'flows' (expected flow, reassembly, http2, defrag, policy, output or outputs)");
     load_fails("flow:\n  max-flows: 5\n\nlogging: {}\n",
-               "t.yaml:4:1: unknown section 'logging' (expected flow, reassembly, http2, policy or output)");
+               "t.yaml:4:1: unknown section 'logging' (expected flow, reassembly, http2, defrag, policy, output or outputs)");
     /* hostile key text is cleaned and cut in the message */
     load_fails("flow:\n  \"a\\x01b\": 1\n", "t.yaml:2:3: unknown key 'a?b' in section 'flow'");
     char yaml[512], want[512];
@@ -465,6 +465,87 @@ START_TEST(arguments_and_small_err)
 }
 END_TEST
 
+/* outputs: a list of sinks with optional record types. */
+START_TEST(outputs_list)
+{
+    struct gw_config c = load_ok("outputs:\n"
+                                 "  - sink: json:/var/log/grpcwatch/alerts.json\n"
+                                 "    types: [alert, grpc]\n"
+                                 "  - sink: \"unix:/run/gw.sock\"\n"
+                                 "  - {sink: json:-, types: [stats, tls, anomaly]}\n"
+                                 "  - sink: unixgram:/run/g\n"
+                                 "    types:\n"
+                                 "      - grpc\n");
+    ck_assert_uint_eq(c.n_outputs, 4);
+    ck_assert_str_eq(c.outputs[0].sink, "json:/var/log/grpcwatch/alerts.json");
+    ck_assert_str_eq(c.outputs[0].types, "alert,grpc");
+    ck_assert_str_eq(c.outputs[1].sink, "unix:/run/gw.sock");
+    ck_assert_str_eq(c.outputs[1].types, "");
+    ck_assert_str_eq(c.outputs[2].sink, "json:-");
+    ck_assert_str_eq(c.outputs[2].types, "stats,tls,anomaly");
+    ck_assert_str_eq(c.outputs[3].types, "grpc");
+    /* every type at once still fits */
+    c = load_ok("outputs:\n  - sink: json:-\n    types: [grpc, alert, tls, anomaly, stats]\n");
+    ck_assert_str_eq(c.outputs[0].types, "grpc,alert,tls,anomaly,stats");
+    /* empty: no outputs, as without the section; sits beside output: */
+    c = load_ok("output:\n  stats-interval: 5\noutputs:\n");
+    ck_assert_uint_eq(c.n_outputs, 0);
+    ck_assert_uint_eq(c.stats_interval, 5);
+    c = load_ok("outputs: []\n");
+    ck_assert_uint_eq(c.n_outputs, 0);
+    /* eight fit, the ninth does not */
+    char yaml[1024] = "outputs:\n";
+    for (int i = 0; i < 8; i++) strcat(yaml, "  - sink: json:/dev/null\n");
+    c = load_ok(yaml);
+    ck_assert_uint_eq(c.n_outputs, 8);
+    strcat(yaml, "  - sink: json:/dev/null\n");
+    load_fails(yaml, "t.yaml:10:5: outputs: at most 8 entries");
+}
+END_TEST
+
+START_TEST(outputs_errors)
+{
+    load_fails("outputs:\n  sink: json:-\n",
+               "t.yaml:2:3: outputs: expected a sequence of entries such as - sink: json:PATH, got a mapping");
+    load_fails("outputs: json:-\n",
+               "t.yaml:1:10: outputs: expected a sequence of entries such as - sink: json:PATH, got a scalar");
+    load_fails("outputs:\n  - json:/tmp/x\n",
+               "t.yaml:2:5: outputs: expected an entry such as {sink: json:PATH}, got a scalar");
+    load_fails("outputs:\n  - types: [grpc]\n", "t.yaml:2:5: outputs: entry without a sink");
+    load_fails("outputs:\n  - sink: json:-\n    filename: eve.json\n",
+               "t.yaml:3:5: outputs: unknown key 'filename' (expected sink or types)");
+    load_fails("outputs:\n  - sink: json:-\n    sink: json:/tmp/x\n", "t.yaml:3:5: outputs: duplicate key 'sink'");
+    load_fails("outputs:\n  - sink: json:-\n    types: [grpc]\n    types: [tls]\n",
+               "t.yaml:4:5: outputs: duplicate key 'types'");
+    load_fails("outputs:\n  - sink: xml:/tmp/x\n",
+               "t.yaml:2:11: outputs.sink: unknown output 'xml:/tmp/x' (expected json:-, json:PATH, unix:PATH or unixgram:PATH)");
+    load_fails("outputs:\n  - sink: \"json:\"\n",
+               "t.yaml:2:11: outputs.sink: unknown output 'json:' (expected json:-, json:PATH, unix:PATH or unixgram:PATH)");
+    load_fails("outputs:\n  - sink:\n", "t.yaml:2:10: outputs.sink: expected a sink such as json:PATH, got nothing");
+    load_fails("outputs:\n  - sink: [json:-]\n", "t.yaml:2:11: outputs.sink: expected a sink such as json:PATH, got a sequence");
+    load_fails("outputs:\n  - sink: json:-\n    types: [grpc, flows]\n",
+               "t.yaml:3:19: outputs.types: unknown record type 'flows' (expected grpc, alert, tls, anomaly or stats)");
+    load_fails("outputs:\n  - sink: json:-\n    types: [Alert]\n",
+               "t.yaml:3:13: outputs.types: unknown record type 'Alert' (expected grpc, alert, tls, anomaly or stats)");
+    load_fails("outputs:\n  - sink: json:-\n    types: [grpc, grpc]\n", "t.yaml:3:19: outputs.types: 'grpc' listed twice");
+    load_fails("outputs:\n  - sink: json:-\n    types: grpc\n",
+               "t.yaml:3:12: outputs.types: expected a sequence of record types (grpc, alert, tls, anomaly or stats), got a scalar");
+    load_fails("outputs:\n  - sink: json:-\n    types: []\n",
+               "t.yaml:3:12: outputs.types: an empty list takes no record (leave types out for all)");
+    load_fails("outputs:\n  - sink: json:-\n    types: [[grpc]]\n",
+               "t.yaml:3:13: outputs.types: expected a record type, got a sequence");
+    load_fails("outputs: []\noutputs: []\n", "t.yaml:2:1: duplicate section 'outputs'");
+    /* a spec longer than the config keeps */
+    char yaml[700];
+    snprintf(yaml, sizeof yaml, "outputs:\n  - sink: json:/%0600d\n", 0);
+    struct gw_config c;
+    char err[512];
+    ck_assert_int_lt(load(yaml, &c, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "t.yaml:2:11: outputs.sink: 'json:/000"));
+    ck_assert_ptr_nonnull(strstr(err, "is not a sink (at most 511 characters)"));
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -482,6 +563,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, files);
     tcase_add_test(tc, shipped_config_is_defaults);
     tcase_add_test(tc, arguments_and_small_err);
+    tcase_add_test(tc, outputs_list);
+    tcase_add_test(tc, outputs_errors);
     suite_add_tcase(s, tc);
     return s;
 }
