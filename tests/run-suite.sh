@@ -13,6 +13,11 @@
 # printed with the suite's name. With a sanitizer build, a self-test first
 # shows that a deliberate leak (tests/valgrind/leaker.c) is caught and
 # counted that way, and that a clean program yields no report.
+# UBSan: with clang its reports land in files too and are counted the same
+# way; GCC's separate libubsan ignores log_path and keeps printing to stderr,
+# where the capture, transform, attack and flood runners look for them, and
+# -fno-sanitize-recover makes the run exit 1 (the corrupt suite then fails
+# on the extra stderr lines).
 set -u
 BUILD=${BUILD:-build}
 export SHARED=${SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/../shared}
