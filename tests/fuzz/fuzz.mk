@@ -40,7 +40,8 @@ FUZZ_TARGETS   ?= $(FUZZ_ALL)
 FUZZ_BINS      := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 
 # Largest input per target (-max_len): a packet, a small capture, a few
-# hundred HTTP/2 frames, a hello, a configuration file, a header block run.
+# hundred HTTP/2 frames, a hello, a configuration file, a header block run,
+# a few connections' worth of segments (fuzz_flows).
 FUZZ_MAXLEN_fuzz_packet := 4096
 FUZZ_MAXLEN_fuzz_pcap   := 32768
 FUZZ_MAXLEN_fuzz_h2     := 16384
@@ -48,6 +49,7 @@ FUZZ_MAXLEN_fuzz_tls    := 4096
 FUZZ_MAXLEN_fuzz_config := 4096
 FUZZ_MAXLEN_fuzz_hpack  := 4096
 FUZZ_MAXLEN_fuzz_http1  := 8192
+FUZZ_MAXLEN_fuzz_flows  := 32768
 # Dictionaries (libFuzzer -dict) where the format has keywords.
 FUZZ_DICT_fuzz_packet := $(FUZZ_DIR)/dict/h2.dict
 FUZZ_DICT_fuzz_pcap   := $(FUZZ_DIR)/dict/h2.dict
@@ -56,6 +58,7 @@ FUZZ_DICT_fuzz_hpack  := $(FUZZ_DIR)/dict/h2.dict
 FUZZ_DICT_fuzz_config := $(FUZZ_DIR)/dict/config.dict
 FUZZ_DICT_fuzz_tls    := $(FUZZ_DIR)/dict/tls.dict
 FUZZ_DICT_fuzz_http1  := $(FUZZ_DIR)/dict/http1.dict
+FUZZ_DICT_fuzz_flows  := $(FUZZ_DIR)/dict/flows.dict
 
 .PHONY: fuzz fuzz-smoke fuzz-replay fuzz-build fuzz-clean
 # Objects made through pattern rules only: keep them between builds.

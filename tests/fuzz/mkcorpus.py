@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """tests/fuzz/mkcorpus.py - builds the seed corpora of tests/fuzz/corpus/.
 
-    /usr/bin/python3 tests/fuzz/mkcorpus.py [SHARED_PCAP_DIR...]
+    /usr/bin/python3 tests/fuzz/mkcorpus.py [--only T,..] [--out DIR] [SHARED_PCAP_DIR...]
 
-Run from the repository root with Debian's python3 (scapy). Reads the
-committed captures (pcaps/) and, when given, public captures (e.g.
-/work/shared/pcaps/public), and writes, replacing what is there:
+Run from the repository root with Debian's python3 (scapy). Reads every
+committed capture of every stack (pcaps/*.pcap*, pcaps/transformed/,
+pcaps/attacks/) and, when given, public captures (e.g.
+/work/shared/pcaps/public, files under 1 MiB), and writes, replacing what is
+there:
 
   corpus/fuzz_packet/  single packets: 1 byte link-type selector + the frame
   corpus/fuzz_pcap/    small captures, whole or cut to their first packets
@@ -20,9 +22,16 @@ committed captures (pcaps/) and, when given, public captures (e.g.
                        chunk format (fuzz_h2's), plus hand-written exchanges
                        (gRPC-Web binary and text, chunked, pipelining,
                        CONNECT, websocket, smuggling shapes)
+  corpus/fuzz_flows/   per capture, its TCP segments as fuzz_flows
+                       operations (flows_seed below: connections onto the 4
+                       flows, flags, holes and retransmissions as GAP/BACK,
+                       time deltas), plus a few hand-written sequences
 
     --only TARGET[,TARGET]  rebuild just those corpora (the others, which
                             may hold merged fuzzing finds, stay)
+    --out DIR               write DIR/<target>/ instead of corpus/<target>/
+                            (fresh seeds to merge into the committed corpus:
+                            README.md, "Seeding")
 
 Streams are rebuilt in sequence order per direction; a direction stops at
 its first hole. File names are content hashes, so a rerun is idempotent.
@@ -45,9 +54,9 @@ PACKET_LINKTYPES = [1, 113, 276, 0, 108, 12, 101, 228, 229, 14]
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 MAX = {"fuzz_packet": 4096, "fuzz_pcap": 32768, "fuzz_h2": 16384, "fuzz_tls": 4096,
-       "fuzz_hpack": 4096, "fuzz_http1": 8192}
+       "fuzz_hpack": 4096, "fuzz_http1": 8192, "fuzz_flows": 32768}
 TARGETS = ("fuzz_packet", "fuzz_pcap", "fuzz_h2", "fuzz_hpack", "fuzz_tls", "fuzz_config",
-           "fuzz_http1")
+           "fuzz_http1", "fuzz_flows")
 ONLY = set(TARGETS)
 PACKETS_PER_FILE = 6
 PCAP_SEED_BYTES = 16384
@@ -98,15 +107,18 @@ def dissect(linktype, data):
         p = cls(data)
     except Exception:  # noqa: BLE001
         return None
-    ip = p.getlayer(IP) or p.getlayer(IPv6)
-    if ip is None or not p.haslayer(TCP):
+    try:
+        ip = p.getlayer(IP) or p.getlayer(IPv6)
+        if ip is None or not p.haslayer(TCP):
+            return None
+        tcp = p[TCP]
+        payload = bytes(tcp.payload) if tcp.payload else b""
+        if isinstance(ip, IP):
+            iplen = ip.len - ip.ihl * 4 - tcp.dataofs * 4
+            payload = payload[:max(iplen, 0)]  # drop Ethernet padding
+        return (ip.src, tcp.sport, ip.dst, tcp.dport, tcp.seq, int(tcp.flags), payload)
+    except (TypeError, AttributeError, IndexError):  # cut headers (snapped, corrupt captures)
         return None
-    tcp = p[TCP]
-    payload = bytes(tcp.payload) if tcp.payload else b""
-    if isinstance(ip, IP):
-        iplen = ip.len - ip.ihl * 4 - tcp.dataofs * 4
-        payload = payload[:max(iplen, 0)]  # drop Ethernet padding
-    return (ip.src, tcp.sport, ip.dst, tcp.dport, tcp.seq, int(tcp.flags), payload)
 
 
 class Conn:
@@ -408,6 +420,141 @@ def synthetic_http1():
     out("fuzz_http1", gap, "hand-gap")
 
 
+# ---- fuzz_flows -------------------------------------------------------------------
+
+# fuzz_flows.c: operation kinds
+K_DATA, K_GAP, K_BACK, K_SYN, K_SYNACK, K_ACK, K_FIN, K_RST, K_RSTACK, K_ALL, K_RAW, \
+    K_HANDSHAKE, K_SEQ, K_TICK, K_STATS, K_SNAP, K_PORT = range(17)
+FLOWS_MAX_PAYLOAD = 65535 - 40
+
+
+def flows_time(delta):
+    """fuzz_flows.c's time byte for a delta in seconds (t < 200: t ms; else
+    (t - 199) * 500 ms)."""
+    if delta < 0.1995:
+        return max(0, int(round(delta * 1000)))
+    return min(255, 199 + max(1, int(round(delta / 0.5))))
+
+
+def flows_op(kind, flow, d, t, args=b""):
+    return bytes([(kind << 3) | (d << 2) | flow, t]) + args
+
+
+def flows_seed(pkts, setup=0x03):
+    """A capture's TCP segments as fuzz_flows operations. Connections take
+    the 4 flows in order of appearance (the 5th on flow 0 again, after a
+    PORT operation, so it is a new connection, not a port reuse); per
+    direction the target keeps the next sequence number, so a segment is
+    DATA at it, GAP past it (a hole), BACK before it (retransmission); SYN,
+    SYN|ACK, FIN, RST, pure ACKs keep their kind, any other flag combination
+    is RAW. Stops at the size budget, on an operation boundary."""
+    b = bytearray([setup])
+    conns, flow_used = {}, [False] * 4
+    last_ts = None
+    for lt, ts, data in pkts:
+        t = dissect(lt, data)
+        if t is None:
+            continue
+        src, sport, dst, dport, seq, flags, pl = t
+        key = frozenset([(src, sport), (dst, dport)])
+        c = conns.get(key)
+        ops = bytearray()
+        if c is None:
+            client = (src, sport) if not (flags & 0x02 and flags & 0x10) else (dst, dport)
+            idx = len(conns) % 4
+            c = conns[key] = {"client": client, "flow": idx, "next": [None, None]}
+            if flow_used[idx]:
+                ops += flows_op(K_PORT, idx, 0, 0, bytes([len(conns) & 0xff]))
+            flow_used[idx] = True
+        d = 0 if (src, sport) == c["client"] else 1
+        f = c["flow"]
+        tb = flows_time(0 if last_ts is None else max(0.0, ts - last_ts))
+        last_ts = ts
+        nxt = c["next"]
+        pl = pl[:FLOWS_MAX_PAYLOAD]
+        plain = not (flags & ~0x1f) and (flags & 0x17) in (0x00, 0x01, 0x02, 0x04, 0x10, 0x11,
+                                                           0x12, 0x14)
+        if flags & 0x02 and plain:
+            ops += flows_op(K_SYNACK if flags & 0x10 else K_SYN, f, d, tb, bytes([seq & 0xff]))
+            nxt[d] = (seq + 1) & 0xffffffff
+        elif flags & 0x04 and plain:
+            ops += flows_op(K_RSTACK if flags & 0x10 else K_RST, f, d, tb)
+        elif plain and not pl and not flags & 0x01:
+            ops += flows_op(K_ACK, f, d, tb)
+        else:
+            if nxt[d] is None:
+                nxt[d] = seq
+            off = (seq - nxt[d]) & 0xffffffff
+            off = off - (1 << 32) if off >= 1 << 31 else off
+            if off > 1 << 20:  # a jump, not a hole: start over there
+                nxt[d], off = seq, 0
+            off = max(off, -65535)
+            ln = struct.pack(">H", len(pl)) + pl
+            if plain and not flags & 0x01:  # data
+                while off > 65535:
+                    ops += flows_op(K_GAP, f, d, 0, struct.pack(">HH", 65535, 0))
+                    off -= 65535
+                    nxt[d] = (nxt[d] + 65535) & 0xffffffff
+                if off > 0:
+                    ops += flows_op(K_GAP, f, d, tb, struct.pack(">H", off) + ln)
+                    nxt[d] = (nxt[d] + off + len(pl)) & 0xffffffff
+                elif off < 0:
+                    ops += flows_op(K_BACK, f, d, tb, struct.pack(">H", -off) + ln)
+                    end = (nxt[d] + off + len(pl)) & 0xffffffff
+                    if 0 < ((end - nxt[d]) & 0xffffffff) < 1 << 31:
+                        nxt[d] = end
+                else:
+                    ops += flows_op(K_DATA, f, d, tb, ln)
+                    nxt[d] = (nxt[d] + len(pl)) & 0xffffffff
+            else:  # FIN, or flags no ordinary segment has: at the next number
+                while off > 0:
+                    g = min(off, 65535)
+                    ops += flows_op(K_GAP, f, d, 0, struct.pack(">HH", g, 0))
+                    off -= g
+                    nxt[d] = (nxt[d] + g) & 0xffffffff
+                if plain:
+                    ops += flows_op(K_FIN, f, d, tb, ln)
+                    nxt[d] = (nxt[d] + len(pl) + 1) & 0xffffffff
+                else:
+                    ops += flows_op(K_RAW, f, d, tb, bytes([flags & 0xff]) + ln)
+                    nxt[d] = (nxt[d] + len(pl) + (1 if flags & 0x03 else 0)) & 0xffffffff
+        if len(b) + len(ops) > MAX["fuzz_flows"]:
+            break
+        b += ops
+    return bytes(b) if len(b) > 1 else None
+
+
+def flows_seeds(name, pkts):
+    s = flows_seed(pkts)
+    if s:
+        out("fuzz_flows", s, name)
+
+
+def synthetic_flows():
+    def data(f, d, pl, t=0):
+        return flows_op(K_DATA, f, d, t, struct.pack(">H", len(pl)) + pl)
+    req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    h2 = PREFACE + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    # four connections at once, each ended another way
+    b = bytearray([0x03])
+    for f in range(4):
+        b += flows_op(K_HANDSHAKE, f, 0, 1)
+        b += data(f, 0, h2 if f % 2 else req)
+    b += data(0, 1, resp) + flows_op(K_FIN, 0, 0, 1, b"\x00\x00") + flows_op(K_FIN, 0, 1, 1, b"\x00\x00")
+    b += flows_op(K_RST, 1, 1, 1)
+    b += flows_op(K_SYN, 2, 0, 1, b"\x07") + data(2, 0, req)  # port reuse
+    b += flows_op(K_TICK, 3, 0, 255) + flows_op(K_STATS, 3, 0, 0)
+    out("fuzz_flows", bytes(b), "hand-four-endings")
+    # a small table: the flows evict each other; holes and retransmissions
+    b = bytearray([0x10 | 0x40])
+    for f in range(4):
+        b += flows_op(K_HANDSHAKE, f, 0, 0) + data(f, 0, req[:10])
+        b += flows_op(K_GAP, f, 0, 0, struct.pack(">HH", 100, 8) + b"xxxxxxxx")
+        b += flows_op(K_BACK, f, 0, 0, struct.pack(">HH", 118, 20) + req[:20])
+    out("fuzz_flows", bytes(b), "hand-evict-holes")
+
+
 # ---- fuzz_config ----------------------------------------------------------------
 
 CONFIGS = [
@@ -448,15 +595,22 @@ def config_seeds():
 # ---- main -------------------------------------------------------------------------
 
 def main():
-    global ONLY
+    global ONLY, CORPUS
     args = sys.argv[1:]
-    if len(args) >= 2 and args[0] == "--only":
-        ONLY = set(args[1].split(","))
+    while len(args) >= 2 and args[0] in ("--only", "--out"):
+        if args[0] == "--only":
+            ONLY = set(args[1].split(","))
+        else:
+            CORPUS = os.path.abspath(args[1])
         args = args[2:]
     for t in ONLY:
         for f in glob.glob(os.path.join(CORPUS, t, "*")):
             os.remove(f)
+    # every committed capture of every stack: the stacks' own, the SPAN
+    # transformations of them, the attacks
     files = sorted(glob.glob(os.path.join(ROOT, "pcaps", "*.pcap*")))
+    files += sorted(glob.glob(os.path.join(ROOT, "pcaps", "transformed", "*.pcap*")))
+    files += sorted(glob.glob(os.path.join(ROOT, "pcaps", "attacks", "*.pcap*")))
     for d in args:
         files += sorted(p for p in glob.glob(os.path.join(d, "**", "*"), recursive=True)
                         if p.endswith((".pcap", ".pcapng")) and os.path.getsize(p) < 1 << 20)
@@ -473,8 +627,10 @@ def main():
         h2_seeds(name, conns)
         tls_seeds(name, conns)
         http1_seeds(name, conns)
+        flows_seeds(name, pkts)
     synthetic_packets()
     synthetic_http1()
+    synthetic_flows()
     config_seeds()
 
 
