@@ -134,6 +134,7 @@ static void segment(struct gw_sensor *s, const struct gw_segment *seg)
     }
     if (gw_stream_holding(f) && value < GW_FLOW_VALUE_MID) value = GW_FLOW_VALUE_MID;
     if (value != f->value) gw_flow_set_value(s->flows, f, value);
+    if (acts & GW_STREAM_DROPPED) return;
     if ((seg->flags & GW_TCP_RST) || (f->reasm[0].ended && f->reasm[1].ended)) {
         if (!f->closed) {
             if (a) gw_app_close(a, GW_END_CONN_CLOSED, s->now);

@@ -281,6 +281,10 @@ unsigned gw_stream_segment(struct gw_stream *s, struct gw_flow *f, int dir,
                            void *user)
 {
     struct gw_stream_state *st = &f->stream;
+    if ((seg->flags & GW_TCP_SYN) && (seg->flags & (GW_TCP_RST | GW_TCP_FIN))) {
+        s->n.invalid_flags++;
+        return GW_STREAM_DROPPED;
+    }
     if (f->saw_syn && !(st->flags & ST_ORIENTED) && !st->held) st->flags |= ST_ORIENTED;
     if (!note_start(s, f, dir, seg->flags)) return GW_STREAM_SWAP | GW_STREAM_RETRY;
 
@@ -352,7 +356,7 @@ const struct gw_stream_stats *gw_stream_stats(const struct gw_stream *s)
 #define F(m) GW_STAT_FIELD(struct gw_stream_stats, m, #m)
 const struct gw_stat_field gw_stream_stat_fields[] = {
     F(windows), F(held_segments), F(reordered), F(swaps_late_syn),
-    F(swaps_app), F(window_refused), F(late_syn_ignored),
+    F(swaps_app), F(window_refused), F(late_syn_ignored), F(invalid_flags),
 };
 #undef F
 const size_t gw_stream_stat_fields_len = GW_ARRAY_LEN(gw_stream_stat_fields);

@@ -33,6 +33,11 @@
  * once (gw_stream_roles_swapped says so to whoever writes records) and is
  * returned to the caller to apply to the flow, then gw_stream_swapped.
  *
+ * A segment with SYN and RST, or SYN and FIN, is no segment an endpoint
+ * accepts (RFC 9293 processes a SYN only in states where RST/FIN make it
+ * void): it is dropped (GW_STREAM_DROPPED) and ends nothing, so one crafted
+ * packet past the tap can not end a connection the endpoints keep using.
+ *
  * The stream never reaches back: it returns actions; the flow table's
  * owner applies them.
  */
@@ -52,7 +57,8 @@ enum gw_stream_action {
     GW_STREAM_CONTINUE = 0,
     GW_STREAM_BYPASS = 1u << 0, /* stop reassembling the flow */
     GW_STREAM_SWAP = 1u << 1,   /* swap the flow's client and server, then gw_stream_swapped */
-    GW_STREAM_RETRY = 1u << 2   /* the segment was not taken: hand it again (direction flipped) */
+    GW_STREAM_RETRY = 1u << 2,  /* the segment was not taken: hand it again (direction flipped) */
+    GW_STREAM_DROPPED = 1u << 3 /* the segment is not TCP any endpoint accepts: ignored */
 };
 
 struct gw_stream_consumer {
@@ -74,6 +80,7 @@ struct gw_stream_stats {
     uint64_t swaps_app;        /* orientations corrected by the application layer */
     uint64_t window_refused;   /* windows closed early: budget or size */
     uint64_t late_syn_ignored; /* a SYN contradicting an orientation already in use */
+    uint64_t invalid_flags;    /* SYN with RST or FIN: dropped, nothing ended by it */
 };
 
 struct gw_stream;

@@ -231,5 +231,23 @@ if live_start "live clock ticks" "$T/tick.yaml"; then
     live_stop
 fi
 
+# issue #10: a crafted SYN+FIN+RST+PSH+URG segment on a live gRPC-Web
+# connection ends nothing (no endpoint accepts it); the calls that follow
+# are read as tshark reads them (tcp.analyze_sequence_numbers off): three
+# calls, the later two answered (status 0, then 5 "gone"), none leaked.
+RST=tests/fuzz/crashes/fuzz_pcap/grpcweb-calls-after-rst-leak.pcap
+if "$BIN" -r "$RST" >"$T/rst.json" 2>"$T/rst.err"; then
+    got=$(/usr/bin/python3 -c '
+import json, sys
+calls = [json.loads(l)["grpc"] for l in open(sys.argv[1]) if "\"event_type\":\"grpc\"" in l]
+print(";".join("%s %s %s %s/%s %s" % (c["path"], c["http_status"], c["grpc_status"], c["request_messages"],
+               c["response_messages"], c["ended_by"]) for c in calls))' "$T/rst.json")
+    want="/acme.billing.v1.Invoices/GetInvoice 200 None 1/0 end_stream;/corp.identity.v2.Users/LookupUser 200 0 1/1 end_stream;/acme.billing.v1.Invoices/VoidInvoice 200 5 1/0 end_stream"
+    if [ "$got" = "$want" ] && [ ! -s "$T/rst.err" ]; then ok "crafted SYN+RST segment ends nothing"
+    else bad "crafted SYN+RST segment" "got '$got' stderr: $(head -c 300 "$T/rst.err")"; fi
+else
+    bad "crafted SYN+RST segment" "exit $?: $(head -c 300 "$T/rst.err")"
+fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -292,6 +292,25 @@ START_TEST(late_syn_after_delivery_is_ignored)
 }
 END_TEST
 
+/* SYN with RST or FIN: no endpoint takes it, it ends nothing. */
+START_TEST(invalid_flags_end_nothing)
+{
+    struct rig r;
+    rig_init(&r, 1 << 20);
+    send_seg(&r, CLIENT, GW_TCP_SYN, 100, NULL);
+    send_seg(&r, SERVER, GW_TCP_SYN | GW_TCP_ACK, 500, NULL);
+    unsigned acts = send_seg(&r, CLIENT, GW_TCP_SYN | GW_TCP_FIN | GW_TCP_RST | GW_TCP_PSH, 101, "x");
+    ck_assert(acts & GW_STREAM_DROPPED);
+    acts = send_seg(&r, SERVER, GW_TCP_SYN | GW_TCP_FIN, 501, NULL);
+    ck_assert(acts & GW_STREAM_DROPPED);
+    ck_assert(!the_flow(&r)->reasm[0].ended && !the_flow(&r)->reasm[1].ended);
+    send_seg(&r, CLIENT, GW_TCP_ACK, 101, "abc");
+    ck_assert_str_eq(r.g.bytes[0], "abc");
+    ck_assert_uint_eq(gw_stream_stats(r.s)->invalid_flags, 2);
+    rig_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("stream");
@@ -305,6 +324,7 @@ int main(void)
     tcase_add_test(tc, consumer_swap_remaps_the_rest);
     tcase_add_test(tc, bypass_stops_reassembly);
     tcase_add_test(tc, late_syn_after_delivery_is_ignored);
+    tcase_add_test(tc, invalid_flags_end_nothing);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
