@@ -161,39 +161,49 @@ void gw_stats_write(const struct gw_stats *r, struct gw_json *j, const uint64_t 
     gw_json_object_end(j);
 }
 
-bool gw_stats_check(const struct gw_stats *r)
+/* Is `prefix` (an object path) the first part of path p, up to a dot? */
+static bool within(const char *p, const char *prefix, size_t plen)
 {
-    char a[GW_STATS_PATH_MAX], b[GW_STATS_PATH_MAX];
-    for (size_t i = 0; i < r->n_fields; i++) {
-        if (!gw_stats_path(r, i, a, sizeof a)) return false;
-        struct parts pa;
-        if (!split_path(a, &pa)) return false;
-        for (size_t k = i + 1; k < r->n_fields; k++) {
-            if (!gw_stats_path(r, k, b, sizeof b)) return false;
-            size_t la = strlen(a), lb = strlen(b);
-            if (strcmp(a, b) == 0) return false; /* duplicate */
-            /* a counter that is also an object: "x.y" and "x.y.z" */
-            if ((lb > la && memcmp(a, b, la) == 0 && b[la] == '.') ||
-                (la > lb && memcmp(a, b, lb) == 0 && a[lb] == '.'))
-                return false;
-        }
-        /* an object closed before field i may not reopen at i: every object
-         * of path i that was open at some j < i must be open all along */
-        for (size_t d = 1; d < pa.n; d++) {
-            size_t plen = (size_t)(pa.p[d] - a) - 1; /* "x.y" of "x.y.z" */
-            bool seen = false, gap = false;
-            for (size_t k = 0; k < i; k++) {
-                if (!gw_stats_path(r, k, b, sizeof b)) return false;
-                bool inside = strncmp(a, b, plen) == 0 && b[plen] == '.';
-                if (inside) {
-                    if (gap) return false;
-                    seen = true;
-                } else if (seen) {
-                    gap = true;
-                }
-            }
-            if (gap && seen) return false;
+    return strncmp(p, prefix, plen) == 0 && p[plen] == '.';
+}
+
+/* Every full path once (the check compares them pairwise: O(n^2) short
+ * compares, once per registry, never per packet). */
+static char (*all_paths(const struct gw_stats *r))[GW_STATS_PATH_MAX]
+{
+    char (*paths)[GW_STATS_PATH_MAX] = calloc(r->n_fields ? r->n_fields : 1, sizeof *paths);
+    for (size_t i = 0; paths && i < r->n_fields; i++) {
+        struct parts pp;
+        if (!gw_stats_path(r, i, paths[i], sizeof paths[i]) || !split_path(paths[i], &pp)) {
+            free(paths);
+            return NULL;
         }
     }
-    return true;
+    return paths;
+}
+
+bool gw_stats_check(const struct gw_stats *r)
+{
+    char (*paths)[GW_STATS_PATH_MAX] = all_paths(r);
+    if (!paths) return false;
+    bool ok = true;
+    for (size_t i = 0; ok && i < r->n_fields; i++) {
+        const char *a = paths[i];
+        size_t la = strlen(a);
+        for (size_t k = 0; ok && k < i; k++) {
+            const char *b = paths[k];
+            /* a duplicate, or a counter that is also an object ("x.y", "x.y.z") */
+            if (strcmp(a, b) == 0 || within(a, b, strlen(b)) || within(b, a, la)) ok = false;
+        }
+        /* each object of path i: the fields inside it so far must be the
+         * ones right before i (an object closed earlier may not reopen) */
+        for (const char *dot = strchr(a, '.'); ok && dot; dot = strchr(dot + 1, '.')) {
+            size_t plen = (size_t)(dot - a);
+            size_t k = i;
+            while (k > 0 && within(paths[k - 1], a, plen)) k--;
+            while (ok && k > 0) ok = !within(paths[--k], a, plen);
+        }
+    }
+    free(paths);
+    return ok;
 }
