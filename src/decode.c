@@ -144,11 +144,6 @@ static const struct gw_stat_field decode_stat_fields[] = {
 const struct gw_stat_field *const gw_decode_stat_fields = decode_stat_fields;
 const size_t gw_decode_stat_fields_len = GW_ARRAY_LEN(decode_stat_fields);
 
-_Static_assert(GW_DECODE_DEFAULT_FRAG_DATAGRAMS == GW_DEFRAG_DEFAULT_DATAGRAMS &&
-                   GW_DECODE_DEFAULT_FRAG_BYTES == GW_DEFRAG_DEFAULT_BYTES &&
-                   GW_DECODE_DEFAULT_FRAG_TIMEOUT_S == GW_DEFRAG_DEFAULT_TIMEOUT_S,
-               "decode.h documents the reassembler's defaults");
-
 /* Per-call state handed down the layers. */
 struct decode_ctx {
     struct gw_decoder *d;

@@ -118,10 +118,11 @@ int gw_router_add(struct gw_router *r, const char *spec, const char *types, char
         return GW_ERR_LIMIT;
     }
     struct route rt = { 0 };
-    const char *target;
+    const char *target = NULL;
     int rc = gw_router_check_spec(spec, err, errlen);
     if (rc != GW_OK) return rc;
     rt.ops = find_kind(spec, &target);
+    if (!rt.ops || !target) return GW_ERR_ARG; /* gw_router_check_spec said it is one */
     if ((rc = parse_types(types, &rt.types, err, errlen)) != GW_OK) return rc;
     rt.spec = strdup(spec);
     if (!rt.spec) {

@@ -120,10 +120,11 @@ struct gw_decode_config {
     uint32_t frag_timeout_s;     /* packet time from the first fragment; default 30 */
 };
 
-/* The reassembler's defaults (GW_DEFRAG_DEFAULT_*; decode.c asserts they agree). */
-#define GW_DECODE_DEFAULT_FRAG_DATAGRAMS 1024
-#define GW_DECODE_DEFAULT_FRAG_BYTES (4u << 20)
-#define GW_DECODE_DEFAULT_FRAG_TIMEOUT_S 30
+/* The reassembler's defaults, by their decoder names (defrag.h defines them:
+ * include it where these are used). */
+#define GW_DECODE_DEFAULT_FRAG_DATAGRAMS GW_DEFRAG_DEFAULT_DATAGRAMS
+#define GW_DECODE_DEFAULT_FRAG_BYTES GW_DEFRAG_DEFAULT_BYTES
+#define GW_DECODE_DEFAULT_FRAG_TIMEOUT_S GW_DEFRAG_DEFAULT_TIMEOUT_S
 
 struct gw_decoder;
 

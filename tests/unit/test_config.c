@@ -9,6 +9,7 @@
  */
 #include "grpcwatch/config.h"
 #include "grpcwatch/decode.h"
+#include "grpcwatch/defrag.h"
 
 #include <check.h>
 #include <errno.h>
