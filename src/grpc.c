@@ -392,10 +392,7 @@ const size_t gw_grpc_stat_fields_len = GW_ARRAY_LEN(gw_grpc_stat_fields);
 
 void gw_grpc_stats_add(struct gw_grpc_stats *total, const struct gw_grpc_stats *one)
 {
-    total->calls += one->calls;
-    total->non_grpc_streams += one->non_grpc_streams;
-    total->messages[0] += one->messages[0];
-    total->messages[1] += one->messages[1];
+    gw_stats_fold(gw_grpc_stat_fields, gw_grpc_stat_fields_len, total, one);
 }
 
 /* ---- session ------------------------------------------------------------ */

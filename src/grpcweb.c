@@ -73,11 +73,7 @@ const size_t gw_grpcweb_stat_fields_len = GW_ARRAY_LEN(gw_grpcweb_stat_fields);
 
 void gw_grpcweb_stats_add(struct gw_grpcweb_stats *total, const struct gw_grpcweb_stats *one)
 {
-    total->calls += one->calls;
-    total->messages[0] += one->messages[0];
-    total->messages[1] += one->messages[1];
-    total->calls_untracked += one->calls_untracked;
-    total->trailer_frames += one->trailer_frames;
+    gw_stats_fold(gw_grpcweb_stat_fields, gw_grpcweb_stat_fields_len, total, one);
 }
 
 /* ---- small helpers -------------------------------------------------------- */

@@ -839,21 +839,7 @@ const struct gw_h2_stats *gw_h2_conn_stats(const struct gw_h2_conn *c)
 void gw_h2_stats_add(struct gw_h2_stats *total, const struct gw_h2_stats *conn)
 {
     if (!total || !conn) return;
-    for (int d = 0; d < 2; d++) {
-        total->frames[d] += conn->frames[d];
-        total->gaps_skipped[d] += conn->gaps_skipped[d];
-        total->gaps_resynced[d] += conn->gaps_resynced[d];
-        total->gaps_stopped[d] += conn->gaps_stopped[d];
-    }
-    for (size_t i = 0; i < GW_ARRAY_LEN(conn->frames_by_type); i++)
-        total->frames_by_type[i] += conn->frames_by_type[i];
-    total->headers_blocks += conn->headers_blocks;
-    total->anomalies += conn->anomalies;
-    total->open_streams += conn->open_streams;
-    total->max_open_streams = GW_MAX(total->max_open_streams, conn->max_open_streams);
-    total->unknown_names += conn->unknown_names;
-    total->unknown_values += conn->unknown_values;
-    total->hpack_resets += conn->hpack_resets;
+    gw_stats_fold(gw_h2_stat_fields, gw_h2_stat_fields_len, total, conn);
 }
 
 #define H2_STAT(member, path) GW_STAT_FIELD(struct gw_h2_stats, member, path)

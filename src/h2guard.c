@@ -276,10 +276,8 @@ const struct gw_h2guard_stats *gw_h2guard_stats(const struct gw_h2guard *g)
 void gw_h2guard_stats_add(struct gw_h2guard_stats *total, const struct gw_h2guard_stats *conn)
 {
     if (!total || !conn) return;
-    for (size_t i = 0; i < GW_ARRAY_LEN(conn->events); i++) total->events[i] += conn->events[i];
-    total->client_resets += conn->client_resets;
-    total->early_resets += conn->early_resets;
-    total->reported |= conn->reported;
+    gw_stats_fold(gw_h2guard_stat_fields, gw_h2guard_stat_fields_len, total, conn);
+    total->reported |= conn->reported; /* bits, not a counter */
 }
 
 #define GUARD_STAT(member, path) GW_STAT_FIELD(struct gw_h2guard_stats, member, path)

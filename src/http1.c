@@ -935,14 +935,7 @@ const size_t gw_http1_stat_fields_len = GW_ARRAY_LEN(gw_http1_stat_fields);
 
 void gw_http1_stats_add(struct gw_http1_stats *total, const struct gw_http1_stats *one)
 {
-    total->requests += one->requests;
-    total->responses += one->responses;
-    total->body_bytes[0] += one->body_bytes[0];
-    total->body_bytes[1] += one->body_bytes[1];
-    total->unmatched_responses += one->unmatched_responses;
-    total->queue_overflows += one->queue_overflows;
-    total->framing_conflicts += one->framing_conflicts;
-    total->gap_bytes_skipped += one->gap_bytes_skipped;
+    gw_stats_fold(gw_http1_stat_fields, gw_http1_stat_fields_len, total, one);
 }
 
 /* ---- public API --------------------------------------------------------------- */

@@ -85,6 +85,17 @@ void gw_stats_merge(const struct gw_stats *r, uint64_t *acc, const uint64_t *v)
     }
 }
 
+void gw_stats_fold(const struct gw_stat_field *fields, size_t n, void *total, const void *one)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t t, v;
+        memcpy(&t, (const uint8_t *)total + fields[i].offset, sizeof t);
+        memcpy(&v, (const uint8_t *)one + fields[i].offset, sizeof v);
+        t = fields[i].merge == GW_STAT_MAX ? GW_MAX(t, v) : t + v;
+        memcpy((uint8_t *)total + fields[i].offset, &t, sizeof t);
+    }
+}
+
 /* ---- paths ------------------------------------------------------------------ */
 
 const char *gw_stats_path(const struct gw_stats *r, size_t i, char *buf, size_t buflen)

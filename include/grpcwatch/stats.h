@@ -74,6 +74,11 @@ void gw_stats_snapshot(struct gw_stats *r, uint64_t *out);
 /* acc[i] = merge(acc[i], v[i]) for every slot, by each field's rule. */
 void gw_stats_merge(const struct gw_stats *r, uint64_t *acc, const uint64_t *v);
 
+/* Adds the counters of one instance into a total, field by field as the
+ * table says (SUM adds, MAX keeps the larger): how a module's totals over
+ * finished connections are kept, from the same table that writes them. */
+void gw_stats_fold(const struct gw_stat_field *fields, size_t n, void *total, const void *one);
+
 /* Writes `"stats":{...}` from values (a snapshot, or merged snapshots). */
 void gw_stats_write(const struct gw_stats *r, struct gw_json *j, const uint64_t *values);
 
