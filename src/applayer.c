@@ -479,6 +479,11 @@ void gw_app_segment_done(struct gw_app *a, gw_time_us ts)
             a->lv[i].proto->segment_done(a->lv[i].st, ts);
 }
 
+bool gw_app_finished(const struct gw_app *a)
+{
+    return a->levels == 1 && a->lv[0].dead && !a->lv[0].proto;
+}
+
 void gw_app_close(struct gw_app *a, int reason, gw_time_us ts)
 {
     for (int i = 0; i < a->levels; i++)

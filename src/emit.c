@@ -78,7 +78,7 @@ static void head(struct gw_emit_flow *ef, struct gw_record_head *h, gw_time_us t
     h->sport = cport;
     h->dport = sport;
     h->app_proto = app_proto;
-    h->tunnel = &f->tunnel;
+    h->tunnel = f->tunnel;
 }
 
 static struct gw_json *begin(struct gw_emit *e, const struct gw_record_head *h)

@@ -2,31 +2,48 @@
  * flow.c - the bidirectional flow table.
  *
  * Invariants:
- *  - All max_flows gw_flow structs are allocated once, at create time. A flow
- *    is either live (in exactly one hash chain and exactly one LRU list), on
- *    the free list (chained through hnext), or never used yet (index >=
- *    t->fresh). Nothing is allocated later; never-used structs are taken in
- *    order and only when the free list is empty, so the zeroed pages of a
- *    large table become resident only as the traffic needs them.
- *  - The key is the 5-tuple in canonical order (lower (addr, port) endpoint
- *    first); f->hash is SipHash-2-4 of it under a key drawn at create time, so
- *    a sender can not choose addresses that all land in one chain.
+ *  - All max_flows gw_flow structs are allocated once, at create time, in
+ *    one array; flows are named by their index in it (uint32_t, GW_FLOW_NONE
+ *    for none). A flow is either live (in exactly one slot of the index and
+ *    exactly one LRU list), on the free list (chained through lnext), or
+ *    never used yet (index >= t->fresh). Nothing is allocated later;
+ *    never-used structs are taken in order and only when the free list is
+ *    empty, so the zeroed pages of a large table become resident only as
+ *    the traffic needs them.
+ *  - The index is open addressing with linear probing over nslots = a power
+ *    of two >= 2 * max_flows (load <= 1/2), no tombstones (deletion shifts
+ *    the cluster back). A slot is 0 (empty) or (hash32 << 32 | index + 1):
+ *    a probe compares the 32-bit tag before it reads a flow, so a miss
+ *    costs no flow cache line; the home slot is hash32 & slot_mask.
+ *  - hash32 is a keyed hash of the 5-tuple with the endpoints in canonical
+ *    order: NH (the UMAC/VHASH inner hash: sum of (w[2i] + k[2i]) *
+ *    (w[2i+1] + k[2i+1]) over 32-bit words, 2^-32-almost-universal) under
+ *    ten key words drawn at create time, then a fixed 64-bit finaliser. A
+ *    sender who does not know the key can not choose tuples that share a
+ *    slot (test_flow shows what choosing them does when the key is known).
  *  - Live flows sit in one of RANK_COUNT x CLASS_COUNT LRU lists, by
  *    eviction rank (the flow's value; LOW once closed) and timeout class:
  *    NEW (no payload either way), ESTABLISHED, CLOSED. Each list is ordered
- *    by last activity (head = most recent) and all its flows share one
- *    timeout, so expiry is exact and stops at the first flow of each list
- *    that is still young. f->lru names the list; LRU_NONE while the flow
- *    ends or is free.
+ *    by the epoch (last_ts >> EPOCH_SHIFT, about 65 ms) of the flow's last
+ *    activity, head = most recent. A packet moves its flow to the head only
+ *    when it starts a new epoch for the flow or changes its list: a busy
+ *    flow writes its neighbours' cache lines at most once an epoch, not
+ *    once a packet. Within an epoch the order is the order of moves.
+ *  - Expiry is exact: every flow of an epoch older than the cut's is
+ *    expired; in the cut's own epoch each flow is checked; younger epochs
+ *    are not looked at. The walk costs one step per ended flow, plus the
+ *    flows of one epoch, plus one per list.
  *  - A full table evicts the oldest of the three class tails of the lowest
  *    rank that has a flow: a flood of LOW flows only ever evicts LOW flows
  *    while one is left, and a live gRPC flow goes only when every flow is
  *    worth as much. The globally least recently used flow (for destroy) is
  *    the oldest of all tails.
- *  - on_end is called exactly once per live flow, after it left the hash and
- *    its list and before its memory goes back to the free list; on_end must
- *    not call back into the table, except gw_flow_set_value() (it then only
- *    records the value).
+ *  - on_end is called exactly once per live flow, after it left the index
+ *    and its list and before its memory goes back to the free list; on_end
+ *    must not call back into the table, except gw_flow_set_value() (it then
+ *    only records the value).
+ *  - Tunnels live in a cold array beside the flows (flow->tunnel points at
+ *    its entry or at a shared "none"): only tunnelled flows write theirs.
  *  - Flow ids are a bijective 51-bit mix of a running counter and a random
  *    seed: unique within a run, < 2^53 (exact in a JSON double), and not
  *    a count of flows another run would reproduce.
@@ -40,12 +57,15 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Cap on max_flows: ~300 bytes a flow with its bucket, so the table tops
- * out near 5 GiB. */
+/* Cap on max_flows: 232 bytes a flow plus 16 of index, so the table tops
+ * out near 4 GiB. */
 #define GW_FLOW_MAX_FLOWS (1u << 24)
 #define GW_FLOW_ID_BITS 51
 #define GW_FLOW_ID_MASK ((UINT64_C(1) << GW_FLOW_ID_BITS) - 1)
 #define GW_US_PER_S INT64_C(1000000)
+#define EPOCH_SHIFT 16
+#define NONE GW_FLOW_NONE
+#define NH_WORDS 10
 
 enum flow_class { CLASS_NEW = 0, CLASS_ESTABLISHED, CLASS_CLOSED, CLASS_COUNT };
 #define RANK_COUNT GW_FLOW_VALUE_COUNT
@@ -53,23 +73,26 @@ enum flow_class { CLASS_NEW = 0, CLASS_ESTABLISHED, CLASS_CLOSED, CLASS_COUNT };
 #define LRU_NONE 0xff
 
 struct lru {
-    struct gw_flow *head, *tail;
+    uint32_t head, tail;
 };
 
 struct gw_flow_table {
     struct gw_flow_config cfg;
     gw_flow_end_fn on_end;
     void *user;
-    struct gw_flow *flows;    /* cfg.max_flows structs */
-    struct gw_flow **buckets; /* mask + 1 chains */
-    uint32_t mask;
-    struct gw_flow *free_list;
-    uint32_t fresh;           /* flows[fresh..max_flows) never used */
+    struct gw_flow *flows;      /* cfg.max_flows structs */
+    struct gw_tunnel *tunnels;  /* cfg.max_flows, cold */
+    uint64_t *slots;            /* slot_mask + 1 */
+    uint32_t slot_mask;
+    uint32_t free_list;
+    uint32_t fresh;             /* flows[fresh..max_flows) never used */
     struct lru lists[LIST_COUNT]; /* by list_index(rank, class) */
-    uint64_t sip_k0, sip_k1;
+    uint32_t nh_key[NH_WORDS];
     uint64_t id_seed, id_counter;
     struct gw_flow_stats stats;
 };
+
+static const struct gw_tunnel no_tunnel; /* type GW_TUNNEL_NONE */
 
 /* ---- seeding and hashing ---- */
 
@@ -92,74 +115,95 @@ static bool read_urandom(void *buf, size_t n)
 
 /* Fills seed[] with unpredictable bits; time ^ pid only if the kernel gives
  * none (better a weak seed than no table). */
-static void random_seed(uint64_t seed[3])
+static void random_seed(uint64_t *seed, size_t n)
 {
-    if (getrandom(seed, 3 * sizeof seed[0], GRND_NONBLOCK) == (ssize_t)(3 * sizeof seed[0])) return;
-    if (read_urandom(seed, 3 * sizeof seed[0])) return;
+    if (getrandom(seed, n * sizeof seed[0], GRND_NONBLOCK) == (ssize_t)(n * sizeof seed[0])) return;
+    if (read_urandom(seed, n * sizeof seed[0])) return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t state = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
                      ((uint64_t)getpid() << 32);
-    for (int i = 0; i < 3; i++) seed[i] = splitmix64(&state);
+    for (size_t i = 0; i < n; i++) seed[i] = splitmix64(&state);
 }
 
-static uint64_t rotl64(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
-
-/* One SipRound over the state v[0..3]; a function, not a macro, so the
- * compiler checks it and it reads like the paper. */
-static inline void sip_round(uint64_t v[4])
+static void set_keys(struct gw_flow_table *t, const uint64_t seed[6])
 {
-    v[0] += v[1]; v[1] = rotl64(v[1], 13); v[1] ^= v[0]; v[0] = rotl64(v[0], 32);
-    v[2] += v[3]; v[3] = rotl64(v[3], 16); v[3] ^= v[2];
-    v[0] += v[3]; v[3] = rotl64(v[3], 21); v[3] ^= v[0];
-    v[2] += v[1]; v[1] = rotl64(v[1], 17); v[1] ^= v[2]; v[2] = rotl64(v[2], 32);
-}
-
-static uint64_t load_le64(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-/* SipHash-2-4 (Aumasson, Bernstein 2012). */
-static uint64_t siphash24(uint64_t k0, uint64_t k1, const uint8_t *in, size_t n)
-{
-    uint64_t v[4] = {
-        k0 ^ UINT64_C(0x736f6d6570736575), k1 ^ UINT64_C(0x646f72616e646f6d),
-        k0 ^ UINT64_C(0x6c7967656e657261), k1 ^ UINT64_C(0x7465646279746573),
-    };
-    size_t full = n & ~(size_t)7;
-    for (size_t i = 0; i < full; i += 8) {
-        uint64_t m = load_le64(in + i, 8);
-        v[3] ^= m;
-        sip_round(v);
-        sip_round(v);
-        v[0] ^= m;
-    }
-    uint64_t b = ((uint64_t)n << 56) | load_le64(in + full, n - full);
-    v[3] ^= b;
-    sip_round(v);
-    sip_round(v);
-    v[0] ^= b;
-    v[2] ^= 0xff;
-    for (int i = 0; i < 4; i++) sip_round(v);
-    return v[0] ^ v[1] ^ v[2] ^ v[3];
+    for (int i = 0; i < NH_WORDS; i++) t->nh_key[i] = (uint32_t)(seed[i / 2] >> (32 * (i & 1)));
+    t->id_seed = seed[5];
 }
 
 /* ---- keys ---- */
 
 static size_t addr_len(const struct gw_addr *a) { return a->family == 4 ? 4 : 16; }
 
-/* A copy with the bytes an address does not use zeroed, so equal addresses
- * compare and hash equal whatever the decoder left there. */
-static struct gw_addr addr_norm(const struct gw_addr *a)
+static uint32_t load32(const uint8_t *p)
 {
-    struct gw_addr n;
-    memset(&n, 0, sizeof n);
-    n.family = a->family;
-    memcpy(n.bytes, a->bytes, addr_len(a));
-    return n;
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The address as four words, the bytes an IPv4 address does not use as 0
+ * whatever the decoder left there. */
+static void addr_words(const struct gw_addr *a, uint32_t w[4])
+{
+    w[0] = load32(a->bytes);
+    if (a->family == 4) {
+        w[1] = w[2] = w[3] = 0;
+        return;
+    }
+    w[1] = load32(a->bytes + 4);
+    w[2] = load32(a->bytes + 8);
+    w[3] = load32(a->bytes + 12);
+}
+
+/* Any fixed total order will do: it only has to put both directions' keys
+ * the same way round. */
+static bool words_before(const uint32_t a[4], uint16_t ap, const uint32_t b[4], uint16_t bp)
+{
+    for (int i = 0; i < 4; i++)
+        if (a[i] != b[i]) return a[i] < b[i];
+    return ap <= bp;
+}
+
+static uint64_t fmix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    h *= UINT64_C(0xc4ceb9fe1a85ec53);
+    return h ^ (h >> 33);
+}
+
+static uint32_t nh_hash(const uint32_t key[NH_WORDS], const uint32_t w[NH_WORDS])
+{
+    uint64_t h = 0;
+    for (int i = 0; i < NH_WORDS; i += 2)
+        h += (uint64_t)(uint32_t)(w[i] + key[i]) * (uint32_t)(w[i + 1] + key[i + 1]);
+    return (uint32_t)(fmix64(h) >> 32);
+}
+
+static uint32_t tuple_hash(const uint32_t key[NH_WORDS], const struct gw_addr *src, uint16_t sport,
+                           const struct gw_addr *dst, uint16_t dport)
+{
+    uint32_t a[4], b[4], w[NH_WORDS];
+    addr_words(src, a);
+    addr_words(dst, b);
+    bool src_first = words_before(a, sport, b, dport);
+    const uint32_t *lo = src_first ? a : b, *hi = src_first ? b : a;
+    /* the pairs multiplied are lo[i] * hi[i]: both endpoints in every term */
+    for (int i = 0; i < 4; i++) {
+        w[2 * i] = lo[i];
+        w[2 * i + 1] = hi[i];
+    }
+    w[8] = src_first ? ((uint32_t)sport << 16 | dport) : ((uint32_t)dport << 16 | sport);
+    w[9] = src->family;
+    return nh_hash(key, w);
+}
+
+static uint32_t flow_hash(const struct gw_flow_table *t, const struct gw_flow *f)
+{
+    return tuple_hash(t->nh_key, &f->client, f->client_port, &f->server, f->server_port);
 }
 
 static bool endpoint_eq(const struct gw_addr *a, uint16_t ap, const struct gw_addr *b, uint16_t bp)
@@ -167,25 +211,13 @@ static bool endpoint_eq(const struct gw_addr *a, uint16_t ap, const struct gw_ad
     return ap == bp && a->family == b->family && memcmp(a->bytes, b->bytes, addr_len(a)) == 0;
 }
 
-#define KEY_LEN (2 * (1 + 16 + 2))
-
-static void put_endpoint(uint8_t *k, const struct gw_addr *a, uint16_t port)
+static struct gw_addr addr_norm(const struct gw_addr *a)
 {
-    k[0] = a->family;
-    memcpy(k + 1, a->bytes, 16);
-    k[17] = (uint8_t)(port >> 8);
-    k[18] = (uint8_t)port;
-}
-
-static uint32_t key_hash(const struct gw_flow_table *t, const struct gw_addr *src, uint16_t sport,
-                         const struct gw_addr *dst, uint16_t dport)
-{
-    uint8_t k[KEY_LEN];
-    int c = gw_addr_cmp(src, dst);
-    bool src_first = c < 0 || (c == 0 && sport <= dport);
-    put_endpoint(k, src_first ? src : dst, src_first ? sport : dport);
-    put_endpoint(k + KEY_LEN / 2, src_first ? dst : src, src_first ? dport : sport);
-    return (uint32_t)siphash24(t->sip_k0, t->sip_k1, k, sizeof k);
+    struct gw_addr n;
+    memset(&n, 0, sizeof n);
+    n.family = a->family;
+    memcpy(n.bytes, a->bytes, addr_len(a));
+    return n;
 }
 
 /* ---- ids ---- */
@@ -208,6 +240,56 @@ static uint64_t next_id(struct gw_flow_table *t)
     return id;
 }
 
+/* ---- the index ---- */
+
+static uint32_t index_of(const struct gw_flow_table *t, const struct gw_flow *f)
+{
+    return (uint32_t)(f - t->flows);
+}
+
+static struct gw_flow *at(const struct gw_flow_table *t, uint32_t i)
+{
+    return i == NONE ? NULL : &t->flows[i];
+}
+
+static uint32_t slot_home(const struct gw_flow_table *t, uint64_t slot)
+{
+    return (uint32_t)(slot >> 32) & t->slot_mask;
+}
+
+static void index_insert(struct gw_flow_table *t, uint32_t hash, uint32_t fi)
+{
+    uint32_t i = hash & t->slot_mask;
+    while (t->slots[i]) i = (i + 1) & t->slot_mask;
+    t->slots[i] = (uint64_t)hash << 32 | (fi + 1);
+}
+
+/* Removes flow fi (hash `hash`) and shifts the rest of its cluster back so
+ * no probe sequence has a hole (Knuth 6.4, algorithm R). */
+static void index_remove(struct gw_flow_table *t, uint32_t hash, uint32_t fi)
+{
+    uint64_t want = (uint64_t)hash << 32 | (fi + 1);
+    uint32_t i = hash & t->slot_mask;
+    while (t->slots[i] != want) {
+        GW_ASSERT(t->slots[i] != 0);
+        if (!t->slots[i]) return;
+        i = (i + 1) & t->slot_mask;
+    }
+    for (uint32_t j = i;;) {
+        t->slots[i] = 0;
+        for (;;) {
+            j = (j + 1) & t->slot_mask;
+            if (!t->slots[j]) return;
+            uint32_t home = slot_home(t, t->slots[j]);
+            /* the entry at j may move to i unless its home lies in (i, j] */
+            bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+            if (!stays) break;
+        }
+        t->slots[i] = t->slots[j];
+        i = j;
+    }
+}
+
 /* ---- LRU lists ---- */
 
 static int flow_class(const struct gw_flow *f)
@@ -225,15 +307,19 @@ static int flow_rank(const struct gw_flow *f)
 
 static int list_index(int rank, int cls) { return rank * CLASS_COUNT + cls; }
 
+static int list_of(const struct gw_flow *f) { return list_index(flow_rank(f), flow_class(f)); }
+
 static void lru_push_head(struct gw_flow_table *t, struct gw_flow *f)
 {
-    int i = list_index(flow_rank(f), flow_class(f));
+    int i = list_of(f);
     struct lru *l = &t->lists[i];
+    uint32_t fi = index_of(t, f);
     f->lru = (uint8_t)i;
-    f->lprev = NULL;
+    f->lprev = NONE;
     f->lnext = l->head;
-    if (l->head) l->head->lprev = f; else l->tail = f;
-    l->head = f;
+    if (l->head != NONE) t->flows[l->head].lprev = fi;
+    else l->tail = fi;
+    l->head = fi;
 }
 
 /* Unlinks f from the list f->lru names (a no-op for an unlinked flow). */
@@ -241,10 +327,18 @@ static void lru_unlink(struct gw_flow_table *t, struct gw_flow *f)
 {
     if (f->lru >= LIST_COUNT) return;
     struct lru *l = &t->lists[f->lru];
-    if (f->lprev) f->lprev->lnext = f->lnext; else l->head = f->lnext;
-    if (f->lnext) f->lnext->lprev = f->lprev; else l->tail = f->lprev;
-    f->lprev = f->lnext = NULL;
+    if (f->lprev != NONE) t->flows[f->lprev].lnext = f->lnext;
+    else l->head = f->lnext;
+    if (f->lnext != NONE) t->flows[f->lnext].lprev = f->lprev;
+    else l->tail = f->lprev;
+    f->lprev = f->lnext = NONE;
     f->lru = LRU_NONE;
+}
+
+static void lru_move(struct gw_flow_table *t, struct gw_flow *f)
+{
+    lru_unlink(t, f);
+    lru_push_head(t, f);
 }
 
 /* The least recently used flow of one rank. On equal times closed flows go
@@ -254,7 +348,7 @@ static struct gw_flow *oldest_of_rank(const struct gw_flow_table *t, int rank)
     static const int order[CLASS_COUNT] = { CLASS_CLOSED, CLASS_NEW, CLASS_ESTABLISHED };
     struct gw_flow *best = NULL;
     for (int i = 0; i < CLASS_COUNT; i++) {
-        struct gw_flow *f = t->lists[list_index(rank, order[i])].tail;
+        struct gw_flow *f = at(t, t->lists[list_index(rank, order[i])].tail);
         if (f && (!best || f->last_ts < best->last_ts)) best = f;
     }
     return best;
@@ -283,25 +377,18 @@ static struct gw_flow *oldest_flow(const struct gw_flow_table *t)
 
 /* ---- lifecycle ---- */
 
-static void hash_unlink(struct gw_flow_table *t, struct gw_flow *f)
-{
-    struct gw_flow **link = &t->buckets[f->hash & t->mask];
-    while (*link && *link != f) link = &(*link)->hnext;
-    if (*link) *link = f->hnext;
-    f->hnext = NULL;
-}
-
 static void end_flow(struct gw_flow_table *t, struct gw_flow *f, int reason)
 {
     int rank = f->lru < LIST_COUNT ? f->lru / CLASS_COUNT : flow_rank(f);
+    uint32_t fi = index_of(t, f);
     lru_unlink(t, f);
-    hash_unlink(t, f);
+    index_remove(t, flow_hash(t, f), fi);
     if (t->on_end) t->on_end(t->user, f, reason);
     gw_reasm_release(&f->reasm[0], &t->cfg.reasm);
     gw_reasm_release(&f->reasm[1], &t->cfg.reasm);
     f->app = NULL;
-    f->hnext = t->free_list;
-    t->free_list = f;
+    f->lnext = t->free_list;
+    t->free_list = fi;
     t->stats.active--;
     if (reason == GW_FLOW_END_EVICTED) {
         t->stats.evicted++;
@@ -340,14 +427,22 @@ static void set_endpoints(struct gw_flow *f, const struct gw_segment *s, bool sr
  * one given up by eviction. NULL only for a zero-capacity table. */
 static struct gw_flow *take_flow(struct gw_flow_table *t)
 {
-    if (!t->free_list && t->fresh < t->cfg.max_flows) return &t->flows[t->fresh++];
-    if (!t->free_list) {
+    if (t->free_list == NONE && t->fresh < t->cfg.max_flows) return &t->flows[t->fresh++];
+    if (t->free_list == NONE) {
         struct gw_flow *victim = eviction_victim(t);
         if (victim) end_flow(t, victim, GW_FLOW_END_EVICTED);
     }
-    struct gw_flow *f = t->free_list;
-    if (f) t->free_list = f->hnext;
+    struct gw_flow *f = at(t, t->free_list);
+    if (f) t->free_list = f->lnext;
     return f;
+}
+
+static const struct gw_tunnel *flow_tunnel(struct gw_flow_table *t, uint32_t fi,
+                                           const struct gw_tunnel *seen)
+{
+    if (seen->type == GW_TUNNEL_NONE) return &no_tunnel;
+    t->tunnels[fi] = *seen;
+    return &t->tunnels[fi];
 }
 
 static struct gw_flow *create_flow(struct gw_flow_table *t, const struct gw_segment *s,
@@ -355,19 +450,17 @@ static struct gw_flow *create_flow(struct gw_flow_table *t, const struct gw_segm
 {
     struct gw_flow *f = take_flow(t);
     if (!f) return NULL;
+    uint32_t fi = index_of(t, f);
     memset(f, 0, sizeof *f);
     f->lru = LRU_NONE;
-    gw_reasm_init(&f->reasm[0]);
-    gw_reasm_init(&f->reasm[1]);
+    f->lprev = f->lnext = NONE;
     f->id = next_id(t);
-    f->tunnel = s->tunnel;
-    f->first_ts = f->last_ts = s->ts;
+    f->tunnel = flow_tunnel(t, fi, &s->tunnel);
+    f->last_ts = s->ts;
     bool src_is_client = sender_is_client(s, &f->saw_syn);
     set_endpoints(f, s, src_is_client);
     *dir = src_is_client ? GW_DIR_TO_SERVER : GW_DIR_TO_CLIENT;
-    f->hash = hash;
-    f->hnext = t->buckets[hash & t->mask];
-    t->buckets[hash & t->mask] = f;
+    index_insert(t, hash, fi);
     lru_push_head(t, f);
     t->stats.created++;
     t->stats.active++;
@@ -378,8 +471,11 @@ static struct gw_flow *create_flow(struct gw_flow_table *t, const struct gw_segm
 static struct gw_flow *find_flow(const struct gw_flow_table *t, const struct gw_segment *s,
                                  uint32_t hash, int *dir)
 {
-    for (struct gw_flow *f = t->buckets[hash & t->mask]; f; f = f->hnext) {
-        if (f->hash != hash) continue;
+    for (uint32_t i = hash & t->slot_mask;; i = (i + 1) & t->slot_mask) {
+        uint64_t slot = t->slots[i];
+        if (!slot) return NULL;
+        if ((uint32_t)(slot >> 32) != hash) continue;
+        struct gw_flow *f = &t->flows[(uint32_t)slot - 1];
         if (endpoint_eq(&f->client, f->client_port, &s->src, s->sport) &&
             endpoint_eq(&f->server, f->server_port, &s->dst, s->dport)) {
             *dir = GW_DIR_TO_SERVER;
@@ -391,20 +487,29 @@ static struct gw_flow *find_flow(const struct gw_flow_table *t, const struct gw_
             return f;
         }
     }
-    return NULL;
 }
 
-/* Counts the segment and moves the flow to the head of its class list. */
+static int64_t epoch_of(gw_time_us ts) { return ts >> EPOCH_SHIFT; }
+
+/* Counts the segment; the flow moves to its list's head only when the
+ * segment starts a new epoch for it or changes its list (see the top). */
 static void touch(struct gw_flow_table *t, struct gw_flow *f, const struct gw_segment *s, int dir)
 {
-    lru_unlink(t, f);
+    int64_t was = epoch_of(f->last_ts);
     if (s->ts > f->last_ts) f->last_ts = s->ts;
     f->pkts[dir]++;
     f->bytes[dir] += s->payload_wire_len;
-    lru_push_head(t, f);
+    if (epoch_of(f->last_ts) != was || f->lru != list_of(f)) lru_move(t, f);
 }
 
 /* ---- public ---- */
+
+static uint32_t slot_count(uint32_t max_flows)
+{
+    uint32_t n = 2;
+    while (n < 2 * (uint64_t)max_flows) n <<= 1;
+    return n;
+}
 
 struct gw_flow_table *gw_flow_table_create(const struct gw_flow_config *cfg,
                                            gw_flow_end_fn on_end, void *user)
@@ -415,24 +520,45 @@ struct gw_flow_table *gw_flow_table_create(const struct gw_flow_config *cfg,
     t->cfg = *cfg;
     t->on_end = on_end;
     t->user = user;
-    uint32_t nbuckets = 1;
-    while (nbuckets < cfg->max_flows) nbuckets <<= 1;
-    t->mask = nbuckets - 1;
-    t->buckets = calloc(nbuckets, sizeof *t->buckets);
+    t->free_list = NONE;
+    for (int i = 0; i < LIST_COUNT; i++) t->lists[i].head = t->lists[i].tail = NONE;
+    uint32_t nslots = slot_count(cfg->max_flows);
+    t->slot_mask = nslots - 1;
+    t->slots = calloc(nslots, sizeof *t->slots);
     t->flows = cfg->max_flows ? calloc(cfg->max_flows, sizeof *t->flows) : NULL;
-    if (!t->buckets || (cfg->max_flows && !t->flows)) {
-        free(t->buckets);
-        free(t->flows);
-        free(t);
+    t->tunnels = cfg->max_flows ? calloc(cfg->max_flows, sizeof *t->tunnels) : NULL;
+    if (!t->slots || (cfg->max_flows && (!t->flows || !t->tunnels))) {
+        gw_flow_table_destroy(t);
         return NULL;
     }
-    uint64_t seed[3];
-    random_seed(seed);
-    t->sip_k0 = seed[0];
-    t->sip_k1 = seed[1];
-    t->id_seed = seed[2];
+    uint64_t seed[6];
+    random_seed(seed, GW_ARRAY_LEN(seed));
+    set_keys(t, seed);
     t->stats.table_bytes = gw_flow_table_memory(t);
     return t;
+}
+
+void gw_flow_table_set_key(struct gw_flow_table *t, const uint32_t key[GW_FLOW_KEY_WORDS])
+{
+    GW_ASSERT(t && t->stats.active == 0);
+    memcpy(t->nh_key, key, sizeof t->nh_key);
+}
+
+uint32_t gw_flow_table_max_probe(const struct gw_flow_table *t)
+{
+    uint32_t worst = 0;
+    for (uint32_t i = 0; i <= t->slot_mask; i++) {
+        if (!t->slots[i]) continue;
+        uint32_t d = (i - slot_home(t, t->slots[i])) & t->slot_mask;
+        if (d > worst) worst = d;
+    }
+    return worst;
+}
+
+uint32_t gw_flow_tuple_hash(const uint32_t key[GW_FLOW_KEY_WORDS], const struct gw_addr *src,
+                            uint16_t sport, const struct gw_addr *dst, uint16_t dport)
+{
+    return tuple_hash(key, src, sport, dst, dport);
 }
 
 void gw_flow_table_end_all(struct gw_flow_table *t)
@@ -444,27 +570,24 @@ void gw_flow_table_end_all(struct gw_flow_table *t)
 void gw_flow_table_destroy(struct gw_flow_table *t)
 {
     if (!t) return;
-    struct gw_flow *f;
-    while ((f = oldest_flow(t)) != NULL) end_flow(t, f, GW_FLOW_END_SHUTDOWN);
-    free(t->buckets);
+    if (t->slots && t->flows) gw_flow_table_end_all(t);
+    free(t->slots);
     free(t->flows);
+    free(t->tunnels);
     free(t);
 }
 
 struct gw_flow *gw_flow_lookup(struct gw_flow_table *t, const struct gw_segment *s, int *dir)
 {
     if (!t || !s || !dir) return NULL;
-    struct gw_addr src = addr_norm(&s->src), dst = addr_norm(&s->dst);
-    uint32_t hash = key_hash(t, &src, s->sport, &dst, s->dport);
+    uint32_t hash = tuple_hash(t->nh_key, &s->src, s->sport, &s->dst, s->dport);
     int d = GW_DIR_TO_SERVER;
     struct gw_flow *f = find_flow(t, s, hash, &d);
-    if (f && is_pure_syn(s->flags)) {
+    if (f && f->closed && is_pure_syn(s->flags)) {
         /* the 5-tuple is reused by a new connection (a late SYN of a live
          * flow is the stream layer's: it may correct the orientation) */
-        if (f->closed) {
-            end_flow(t, f, GW_FLOW_END_CLOSED);
-            f = NULL;
-        }
+        end_flow(t, f, GW_FLOW_END_CLOSED);
+        f = NULL;
     }
     if (!f) f = create_flow(t, s, hash, &d);
     if (!f) return NULL;
@@ -506,11 +629,10 @@ void gw_flow_set_value(struct gw_flow_table *t, struct gw_flow *f, uint8_t value
     if (!t || !f) return;
     f->value = GW_MIN(value, (uint8_t)GW_FLOW_VALUE_HIGH);
     if (f->lru >= LIST_COUNT) return; /* ending: on_end classifies while flushing */
-    if (f->lru == list_index(flow_rank(f), flow_class(f))) return; /* same list, same place */
+    if (f->lru == list_of(f)) return; /* same list, same place */
     /* to the head of its new list, like a touch: the caller is handling a
      * packet of this flow, and a sorted insert could be made to walk the list */
-    lru_unlink(t, f);
-    lru_push_head(t, f);
+    lru_move(t, f);
 }
 
 static gw_time_us class_timeout_us(const struct gw_flow_table *t, int cls)
@@ -521,19 +643,28 @@ static gw_time_us class_timeout_us(const struct gw_flow_table *t, int cls)
     return (gw_time_us)s * GW_US_PER_S;
 }
 
-/* One timeout per list makes each walk exact: a list's tail is its oldest
- * flow, so the walk stops at the first flow that is still young. The work is
- * one step per ended flow plus one per list. */
+/* One list, one timeout: a flow idle past it has last_ts < cut. Epochs
+ * before the cut's are all expired, the cut's own is checked flow by
+ * flow, and the walk stops at the first younger epoch. */
+static void expire_list(struct gw_flow_table *t, int li, gw_time_us cut, int reason)
+{
+    int64_t cut_epoch = epoch_of(cut);
+    uint32_t i = t->lists[li].tail;
+    while (i != NONE) {
+        struct gw_flow *f = &t->flows[i];
+        if (epoch_of(f->last_ts) > cut_epoch) break;
+        i = f->lprev;
+        if (f->last_ts < cut) end_flow(t, f, reason);
+    }
+}
+
 void gw_flow_expire(struct gw_flow_table *t, gw_time_us now)
 {
     if (!t) return;
     for (int rank = 0; rank < RANK_COUNT; rank++) {
         for (int cls = 0; cls < CLASS_COUNT; cls++) {
-            gw_time_us timeout = class_timeout_us(t, cls);
             int reason = cls == CLASS_CLOSED ? GW_FLOW_END_CLOSED : GW_FLOW_END_TIMEOUT;
-            const struct lru *l = &t->lists[list_index(rank, cls)];
-            struct gw_flow *f;
-            while ((f = l->tail) != NULL && now - f->last_ts > timeout) end_flow(t, f, reason);
+            expire_list(t, list_index(rank, cls), now - class_timeout_us(t, cls), reason);
         }
     }
 }
@@ -546,8 +677,8 @@ const struct gw_flow_stats *gw_flow_table_stats(const struct gw_flow_table *t)
 size_t gw_flow_table_memory(const struct gw_flow_table *t)
 {
     if (!t) return 0;
-    return sizeof *t + ((size_t)t->mask + 1) * sizeof *t->buckets +
-           (size_t)t->cfg.max_flows * sizeof *t->flows;
+    return sizeof *t + ((size_t)t->slot_mask + 1) * sizeof *t->slots +
+           (size_t)t->cfg.max_flows * (sizeof *t->flows + sizeof *t->tunnels);
 }
 
 #define F(m, path) GW_STAT_FIELD(struct gw_flow_stats, m, path)

@@ -151,7 +151,6 @@ static void emit_data(const struct run *r, const uint8_t *p, uint32_t len)
 {
     if (len == 0) return;
     r->d->next_seq += len;
-    r->d->delivered_bytes += len;
     emit(r, GW_REASM_DATA, p, len);
 }
 

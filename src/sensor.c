@@ -58,7 +58,7 @@ struct delivery {
 
 static struct gw_app *app_of(const struct delivery *d)
 {
-    if (!d->f->app) d->f->app = gw_app_create(d->s->app, d->f);
+    if (!d->f->app && !d->f->app_done) d->f->app = gw_app_create(d->s->app, d->f);
     return d->f->app;
 }
 
@@ -131,6 +131,14 @@ static void segment(struct gw_sensor *s, const struct gw_segment *seg)
     if (a) {
         gw_app_segment_done(a, s->now);
         value = gw_app_value(a);
+        if (gw_app_finished(a)) {
+            /* of no protocol here: the flow is bypassed, its state goes now
+             * rather than at the flow's end (an idle flow costs the table's
+             * 232 bytes and nothing more) */
+            gw_app_destroy(a, GW_END_CONN_CLOSED, s->now);
+            f->app = a = NULL;
+            f->app_done = 1;
+        }
     }
     if (gw_stream_holding(f) && value < GW_FLOW_VALUE_MID) value = GW_FLOW_VALUE_MID;
     if (value != f->value) gw_flow_set_value(s->flows, f, value);

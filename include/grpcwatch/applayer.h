@@ -140,6 +140,10 @@ unsigned gw_app_data(struct gw_app *a, int dir, const uint8_t *p, size_t n, gw_t
 unsigned gw_app_gap(struct gw_app *a, int dir, size_t len, gw_time_us ts);
 unsigned gw_app_fin(struct gw_app *a, int dir, gw_time_us ts);
 void gw_app_segment_done(struct gw_app *a, gw_time_us ts);
+/* True when the flow is of no protocol here (decided "other" on its only
+ * level): nothing will ever be written for it, so the caller may destroy
+ * the state now and keep the flow's bytes out of the app layer for good. */
+bool gw_app_finished(const struct gw_app *a);
 /* The connection closed; the flow lives on until its close timeout. */
 void gw_app_close(struct gw_app *a, int reason, gw_time_us ts);
 /* The flow ends: every instance ends what is open (records written), frees. */

@@ -16,7 +16,10 @@
  *  - Every eviction, timeout and destroy calls on_end(user, flow, reason)
  *    exactly once before the flow's memory is reused; the callback frees what
  *    it hung on flow->app and may write records.
- *  - A gw_flow has a fixed size; nothing in this module allocates per packet.
+ *  - A gw_flow has a fixed size (232 bytes, plus 16 of index per flow of
+ *    max_flows); nothing in this module allocates per packet, and a packet
+ *    writes no other flow's memory but, once an epoch (~65 ms) of the
+ *    flow's, its two LRU neighbours'.
  */
 #ifndef GRPCWATCH_FLOW_H
 #define GRPCWATCH_FLOW_H
@@ -44,18 +47,17 @@ enum gw_flow_value {
 };
 
 struct gw_flow {
-    /* identity */
+    /* identity and counters: what every packet reads or writes, first */
     uint64_t id;                 /* flow_id for records: < 2^53 */
+    gw_time_us last_ts;
+    uint64_t pkts[2], bytes[2];  /* by enum gw_dir */
     struct gw_addr client, server;
     uint16_t client_port, server_port;
     uint8_t saw_syn;             /* orientation came from a SYN */
     uint8_t closed;              /* FIN both ways or RST seen */
     uint8_t value;               /* enum gw_flow_value; set with gw_flow_set_value() */
-    gw_time_us first_ts, last_ts;
-    uint64_t pkts[2], bytes[2];  /* by enum gw_dir */
-    struct gw_tunnel tunnel;     /* tunnel of the first segment */
-    /* per-direction TCP reassembly, by enum gw_dir */
-    struct gw_reasm_dir reasm[2];
+    uint8_t app_done;            /* the app layer is finished with the flow: never again */
+    uint8_t lru;                 /* private to flow.c: the LRU list; none while it ends */
     /* the opening window and pending actions: private to stream.c */
     struct gw_stream_state {
         uint8_t flags;
@@ -63,12 +65,15 @@ struct gw_flow {
         uint32_t held_bytes;
         struct gw_stream_held *held;   /* in arrival order */
     } stream;
+    /* tunnel of the first segment: never NULL (type NONE when not tunnelled);
+     * points into the table's cold array, written only for tunnelled flows */
+    const struct gw_tunnel *tunnel;
     /* owned by the stage that set it; freed in on_end */
     void *app;
-    /* private to flow.c */
-    struct gw_flow *hnext, *lprev, *lnext;
-    uint32_t hash;
-    uint8_t lru;                 /* which LRU list holds the flow; none while it ends */
+    /* private to flow.c: LRU neighbours, flow indices (GW_FLOW_NONE) */
+    uint32_t lprev, lnext;
+    /* per-direction TCP reassembly, by enum gw_dir */
+    struct gw_reasm_dir reasm[2];
 };
 
 typedef void (*gw_flow_end_fn)(void *user, struct gw_flow *f, int reason);
@@ -97,6 +102,9 @@ extern const struct gw_stat_field gw_flow_stat_fields_tail[];
 extern const size_t gw_flow_stat_fields_tail_len;
 
 struct gw_flow_table;
+
+#define GW_FLOW_NONE UINT32_MAX
+#define GW_FLOW_KEY_WORDS 10
 
 struct gw_flow_table *gw_flow_table_create(const struct gw_flow_config *cfg,
                                            gw_flow_end_fn on_end, void *user);
@@ -129,6 +137,13 @@ void gw_flow_set_value(struct gw_flow_table *t, struct gw_flow *f, uint8_t value
 void gw_flow_expire(struct gw_flow_table *t, gw_time_us now);
 
 const struct gw_flow_stats *gw_flow_table_stats(const struct gw_flow_table *t);
+
+/* For tests and the bench: replaces the hash key (table still empty), the
+ * longest probe distance in the index now, and the hash itself. */
+void gw_flow_table_set_key(struct gw_flow_table *t, const uint32_t key[GW_FLOW_KEY_WORDS]);
+uint32_t gw_flow_table_max_probe(const struct gw_flow_table *t);
+uint32_t gw_flow_tuple_hash(const uint32_t key[GW_FLOW_KEY_WORDS], const struct gw_addr *src,
+                            uint16_t sport, const struct gw_addr *dst, uint16_t dport);
 
 /* Bytes the table allocated at create time (table, buckets, every flow
  * struct); fixed for its life. Memory hung on flow->app or held by

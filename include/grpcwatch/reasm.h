@@ -55,8 +55,8 @@ struct gw_reasm_dir {
     uint32_t held_bytes;
     uint32_t fin_seq;        /* private: where a pending FIN ends the stream */
     struct gw_reasm_seg *held; /* sorted by seq, non-overlapping */
-    /* counters, for records and stats */
-    uint64_t delivered_bytes;
+    /* counters, for records and stats (what was delivered is the flow's
+     * business: next_seq moves with it) */
     uint64_t gap_bytes;
     uint64_t dup_bytes;       /* retransmitted or overlapping bytes dropped */
     uint32_t conflicts;       /* overlaps whose bytes differed from the first copy */

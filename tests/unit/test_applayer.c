@@ -203,9 +203,11 @@ START_TEST(start_seen_client_decides)
     /* with the start seen, a server's "B" says nothing about the client */
     data(&r, 1, "Bxx");
     ck_assert_str_eq(seen, "");
+    ck_assert(!gw_app_finished(r.app)); /* undecided */
     unsigned acts = data(&r, 0, "zzz"); /* nobody claims the client's bytes */
     ck_assert(acts & GW_STREAM_BYPASS);
     ck_assert_str_eq(gw_app_protocol(r.app), "none");
+    ck_assert(gw_app_finished(r.app)); /* the sensor may free it now */
     ck_assert_uint_eq(gw_applayer_counters(r.al)->other, 1);
     rig_free(&r);
 }
@@ -218,6 +220,7 @@ START_TEST(opening_from_the_server_side_swaps)
     data(&r, 0, "zz");
     unsigned acts = data(&r, 1, "Bhello");
     ck_assert(acts & GW_STREAM_SWAP);
+    ck_assert(!gw_app_finished(r.app)); /* decided: a protocol lives */
     /* replayed in the new roles: the B sender is now the client (dir 0) */
     ck_assert_str_eq(seen, "[beta]beta0:Bhello;beta1:zz;");
     rig_free(&r);

@@ -133,15 +133,14 @@ START_TEST(test_both_directions_one_flow)
     struct gw_flow *f1 = look(t, s1, &d1);
     struct gw_flow *f2 = look(t, seg(b, 80, a, 50000, GW_TCP_ACK, 7, US(2)), &d2);
     ck_assert_ptr_eq(f1, f2);
-    ck_assert_int_eq(f1->tunnel.type, GW_TUNNEL_VXLAN); /* from the first segment */
-    ck_assert_uint_eq(f1->tunnel.id, 4242);
+    ck_assert_int_eq(f1->tunnel->type, GW_TUNNEL_VXLAN); /* from the first segment */
+    ck_assert_uint_eq(f1->tunnel->id, 4242);
     ck_assert_int_eq(d1, GW_DIR_TO_SERVER);
     ck_assert_int_eq(d2, GW_DIR_TO_CLIENT);
     ck_assert_uint_eq(f1->pkts[GW_DIR_TO_SERVER], 1);
     ck_assert_uint_eq(f1->pkts[GW_DIR_TO_CLIENT], 1);
     ck_assert_uint_eq(f1->bytes[GW_DIR_TO_SERVER], 100);
     ck_assert_uint_eq(f1->bytes[GW_DIR_TO_CLIENT], 7);
-    ck_assert_int_eq(f1->first_ts, US(1));
     ck_assert_int_eq(f1->last_ts, US(2));
     /* a different port is a different flow */
     struct gw_flow *f3 = look(t, seg(a, 50001, b, 80, GW_TCP_ACK, 0, US(3)), &d1);
@@ -833,14 +832,126 @@ START_TEST(test_set_value_from_on_end)
 }
 END_TEST
 
+
+/* ---- the index ---- */
+
+struct churn {
+    uint64_t live[4096]; /* flow id by client port - 20000, 0 = not in the table */
+};
+
+static void on_end_churn(void *user, struct gw_flow *f, int reason)
+{
+    struct churn *c = user;
+    (void)reason;
+    REQUIRE(f->client_port >= 20000 && f->client_port < 20000 + 4096);
+    REQUIRE(c->live[f->client_port - 20000] == f->id);
+    c->live[f->client_port - 20000] = 0;
+}
+
+/* Evictions delete from the open-addressing index all the time: after each
+ * of 200,000 lookups over 4096 tuples into 512 flows, a tuple the table
+ * holds is found (not created again) and one it gave up is created. */
+START_TEST(test_index_churn)
+{
+    static struct churn c;
+    memset(&c, 0, sizeof c);
+    struct gw_flow_config cfg = config(512);
+    struct gw_flow_table *t = gw_flow_table_create(&cfg, on_end_churn, &c);
+    ck_assert_ptr_nonnull(t);
+    struct gw_addr a = v4("10.1.0.1"), b = v4("10.2.0.2");
+    uint64_t x = 12345;
+    int dir;
+    for (int i = 0; i < 200000; i++) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        uint32_t k = (uint32_t)(x >> 33) % 4096;
+        uint64_t created = gw_flow_table_stats(t)->created;
+        uint64_t was = c.live[k];
+        struct gw_flow *f = look(t, seg(a, (uint16_t)(20000 + k), b, 80, GW_TCP_ACK, 0, i), &dir);
+        REQUIRE(dir == GW_DIR_TO_SERVER);
+        if (was) {
+            REQUIRE(f->id == was);
+            REQUIRE(gw_flow_table_stats(t)->created == created);
+        } else {
+            REQUIRE(gw_flow_table_stats(t)->created == created + 1);
+            c.live[k] = f->id;
+        }
+    }
+    ck_assert_uint_eq(gw_flow_table_stats(t)->active, 512);
+    ck_assert_uint_lt(gw_flow_table_max_probe(t), 64);
+    gw_flow_table_destroy(t);
+    for (int k = 0; k < 4096; k++) ck_assert_uint_eq(c.live[k], 0);
+}
+END_TEST
+
+/* What the key is for. Under a key the sender knows, NH is easy to aim:
+ * with key 0 every tuple whose lower address word is 0 hashes alike,
+ * whatever the other address. 2,000 such flows then share one cluster;
+ * under the table's own random key the same flows spread out. */
+START_TEST(test_chosen_collisions_need_the_key)
+{
+    static const uint32_t zero[GW_FLOW_KEY_WORDS];
+    struct gw_addr lo = v4("0.0.0.0"), b1 = client_addr(1), b2 = client_addr(2);
+    ck_assert_uint_eq(gw_flow_tuple_hash(zero, &lo, 1000, &b1, 80),
+                      gw_flow_tuple_hash(zero, &lo, 1000, &b2, 80));
+    for (int keyed = 0; keyed < 2; keyed++) {
+        struct gw_flow_config cfg = config(4096);
+        struct gw_flow_table *t = gw_flow_table_create(&cfg, NULL, NULL);
+        ck_assert_ptr_nonnull(t);
+        if (!keyed) gw_flow_table_set_key(t, zero);
+        int dir;
+        for (uint32_t i = 0; i < 2000; i++) {
+            struct gw_addr b = client_addr(i + 1);
+            look(t, seg(lo, 1000, b, 80, GW_TCP_SYN, 0, US(1)), &dir);
+        }
+        ck_assert_uint_eq(gw_flow_table_stats(t)->active, 2000);
+        uint32_t probe = gw_flow_table_max_probe(t);
+        if (keyed) ck_assert_uint_lt(probe, 64);
+        else ck_assert_uint_ge(probe, 1999);
+        gw_flow_table_destroy(t);
+    }
+}
+END_TEST
+
+/* A flow moves in its list at most once an epoch (~65 ms); expiry is still
+ * exact to the microsecond inside one. */
+START_TEST(test_epoch_touch_keeps_expiry_exact)
+{
+    struct recorder r;
+    rec_init(&r);
+    struct gw_flow_config cfg = config(16);
+    struct gw_flow_table *t = gw_flow_table_create(&cfg, on_end, &r);
+    struct gw_addr a = v4("10.1.0.1"), b = v4("10.2.0.2");
+    gw_time_us t0 = US(100);
+    int dir;
+    struct gw_flow *fa = look(t, seg(a, 40000, b, 80, GW_TCP_SYN, 0, t0), &dir);
+    struct gw_flow *fb = look(t, seg(a, 40001, b, 80, GW_TCP_SYN, 0, t0 + 1), &dir);
+    uint64_t ida = fa->id, idb = fb->id;
+    look(t, seg(a, 40000, b, 80, GW_TCP_ACK, 0, t0 + 2), &dir); /* same epoch: A stays the tail */
+    /* timeout_new is 10 s: idle more than 10 s ends a flow */
+    gw_flow_expire(t, t0 + 1 + US(10));
+    ck_assert_uint_eq(r.n, 0);
+    gw_flow_expire(t, t0 + 2 + US(10)); /* B idle 10 s + 1 us, A exactly 10 s */
+    ck_assert_uint_eq(r.n, 1);
+    ck_assert_uint_eq(ends_of(&r, idb, NULL), 1);
+    gw_flow_expire(t, t0 + 3 + US(10));
+    ck_assert_uint_eq(ends_of(&r, ida, NULL), 1);
+    ck_assert_uint_eq(gw_flow_table_stats(t)->active, 0);
+    gw_flow_table_destroy(t);
+    free(r.e);
+}
+END_TEST
+
 START_TEST(test_memory_accounting)
 {
     struct gw_flow_config c = config(1000);
     struct gw_flow_table *t = gw_flow_table_create(&c, NULL, NULL);
     ck_assert_ptr_nonnull(t);
     size_t m = gw_flow_table_memory(t);
-    /* every flow struct plus 1024 buckets (a power of two >= max_flows) */
-    size_t floor = 1000 * sizeof(struct gw_flow) + 1024 * sizeof(struct gw_flow *);
+    /* every flow struct and its cold tunnel slot, plus 2048 index slots (a
+     * power of two >= 2 * max_flows) */
+    size_t floor = 1000 * (sizeof(struct gw_flow) + sizeof(struct gw_tunnel)) + 2048 * sizeof(uint64_t);
+    /* the per-flow budget #9 set: 256 bytes resident per idle flow, index included */
+    ck_assert_uint_le(sizeof(struct gw_flow) + 2 * sizeof(uint64_t), 248);
     ck_assert_uint_ge(m, floor);
     ck_assert_uint_lt(m, floor + 4096); /* plus the table struct itself */
     /* fixed for the table's life, whatever passes through it */
@@ -853,7 +964,7 @@ START_TEST(test_memory_accounting)
     struct gw_flow_config c2 = config(2000);
     struct gw_flow_table *t2 = gw_flow_table_create(&c2, NULL, NULL);
     ck_assert_uint_eq(gw_flow_table_memory(t2) - m,
-                      1000 * sizeof(struct gw_flow) + 1024 * sizeof(struct gw_flow *));
+                      1000 * (sizeof(struct gw_flow) + sizeof(struct gw_tunnel)) + 2048 * sizeof(uint64_t));
     ck_assert_uint_eq(gw_flow_table_memory(NULL), 0);
     gw_flow_table_destroy(t2);
     gw_flow_table_destroy(t);
@@ -887,6 +998,9 @@ static Suite *flow_suite(void)
     tcase_add_test(tc, test_value_keeps_expiry_exact);
     tcase_add_test(tc, test_set_value_from_on_end);
     tcase_add_test(tc, test_memory_accounting);
+    tcase_add_test(tc, test_index_churn);
+    tcase_add_test(tc, test_chosen_collisions_need_the_key);
+    tcase_add_test(tc, test_epoch_touch_keeps_expiry_exact);
     suite_add_tcase(s, tc);
     return s;
 }
