@@ -43,7 +43,13 @@ struct classify {
     uint8_t dead[2];                        /* midstream probes ruled this direction out */
     uint8_t tunnel;                         /* the inside of a CONNECT: the start is seen */
     uint8_t pstate_used[GW_APP_MAX_PROTOS][2];
-    _Alignas(8) uint8_t pstate[GW_APP_MAX_PROTOS][2][GW_APP_PROBE_STATE];
+    /* the mid-stream probes' state, allocated at the first mid-stream probe:
+     * 2 KiB a flow that most flows (seen from their start) never need */
+    struct probe_states *pstate;
+};
+
+struct probe_states {
+    _Alignas(8) uint8_t s[GW_APP_MAX_PROTOS][2][GW_APP_PROBE_STATE];
 };
 
 struct level {
@@ -137,6 +143,7 @@ static void classify_free(struct level *l)
     if (!l->cls) return;
     gw_hold_free(&l->cls->hold[0]);
     gw_hold_free(&l->cls->hold[1]);
+    free(l->cls->pstate);
     free(l->cls);
     l->cls = NULL;
 }
@@ -211,12 +218,17 @@ static struct verdict probe_dir(struct gw_app *a, struct level *l, int mode, int
         r.v = GW_PROBE_NEED_MORE;
         return r;
     }
+    if (mode == GW_PROBE_MIDSTREAM && !c->pstate && !(c->pstate = malloc(sizeof *c->pstate))) {
+        a->al->counters.alloc_failures++;
+        return r; /* NO: the flow is given up, not mis-read */
+    }
     for (size_t i = 0; i < a->al->n; i++) {
         const struct gw_app_proto *p = a->al->table[i];
         if (!p->probe) continue;
-        struct gw_probe pr = { mode, h->buf, h->len, c->pstate[i][dir], GW_ROLE_UNKNOWN };
+        void *state = mode == GW_PROBE_MIDSTREAM ? c->pstate->s[i][dir] : NULL;
+        struct gw_probe pr = { mode, h->buf, h->len, state, GW_ROLE_UNKNOWN };
         if (mode == GW_PROBE_MIDSTREAM && !c->pstate_used[i][dir]) {
-            memset(c->pstate[i][dir], 0, GW_APP_PROBE_STATE);
+            memset(state, 0, GW_APP_PROBE_STATE);
             c->pstate_used[i][dir] = 1;
         }
         int v = p->probe(&pr);
@@ -239,10 +251,12 @@ static void swap_roles(struct gw_app *a, struct level *l)
     c->dead[0] = c->dead[1];
     c->dead[1] = d;
     for (size_t i = 0; i < GW_APP_MAX_PROTOS; i++) {
-        uint8_t t[GW_APP_PROBE_STATE];
-        memcpy(t, c->pstate[i][0], sizeof t);
-        memcpy(c->pstate[i][0], c->pstate[i][1], sizeof t);
-        memcpy(c->pstate[i][1], t, sizeof t);
+        if (c->pstate) {
+            uint8_t t[GW_APP_PROBE_STATE];
+            memcpy(t, c->pstate->s[i][0], sizeof t);
+            memcpy(c->pstate->s[i][0], c->pstate->s[i][1], sizeof t);
+            memcpy(c->pstate->s[i][1], t, sizeof t);
+        }
         uint8_t u = c->pstate_used[i][0];
         c->pstate_used[i][0] = c->pstate_used[i][1];
         c->pstate_used[i][1] = u;
@@ -381,6 +395,7 @@ static void decide(struct gw_app *a, int li, struct decision d, gw_time_us ts)
         if (c->hold[dir].len) feed_level(a, li, dir, c->hold[dir].buf, c->hold[dir].len, ts);
     gw_hold_free(&c->hold[0]);
     gw_hold_free(&c->hold[1]);
+    free(c->pstate);
     free(c);
 }
 

@@ -66,8 +66,9 @@ struct gw_probe {
     int mode;                 /* enum gw_probe_mode */
     const uint8_t *p;         /* every byte of the direction held so far */
     size_t n;
-    void *state;              /* GW_APP_PROBE_STATE bytes, zeroed before the first call
-                               * in a mode; for incremental probes */
+    void *state;              /* MIDSTREAM only (NULL otherwise): GW_APP_PROBE_STATE
+                               * bytes, zeroed before the first call; for
+                               * incremental probes */
     int role;                 /* out: the sender's role on YES, or GW_ROLE_UNKNOWN */
 };
 
