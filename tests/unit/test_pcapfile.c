@@ -58,8 +58,8 @@ static void compare_with_libpcap(FILE *f)
     struct gw_pcapfile *r = gw_pcapfile_open(f, &not_ours, err, sizeof err);
     ck_assert_msg(r != NULL, "not taken: %s", err);
     rewind(f);
-    FILE *dup = fdopen(dup(fileno(f)), "rb");
-    pcap_t *p = pcap_fopen_offline_with_tstamp_precision(dup, PCAP_TSTAMP_PRECISION_MICRO, perr);
+    FILE *copy = fdopen(dup(fileno(f)), "rb");
+    pcap_t *p = pcap_fopen_offline_with_tstamp_precision(copy, PCAP_TSTAMP_PRECISION_MICRO, perr);
     ck_assert_msg(p != NULL, "%s", perr);
     ck_assert_int_eq(gw_pcapfile_linktype(r), pcap_datalink(p));
     for (;;) {
