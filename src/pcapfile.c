@@ -6,6 +6,9 @@
  *    next record header, always <= size; every read is checked against
  *    size before it happens (the cursor), so a file cut anywhere is an
  *    error at that record, never a read past the mapping.
+ *  - Only the current packet's bytes must stay valid (until the next call,
+ *    as with libpcap): whole pages before it are released as the reader
+ *    moves on, which keeps the resident set small on a capture of GBs.
  *  - A fault is sticky: `fault` holds the message and every later call
  *    returns it again, as libpcap's savefile does.
  */
@@ -23,10 +26,14 @@
 #define FILE_HEADER 24
 #define RECORD_HEADER 16
 #define MAX_SNAPLEN 262144u /* libpcap's max_snaplen_for_dlt for the types below */
+/* Pages behind the reader are given back every this many bytes, so the
+ * mapping adds a few MiB to the resident set, not the file's size. */
+#define RELEASE_STEP (8u << 20)
 
 struct gw_pcapfile {
     const uint8_t *map;
     size_t size, off;
+    size_t released;       /* map[0..released) given back (MADV_DONTNEED) */
     bool big_endian, nanosecond;
     int linktype;
     uint32_t snaplen;
@@ -109,6 +116,16 @@ static int fail(struct gw_pcapfile *r, char *err, size_t errlen)
     return GW_ERR_IO;
 }
 
+/* Gives back the pages wholly before the record about to be read. */
+static void release_behind(struct gw_pcapfile *r)
+{
+    if (r->off - r->released < 2 * RELEASE_STEP) return;
+    size_t upto = (r->off - RELEASE_STEP) & ~(size_t)(RELEASE_STEP - 1);
+    if (upto <= r->released) return;
+    madvise((void *)(r->map + r->released), upto - r->released, MADV_DONTNEED);
+    r->released = upto;
+}
+
 int gw_pcapfile_next(struct gw_pcapfile *r, struct gw_pcapfile_packet *pkt, char *err,
                      size_t errlen)
 {
@@ -142,6 +159,7 @@ int gw_pcapfile_next(struct gw_pcapfile *r, struct gw_pcapfile_packet *pkt, char
                  left - RECORD_HEADER);
         return fail(r, err, errlen);
     }
+    release_behind(r);
     r->off += RECORD_HEADER + caplen;
     pkt->sec = sec;
     pkt->usec = r->nanosecond ? frac / 1000 : frac;
