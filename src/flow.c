@@ -53,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,23 +77,67 @@ struct lru {
     uint32_t head, tail;
 };
 
+/* NH's key words, and the sum of the three terms an IPv4 tuple's zero
+ * address words always contribute (so a v4 hash is two products). */
+struct nh_key {
+    uint32_t k[NH_WORDS];
+    uint64_t v4_zero_terms;
+};
+
 struct gw_flow_table {
     struct gw_flow_config cfg;
     gw_flow_end_fn on_end;
     void *user;
     struct gw_flow *flows;      /* cfg.max_flows structs */
     struct gw_tunnel *tunnels;  /* cfg.max_flows, cold */
-    uint64_t *slots;            /* slot_mask + 1 */
+    uint64_t *slots;            /* slot_mask + 1, mapped (big_alloc) */
     uint32_t slot_mask;
     uint32_t free_list;
+    bool draining;              /* end_all: the index is cleared at once after */
     uint32_t fresh;             /* flows[fresh..max_flows) never used */
     struct lru lists[LIST_COUNT]; /* by list_index(rank, class) */
-    uint32_t nh_key[NH_WORDS];
+    struct nh_key key;
     uint64_t id_seed, id_counter;
     struct gw_flow_stats stats;
 };
 
 static const struct gw_tunnel no_tunnel; /* type GW_TUNNEL_NONE */
+
+/* ---- memory ---- */
+
+/* The index and the flow array: zeroed anonymous mappings, asked for huge
+ * pages (one TLB entry per 2 MiB: a lookup into a large index misses the
+ * cache, it need not miss the TLB too). Untouched pages stay non-resident
+ * either way. NULL on failure. */
+static void *big_alloc(size_t n)
+{
+    if (n == 0) return NULL;
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    if (n >= (2u << 20)) madvise(p, n, MADV_HUGEPAGE);
+    return p;
+}
+
+static void big_free(void *p, size_t n)
+{
+    if (p) munmap(p, n);
+}
+
+/* Zeroes a big_alloc region by handing its pages back. */
+static void big_zero(void *p, size_t n)
+{
+    if (p && madvise(p, n, MADV_DONTNEED) != 0) memset(p, 0, n);
+}
+
+static size_t slots_bytes(const struct gw_flow_table *t)
+{
+    return ((size_t)t->slot_mask + 1) * sizeof *t->slots;
+}
+
+static size_t flows_bytes(const struct gw_flow_table *t)
+{
+    return (size_t)t->cfg.max_flows * sizeof *t->flows;
+}
 
 /* ---- seeding and hashing ---- */
 
@@ -126,9 +171,20 @@ static void random_seed(uint64_t *seed, size_t n)
     for (size_t i = 0; i < n; i++) seed[i] = splitmix64(&state);
 }
 
+static struct nh_key nh_key_make(const uint32_t k[NH_WORDS])
+{
+    struct nh_key key;
+    memcpy(key.k, k, sizeof key.k);
+    key.v4_zero_terms = 0;
+    for (int i = 2; i < 8; i += 2) key.v4_zero_terms += (uint64_t)k[i] * k[i + 1];
+    return key;
+}
+
 static void set_keys(struct gw_flow_table *t, const uint64_t seed[6])
 {
-    for (int i = 0; i < NH_WORDS; i++) t->nh_key[i] = (uint32_t)(seed[i / 2] >> (32 * (i & 1)));
+    uint32_t k[NH_WORDS];
+    for (int i = 0; i < NH_WORDS; i++) k[i] = (uint32_t)(seed[i / 2] >> (32 * (i & 1)));
+    t->key = nh_key_make(k);
     t->id_seed = seed[5];
 }
 
@@ -143,27 +199,9 @@ static uint32_t load32(const uint8_t *p)
     return v;
 }
 
-/* The address as four words, the bytes an IPv4 address does not use as 0
- * whatever the decoder left there. */
-static void addr_words(const struct gw_addr *a, uint32_t w[4])
+static uint64_t nh_term(const uint32_t *k, int i, uint32_t a, uint32_t b)
 {
-    w[0] = load32(a->bytes);
-    if (a->family == 4) {
-        w[1] = w[2] = w[3] = 0;
-        return;
-    }
-    w[1] = load32(a->bytes + 4);
-    w[2] = load32(a->bytes + 8);
-    w[3] = load32(a->bytes + 12);
-}
-
-/* Any fixed total order will do: it only has to put both directions' keys
- * the same way round. */
-static bool words_before(const uint32_t a[4], uint16_t ap, const uint32_t b[4], uint16_t bp)
-{
-    for (int i = 0; i < 4; i++)
-        if (a[i] != b[i]) return a[i] < b[i];
-    return ap <= bp;
+    return (uint64_t)(uint32_t)(a + k[i]) * (uint32_t)(b + k[i + 1]);
 }
 
 static uint64_t fmix64(uint64_t h)
@@ -175,40 +213,50 @@ static uint64_t fmix64(uint64_t h)
     return h ^ (h >> 33);
 }
 
-static uint32_t nh_hash(const uint32_t key[NH_WORDS], const uint32_t w[NH_WORDS])
+/* Any fixed total order will do: it only has to put both directions' keys
+ * the same way round. */
+static bool endpoint_first(const struct gw_addr *a, uint16_t ap, const struct gw_addr *b,
+                           uint16_t bp)
 {
-    uint64_t h = 0;
-    for (int i = 0; i < NH_WORDS; i += 2)
-        h += (uint64_t)(uint32_t)(w[i] + key[i]) * (uint32_t)(w[i + 1] + key[i + 1]);
-    return (uint32_t)(fmix64(h) >> 32);
+    if (a->family == 4) {
+        uint32_t x = load32(a->bytes), y = load32(b->bytes);
+        return x < y || (x == y && ap <= bp);
+    }
+    int c = memcmp(a->bytes, b->bytes, 16);
+    return c < 0 || (c == 0 && ap <= bp);
 }
 
-static uint32_t tuple_hash(const uint32_t key[NH_WORDS], const struct gw_addr *src, uint16_t sport,
+/* NH over ten words: address word i of the lower endpoint times that of the
+ * higher (both endpoints in every product), then the ports times the
+ * family. Only the first address word of an IPv4 tuple is not zero. */
+static uint32_t tuple_hash(const struct nh_key *key, const struct gw_addr *src, uint16_t sport,
                            const struct gw_addr *dst, uint16_t dport)
 {
-    uint32_t a[4], b[4], w[NH_WORDS];
-    addr_words(src, a);
-    addr_words(dst, b);
-    bool src_first = words_before(a, sport, b, dport);
-    const uint32_t *lo = src_first ? a : b, *hi = src_first ? b : a;
-    /* the pairs multiplied are lo[i] * hi[i]: both endpoints in every term */
-    for (int i = 0; i < 4; i++) {
-        w[2 * i] = lo[i];
-        w[2 * i + 1] = hi[i];
+    bool src_first = endpoint_first(src, sport, dst, dport);
+    const struct gw_addr *lo = src_first ? src : dst, *hi = src_first ? dst : src;
+    uint32_t ports = src_first ? ((uint32_t)sport << 16 | dport) : ((uint32_t)dport << 16 | sport);
+    const uint32_t *k = key->k;
+    uint64_t h = nh_term(k, 0, load32(lo->bytes), load32(hi->bytes));
+    if (src->family == 4) {
+        h += key->v4_zero_terms;
+    } else {
+        for (int i = 1; i < 4; i++)
+            h += nh_term(k, 2 * i, load32(lo->bytes + 4 * i), load32(hi->bytes + 4 * i));
     }
-    w[8] = src_first ? ((uint32_t)sport << 16 | dport) : ((uint32_t)dport << 16 | sport);
-    w[9] = src->family;
-    return nh_hash(key, w);
+    h += nh_term(k, 8, ports, src->family);
+    return (uint32_t)(fmix64(h) >> 32);
 }
 
 static uint32_t flow_hash(const struct gw_flow_table *t, const struct gw_flow *f)
 {
-    return tuple_hash(t->nh_key, &f->client, f->client_port, &f->server, f->server_port);
+    return tuple_hash(&t->key, &f->client, f->client_port, &f->server, f->server_port);
 }
 
 static bool endpoint_eq(const struct gw_addr *a, uint16_t ap, const struct gw_addr *b, uint16_t bp)
 {
-    return ap == bp && a->family == b->family && memcmp(a->bytes, b->bytes, addr_len(a)) == 0;
+    if (ap != bp || a->family != b->family) return false;
+    if (a->family == 4) return load32(a->bytes) == load32(b->bytes);
+    return memcmp(a->bytes, b->bytes, 16) == 0;
 }
 
 static struct gw_addr addr_norm(const struct gw_addr *a)
@@ -382,7 +430,7 @@ static void end_flow(struct gw_flow_table *t, struct gw_flow *f, int reason)
     int rank = f->lru < LIST_COUNT ? f->lru / CLASS_COUNT : flow_rank(f);
     uint32_t fi = index_of(t, f);
     lru_unlink(t, f);
-    index_remove(t, flow_hash(t, f), fi);
+    if (!t->draining) index_remove(t, flow_hash(t, f), fi);
     if (t->on_end) t->on_end(t->user, f, reason);
     gw_reasm_release(&f->reasm[0], &t->cfg.reasm);
     gw_reasm_release(&f->reasm[1], &t->cfg.reasm);
@@ -524,8 +572,8 @@ struct gw_flow_table *gw_flow_table_create(const struct gw_flow_config *cfg,
     for (int i = 0; i < LIST_COUNT; i++) t->lists[i].head = t->lists[i].tail = NONE;
     uint32_t nslots = slot_count(cfg->max_flows);
     t->slot_mask = nslots - 1;
-    t->slots = calloc(nslots, sizeof *t->slots);
-    t->flows = cfg->max_flows ? calloc(cfg->max_flows, sizeof *t->flows) : NULL;
+    t->slots = big_alloc(slots_bytes(t));
+    t->flows = big_alloc(flows_bytes(t));
     t->tunnels = cfg->max_flows ? calloc(cfg->max_flows, sizeof *t->tunnels) : NULL;
     if (!t->slots || (cfg->max_flows && (!t->flows || !t->tunnels))) {
         gw_flow_table_destroy(t);
@@ -541,7 +589,7 @@ struct gw_flow_table *gw_flow_table_create(const struct gw_flow_config *cfg,
 void gw_flow_table_set_key(struct gw_flow_table *t, const uint32_t key[GW_FLOW_KEY_WORDS])
 {
     GW_ASSERT(t && t->stats.active == 0);
-    memcpy(t->nh_key, key, sizeof t->nh_key);
+    t->key = nh_key_make(key);
 }
 
 uint32_t gw_flow_table_max_probe(const struct gw_flow_table *t)
@@ -558,21 +606,28 @@ uint32_t gw_flow_table_max_probe(const struct gw_flow_table *t)
 uint32_t gw_flow_tuple_hash(const uint32_t key[GW_FLOW_KEY_WORDS], const struct gw_addr *src,
                             uint16_t sport, const struct gw_addr *dst, uint16_t dport)
 {
-    return tuple_hash(key, src, sport, dst, dport);
+    struct nh_key k = nh_key_make(key);
+    return tuple_hash(&k, src, sport, dst, dport);
 }
 
+/* Every flow goes, so the index is cleared in one step afterwards rather
+ * than slot by slot (a cache miss each on a large table). */
 void gw_flow_table_end_all(struct gw_flow_table *t)
 {
+    if (!t) return;
     struct gw_flow *f;
-    while (t && (f = oldest_flow(t)) != NULL) end_flow(t, f, GW_FLOW_END_SHUTDOWN);
+    t->draining = true;
+    while ((f = oldest_flow(t)) != NULL) end_flow(t, f, GW_FLOW_END_SHUTDOWN);
+    t->draining = false;
+    big_zero(t->slots, slots_bytes(t));
 }
 
 void gw_flow_table_destroy(struct gw_flow_table *t)
 {
     if (!t) return;
     if (t->slots && t->flows) gw_flow_table_end_all(t);
-    free(t->slots);
-    free(t->flows);
+    big_free(t->slots, slots_bytes(t));
+    big_free(t->flows, flows_bytes(t));
     free(t->tunnels);
     free(t);
 }
@@ -580,7 +635,7 @@ void gw_flow_table_destroy(struct gw_flow_table *t)
 struct gw_flow *gw_flow_lookup(struct gw_flow_table *t, const struct gw_segment *s, int *dir)
 {
     if (!t || !s || !dir) return NULL;
-    uint32_t hash = tuple_hash(t->nh_key, &s->src, s->sport, &s->dst, s->dport);
+    uint32_t hash = tuple_hash(&t->key, &s->src, s->sport, &s->dst, s->dport);
     int d = GW_DIR_TO_SERVER;
     struct gw_flow *f = find_flow(t, s, hash, &d);
     if (f && f->closed && is_pure_syn(s->flags)) {
