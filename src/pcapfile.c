@@ -35,6 +35,7 @@ struct gw_pcapfile {
     size_t size, off;
     size_t released;       /* map[0..released) given back (MADV_DONTNEED) */
     bool big_endian, nanosecond;
+    bool swapped;          /* the file's byte order is not this machine's */
     int linktype;
     uint32_t snaplen;
     char fault[160];
@@ -68,6 +69,7 @@ static bool parse_header(struct gw_pcapfile *r)
     else if (!memcmp(m, us_be, 4) || !memcmp(m, ns_be, 4)) r->big_endian = true;
     else return false;
     r->nanosecond = !memcmp(m, ns_le, 4) || !memcmp(m, ns_be, 4);
+    r->swapped = r->big_endian != (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
     uint16_t major = get16(&c, r->big_endian), minor = get16(&c, r->big_endian);
     gw_skip(&c, 8); /* thiszone, sigfigs: unused, as in libpcap */
     uint32_t snaplen = get32(&c, r->big_endian), linktype = get32(&c, r->big_endian);
@@ -138,9 +140,12 @@ int gw_pcapfile_next(struct gw_pcapfile *r, struct gw_pcapfile_packet *pkt, char
                  RECORD_HEADER, left);
         return fail(r, err, errlen);
     }
-    struct gw_cursor c = gw_cursor_make(r->map + r->off, left);
-    uint32_t sec = get32(&c, r->big_endian), frac = get32(&c, r->big_endian);
-    uint32_t caplen = get32(&c, r->big_endian), wirelen = get32(&c, r->big_endian);
+    /* the 16 bytes are there (checked above): read them as four words */
+    uint32_t h[4];
+    memcpy(h, r->map + r->off, sizeof h);
+    if (r->swapped)
+        for (int i = 0; i < 4; i++) h[i] = __builtin_bswap32(h[i]);
+    uint32_t sec = h[0], frac = h[1], caplen = h[2], wirelen = h[3];
     if (caplen > MAX_SNAPLEN) {
         if (caplen > r->snaplen)
             snprintf(r->fault, sizeof r->fault,
@@ -152,8 +157,8 @@ int gw_pcapfile_next(struct gw_pcapfile *r, struct gw_pcapfile_packet *pkt, char
                      MAX_SNAPLEN);
         return fail(r, err, errlen);
     }
-    const uint8_t *data = gw_get_bytes(&c, caplen);
-    if (!data) {
+    const uint8_t *data = r->map + r->off + RECORD_HEADER;
+    if (caplen > left - RECORD_HEADER) {
         snprintf(r->fault, sizeof r->fault,
                  "truncated dump file; tried to read %u captured bytes, only got %zu", caplen,
                  left - RECORD_HEADER);

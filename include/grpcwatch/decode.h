@@ -140,6 +140,9 @@ void gw_decoder_destroy(struct gw_decoder *d);
 /* Decodes pkt into *out. Returns an enum gw_decode_result. */
 int gw_decoder_decode(struct gw_decoder *d, const struct gw_packet *pkt, struct gw_segment *out);
 
+/* The common frame (Ethernet, IPv4, TCP) has a fast path with the same
+ * results; tests turn it off to compare. On by default. */
+void gw_decoder_set_fast_path(struct gw_decoder *d, bool on);
 const struct gw_decode_stats *gw_decoder_stats(const struct gw_decoder *d);
 /* The reassembler's counters; the pointer is stable for the decoder's life. */
 const struct gw_defrag_stats *gw_decoder_defrag_stats(const struct gw_decoder *d);
