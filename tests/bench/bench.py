@@ -232,7 +232,7 @@ def cached(name, args, srcs=(), gen=None):
     if os.path.exists(path) and os.path.exists(meta_path):
         with open(meta_path) as f:
             return path, json.load(f), None
-    for old in glob.glob(os.path.join(CACHE, name + "-*")):  # one version per name
+    for old in glob.glob(os.path.join(CACHE, name + "-????????????.*")):  # one version per name and size
         os.unlink(old)
     tmp = path + ".tmp"
     t0 = time.perf_counter()
@@ -308,7 +308,7 @@ def part_sources(tmp):
 def part_mixed(tmp, specs):
     say("")
     say("== mixed capture (BENCH_MB=%g, seed %d)" % (MB, SEED))
-    cap, meta, dt = cached("mixed", ["-m", str(MB), "-s", str(SEED)], specs)
+    cap, meta, dt = cached("mixed-%gMB" % MB, ["-m", str(MB), "-s", str(SEED)], specs)
     tcp_flows = meta["total_flows"] - meta["flows"].get("dns", 0)
     say("mixed: %s (%s): %.1f MB, %d packets, %d flows (%d TCP, %d DNS/UDP), up to %d sessions open at once, "
         "gRPC %.1f%% of the bytes, expected calls %d" % (
@@ -342,7 +342,7 @@ def part_mixed(tmp, specs):
         check(rc == 0 and rc2 == 0, "mixed: tshark runs")
     part_callgrind(tmp, cap, conf)
     part_allocs(tmp, cap, conf, "mixed", pb[0])
-    bulk, bmeta, bdt = cached("bulk", ["-m", str(max(MB / 4, 48)), "-s", str(SEED), "-w", "0,50,50,0,0",
+    bulk, bmeta, bdt = cached("bulk-%gMB" % max(MB / 4, 16), ["-m", str(max(MB / 4, 16)), "-s", str(SEED), "-w", "0,50,50,0,0",
                                        "-S", "0", "-b", "500000,2000000", "-k", "32"])
     say("bulk: %s (%s): %.1f MB, %d packets, %d long-lived HTTP/1.1 and TLS downloads, 32 at once" % (
         os.path.relpath(bulk, ROOT), gen_note(bdt), bmeta["bytes"] / 1e6, bmeta["packets"], bmeta["total_flows"]))
@@ -478,7 +478,7 @@ def part_worst(tmp, specs):
     ]
     rows = []
     for name, desc, args, srcs, gen, mf in cases:
-        cap, meta, dt = cached(name, args, srcs, gen=gen)
+        cap, meta, dt = cached("%s-%s" % (name, SYNS if gen else "%gMB" % WORST_MB), args, srcs, gen=gen)
         extra = "http2:\n  max-streams: 1024\n" if "h2many" in args else ""
         conf = write_conf(os.path.join(tmp, "worst.yaml"), mf or 1 << 20, extra)
         ft, _, pb = floor(cap, name)

@@ -179,6 +179,7 @@ struct src {
     uint16_t ports[8];
     int nports, calls, conns;
     struct variant v;
+    struct spkt *orig; /* as captured (v.pk may be a recut or reordered copy) */
     uint64_t copies;
 };
 static struct src srcs[32];
@@ -240,6 +241,7 @@ static void load_src(const char *spec, const char *variant)
     }
     pcap_close(pc);
     s->conns = nseen;
+    s->orig = pk;
     s->v.pk = pk;
     s->v.n = n;
 
@@ -634,8 +636,11 @@ static struct sess *new_sess(int kind)
         snprintf(buf, sizeof buf, "svc%llu.example.net", (unsigned long long)(id % 1000));
         add_lit(s, 0, b, client_hello(b, buf, id));
         size_t k = server_hello(b, id);
-        uint8_t cert[2000];
+        uint8_t cert[2000]; /* certificate_list: one opaque certificate */
         memcpy(cert, pool + s->filler_off % 1000, sizeof cert);
+        cert[0] = 0; put16(cert + 1, sizeof cert - 3);
+        cert[3] = 0; put16(cert + 4, sizeof cert - 6);
+        cert[6] = 0x30; cert[7] = 0x82; put16(cert + 8, sizeof cert - 10); /* a DER SEQUENCE */
         k += tls_hs(b + k, 11, cert, sizeof cert);
         k += tls_hs(b + k, 14, cert, 0);
         add_lit(s, 1, b, k);
@@ -896,6 +901,7 @@ int main(int argc, char **argv)
             }
         }
     }
+    free(slot);
     if (fclose(out)) { perror("write"); return 2; }
     uint64_t total_flows = 0;
     char js[8192];
