@@ -485,7 +485,8 @@ static size_t req_headers(uint8_t *b, uint32_t sid, int tsu, const uint8_t *extr
     n += hp_lit_idx(blk + n, 1, "bench.example:50051");
     n += hp_lit_idx(blk + n, 31, "application/grpc");
     n += hp_lit_new(blk + n, 0, "te", "trailers", 8);
-    memcpy(blk + n, extra, extral); n += extral;
+    if (extral) memcpy(blk + n, extra, extral);
+    n += extral;
     size_t k = h2frame(b, (uint32_t)n, 1, 4, sid);
     memcpy(b + k, blk, n);
     return k + n;
@@ -497,7 +498,8 @@ static size_t resp(uint8_t *b, uint32_t sid, int tsu, const uint8_t *extra, size
     if (tsu) n += hp_int(blk, 5, 0x20, 65536);
     blk[n++] = 0x88; /* :status 200 */
     n += hp_lit_idx(blk + n, 31, "application/grpc");
-    memcpy(blk + n, extra, extral); n += extral;
+    if (extral) memcpy(blk + n, extra, extral);
+    n += extral;
     k += h2frame(b + k, (uint32_t)n, 1, 4, sid);
     memcpy(b + k, blk, n); k += n;
     k += grpc_msg(b + k, sid, 0, i);
