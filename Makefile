@@ -7,7 +7,8 @@
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (tests/fuzz/README.md)
 #   make demo       build and run on a bundled capture
 #   make deps       install the Debian packages grpcwatch needs (apt-get, root)
-#   make bench      throughput and memory benchmark
+#   make bench      throughput, memory and correctness benchmark (tests/bench/bench.py)
+#   make bench-smoke  the same at tiny sizes (< 1 min; part of make check)
 #   make install    PREFIX=/usr/local DESTDIR= (config in SYSCONFDIR: /etc for PREFIX=/usr)
 #   make clean
 
@@ -44,7 +45,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BIN       := $(BUILD)/grpcwatch
 
-.PHONY: all check analyze demo deps ensure-deps install clean bench unit
+.PHONY: all check analyze demo deps ensure-deps install clean bench bench-smoke bench-tools unit
 all: $(BIN)
 
 $(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
@@ -75,7 +76,7 @@ deps:
 unit: $(UNIT_BINS)
 
 check: ensure-deps
-	@$(MAKE) --no-print-directory all unit SANITIZE=$(SANITIZE)
+	@$(MAKE) --no-print-directory all unit bench-tools SANITIZE=$(SANITIZE)
 	@BUILD=$(BUILD) SHARED=$(SHARED) tests/run-suite.sh $(UNIT_BINS)
 
 # static analysis, valgrind, fuzz replay and a short fuzz run (slow; CI runs it)
@@ -88,9 +89,30 @@ demo: ensure-deps
 	@$(MAKE) --no-print-directory all
 	$(BIN) -r pcaps/python-unary-metadata.pcap
 
-bench: all
-	@BUILD=$(BUILD) tests/bench/run.sh
-	@BUILD=$(BUILD) tests/bench/flood.sh
+# The benchmark's own programs, with the project's flags: the capture
+# generator, the floor (libpcap read, nothing else) and the malloc counter
+# (an LD_PRELOAD shim: never sanitized, it must load before anything else).
+BENCH_TOOLS := $(BUILD)/bench/mkmix $(BUILD)/bench/floor $(BUILD)/bench/alloccount.so
+
+$(BUILD)/bench:
+	mkdir -p $@
+
+$(BUILD)/bench/mkmix: tests/bench/mkmix.c | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS) -lm
+
+$(BUILD)/bench/floor: tests/bench/floor.c | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
+
+$(BUILD)/bench/alloccount.so: tests/bench/alloccount.c | $(BUILD)/bench
+	$(CC) $(CSTD) $(WARN) -O2 -g -fPIC -shared -o $@ $< -ldl
+
+bench-tools: $(BENCH_TOOLS)
+
+bench: all bench-tools
+	@BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench.py
+
+bench-smoke: all bench-tools
+	@BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench.py --smoke
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(SYSCONFDIR)/grpcwatch
@@ -104,4 +126,4 @@ clean:
 # make fuzz, fuzz-smoke, fuzz-replay, fuzz-build (libFuzzer, clang-14)
 include tests/fuzz/fuzz.mk
 
--include $(wildcard build/obj/*.d build-san/obj/*.d)
+-include $(wildcard build/obj/*.d build-san/obj/*.d build/bench/*.d build-san/bench/*.d)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run-suite.sh UNIT_BIN... - runs every unit test executable, then the capture
-# tests and the command-line tests, and ends with one line 'N passed, N failed'
+# tests and the command-line tests (and the rest below, ending with make
+# bench-smoke's correctness checks), and ends with one line 'N passed, N failed'
 # (Check's per-file lines come first). Exit status 1 if anything failed.
 #
 # Leak policy (tests/fuzz/README.md): every program the suites start runs
@@ -162,6 +163,14 @@ echo "== flood"
 tests/flood/run.sh "$BUILD/grpcwatch" 2>&1 | tee "$log"
 count_plain
 san_collect flood
+
+# make bench at tiny sizes: the generator, floor, malloc counter, flows
+# series and worst cases all run, and every capture's grpc records match its
+# expected calls. Only that is counted; its timings are information.
+echo "== bench smoke"
+BUILD="$BUILD" "$PY" tests/bench/bench.py --smoke 2>&1 | tee "$log"
+count_plain
+san_collect bench-smoke
 san_collect "none (written after its suite ended)"
 
 echo
