@@ -2,9 +2,10 @@
  * emit.c - records from what the parsers found (see emit.h).
  *
  * Invariants:
- *  - one JSON buffer of GW_EMIT_RECORD_MAX, reused for every record: no
- *    allocation per record; a record that does not fit is dropped whole and
- *    counted (never cut);
+ *  - two JSON buffers of GW_EMIT_RECORD_MAX (a call's grpc record and its
+ *    alert, which copies the grpc record's body), reused for every record:
+ *    no allocation per record; a record that does not fit is dropped whole
+ *    and counted (never cut);
  *  - the text of the last few addresses is kept (keyed by the address
  *    bytes, so a role swap or a new flow can not make it stale): a flow's
  *    records format their addresses once;
@@ -29,11 +30,12 @@ struct addr_slot {
 struct gw_emit {
     struct gw_router *router;
     struct gw_policy *policy;
-    struct gw_json json;
+    struct gw_json json, alert_json;
     struct gw_emit_counters n;
     struct addr_slot addrs[ADDR_CACHE];
     unsigned addr_next; /* the slot replaced next */
     char buf[GW_EMIT_RECORD_MAX];
+    char alert_buf[GW_EMIT_RECORD_MAX];
 };
 
 struct gw_emit *gw_emit_create(const struct gw_config *cfg, struct gw_router *router)
@@ -47,6 +49,7 @@ struct gw_emit *gw_emit_create(const struct gw_config *cfg, struct gw_router *ro
         return NULL;
     }
     gw_json_init(&e->json, e->buf, sizeof e->buf);
+    gw_json_init(&e->alert_json, e->alert_buf, sizeof e->alert_buf);
     return e;
 }
 
@@ -112,17 +115,21 @@ static void head(struct gw_emit *e, struct gw_emit_flow *ef, struct gw_record_he
     };
 }
 
-static struct gw_json *begin(struct gw_emit *e, const struct gw_record_head *h)
+static struct gw_json *begin_in(struct gw_json *j, const struct gw_record_head *h)
 {
-    gw_json_reset(&e->json);
-    gw_record_begin(&e->json, h);
-    return &e->json;
+    gw_json_reset(j);
+    gw_record_begin(j, h);
+    return j;
 }
 
-/* Ends the record and routes it; false if it did not fit. */
-static bool finish(struct gw_emit *e, const char *event_type)
+static struct gw_json *begin(struct gw_emit *e, const struct gw_record_head *h)
 {
-    struct gw_json *j = &e->json;
+    return begin_in(&e->json, h);
+}
+
+/* Ends the record in j and routes it; false if it did not fit. */
+static bool finish_in(struct gw_emit *e, struct gw_json *j, const char *event_type)
+{
     gw_json_object_end(j);
     if (!gw_json_finish(j)) {
         e->n.oversize++;
@@ -130,6 +137,11 @@ static bool finish(struct gw_emit *e, const char *event_type)
     }
     gw_router_write(e->router, j->buf, j->len, event_type);
     return true;
+}
+
+static bool finish(struct gw_emit *e, const char *event_type)
+{
+    return finish_in(e, &e->json, event_type);
 }
 
 void gw_emit_call(struct gw_emit *e, struct gw_emit_flow *ef, struct gw_grpc_call *call,
@@ -143,17 +155,26 @@ void gw_emit_call(struct gw_emit *e, struct gw_emit_flow *ef, struct gw_grpc_cal
 
     head(e, ef, &h, call->start_ts, "grpc", app_proto);
     struct gw_json *j = begin(e, &h);
+    size_t body = j->len;
     gw_record_grpc_object(j, call);
     gw_record_loss_object(j, loss);
+    size_t body_end = j->len;
+    bool body_ok = !j->overflow;
     if (finish(e, "grpc")) e->n.grpc++;
     if (!alerts) return;
 
+    /* The alert carries the same "grpc" and "loss" members: copied from
+     * the grpc record (still in e->buf) rather than escaped again. */
     h.event_type = "alert";
-    j = begin(e, &h);
-    gw_record_alert_object(j, &alert);
-    gw_record_grpc_object(j, call);
-    gw_record_loss_object(j, loss);
-    if (finish(e, "alert")) e->n.alert++;
+    struct gw_json *a = begin_in(&e->alert_json, &h);
+    gw_record_alert_object(a, &alert);
+    if (body_ok) {
+        gw_json_members(a, e->buf + body, body_end - body);
+    } else {
+        gw_record_grpc_object(a, call);
+        gw_record_loss_object(a, loss);
+    }
+    if (finish_in(e, a, "alert")) e->n.alert++;
 }
 
 void gw_emit_call_suppressed(struct gw_emit *e)
