@@ -115,16 +115,11 @@ static void head(struct gw_emit *e, struct gw_emit_flow *ef, struct gw_record_he
     };
 }
 
-static struct gw_json *begin_in(struct gw_json *j, const struct gw_record_head *h)
-{
-    gw_json_reset(j);
-    gw_record_begin(j, h);
-    return j;
-}
-
 static struct gw_json *begin(struct gw_emit *e, const struct gw_record_head *h)
 {
-    return begin_in(&e->json, h);
+    gw_json_reset(&e->json);
+    gw_record_begin(&e->json, h);
+    return &e->json;
 }
 
 /* Ends the record in j and routes it; false if it did not fit. */
@@ -154,21 +149,29 @@ void gw_emit_call(struct gw_emit *e, struct gw_emit_flow *ef, struct gw_grpc_cal
     bool alerts = gw_policy_evaluate(e->policy, call, &alert);
 
     head(e, ef, &h, call->start_ts, "grpc", app_proto);
-    struct gw_json *j = begin(e, &h);
+    struct gw_json *j = &e->json;
+    gw_json_reset(j);
+    gw_record_begin_event(j, h.ts, h.event_type);
+    size_t fields = j->len;
+    gw_record_head_fields(j, &h);
     size_t body = j->len;
     gw_record_grpc_object(j, call);
     gw_record_loss_object(j, loss);
     size_t body_end = j->len;
-    bool body_ok = !j->overflow;
+    bool copyable = !j->overflow;
     if (finish(e, "grpc")) e->n.grpc++;
     if (!alerts) return;
 
-    /* The alert carries the same "grpc" and "loss" members: copied from
-     * the grpc record (still in e->buf) rather than escaped again. */
+    /* The alert has the same head fields and "grpc" and "loss" members:
+     * copied from the grpc record (still in e->buf), not formatted again. */
     h.event_type = "alert";
-    struct gw_json *a = begin_in(&e->alert_json, &h);
+    struct gw_json *a = &e->alert_json;
+    gw_json_reset(a);
+    gw_record_begin_event(a, h.ts, h.event_type);
+    if (copyable) gw_json_members(a, e->buf + fields, body - fields);
+    else gw_record_head_fields(a, &h);
     gw_record_alert_object(a, &alert);
-    if (body_ok) {
+    if (copyable) {
         gw_json_members(a, e->buf + body, body_end - body);
     } else {
         gw_record_grpc_object(a, call);

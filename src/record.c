@@ -679,6 +679,11 @@ void gw_record_begin_event(struct gw_json *j, gw_time_us ts, const char *event_t
 void gw_record_begin(struct gw_json *j, const struct gw_record_head *h)
 {
     gw_record_begin_event(j, h->ts, h->event_type);
+    gw_record_head_fields(j, h);
+}
+
+void gw_record_head_fields(struct gw_json *j, const struct gw_record_head *h)
+{
     kv_uint(j, K("flow_id"), h->flow_id);
     kv_str(j, K("community_id"), h->community_id);
     json_kv_addr(j, K("src_ip"), h->src, h->src_text);

@@ -95,6 +95,8 @@ void gw_record_begin_event(struct gw_json *j, gw_time_us ts, const char *event_t
 /* Opens the record object and writes the head fields; the caller adds its
  * own object(s) and calls gw_json_object_end + gw_json_finish. */
 void gw_record_begin(struct gw_json *j, const struct gw_record_head *h);
+/* What gw_record_begin writes after "event_type": "flow_id" ... "tunnel". */
+void gw_record_head_fields(struct gw_json *j, const struct gw_record_head *h);
 
 struct gw_grpc_call;
 struct gw_alert;
