@@ -139,45 +139,65 @@ static bool finish(struct gw_emit *e, const char *event_type)
     return finish_in(e, &e->json, event_type);
 }
 
+/* Where a grpc record's parts lie in e->buf, for its alert to copy. */
+struct call_spans {
+    size_t fields, body, end; /* head fields, "grpc"+"loss", end of both */
+    bool copyable;            /* the record did not overflow */
+};
+
+static void grpc_record(struct gw_emit *e, const struct gw_record_head *h,
+                        const struct gw_grpc_call *call, const struct gw_record_loss *loss,
+                        struct call_spans *sp)
+{
+    struct gw_json *j = &e->json;
+    gw_json_reset(j);
+    gw_record_begin_event(j, h->ts, h->event_type);
+    sp->fields = j->len;
+    gw_record_head_fields(j, h);
+    sp->body = j->len;
+    gw_record_grpc_object(j, call);
+    gw_record_loss_object(j, loss);
+    sp->end = j->len;
+    sp->copyable = !j->overflow;
+    if (finish(e, "grpc")) e->n.grpc++;
+}
+
+/* The alert has the grpc record's head fields and "grpc" and "loss"
+ * members: copied from it (still in e->buf), not formatted again. */
+static void alert_record(struct gw_emit *e, const struct gw_record_head *h,
+                         const struct gw_alert *alert, const struct gw_grpc_call *call,
+                         const struct gw_record_loss *loss, const struct call_spans *sp)
+{
+    struct gw_json *a = &e->alert_json;
+    gw_json_reset(a);
+    gw_record_begin_event(a, h->ts, h->event_type);
+    if (sp->copyable) gw_json_members(a, e->buf + sp->fields, sp->body - sp->fields);
+    else gw_record_head_fields(a, h);
+    gw_record_alert_object(a, alert);
+    if (sp->copyable) {
+        gw_json_members(a, e->buf + sp->body, sp->end - sp->body);
+    } else {
+        gw_record_grpc_object(a, call);
+        gw_record_loss_object(a, loss);
+    }
+    if (finish_in(e, a, "alert")) e->n.alert++;
+}
+
 void gw_emit_call(struct gw_emit *e, struct gw_emit_flow *ef, struct gw_grpc_call *call,
                   const char *app_proto, const struct gw_record_loss *loss)
 {
     static const struct gw_record_loss none;
     struct gw_alert alert;
     struct gw_record_head h;
+    struct call_spans spans;
     if (!loss) loss = &none;
     bool alerts = gw_policy_evaluate(e->policy, call, &alert);
 
     head(e, ef, &h, call->start_ts, "grpc", app_proto);
-    struct gw_json *j = &e->json;
-    gw_json_reset(j);
-    gw_record_begin_event(j, h.ts, h.event_type);
-    size_t fields = j->len;
-    gw_record_head_fields(j, &h);
-    size_t body = j->len;
-    gw_record_grpc_object(j, call);
-    gw_record_loss_object(j, loss);
-    size_t body_end = j->len;
-    bool copyable = !j->overflow;
-    if (finish(e, "grpc")) e->n.grpc++;
+    grpc_record(e, &h, call, loss, &spans);
     if (!alerts) return;
-
-    /* The alert has the same head fields and "grpc" and "loss" members:
-     * copied from the grpc record (still in e->buf), not formatted again. */
     h.event_type = "alert";
-    struct gw_json *a = &e->alert_json;
-    gw_json_reset(a);
-    gw_record_begin_event(a, h.ts, h.event_type);
-    if (copyable) gw_json_members(a, e->buf + fields, body - fields);
-    else gw_record_head_fields(a, &h);
-    gw_record_alert_object(a, &alert);
-    if (copyable) {
-        gw_json_members(a, e->buf + body, body_end - body);
-    } else {
-        gw_record_grpc_object(a, call);
-        gw_record_loss_object(a, loss);
-    }
-    if (finish_in(e, a, "alert")) e->n.alert++;
+    alert_record(e, &h, &alert, call, loss, &spans);
 }
 
 void gw_emit_call_suppressed(struct gw_emit *e)
