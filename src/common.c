@@ -22,11 +22,37 @@ const char *gw_strerror(int err)
     }
 }
 
+size_t gw_fmt_ipv4(char *out, const uint8_t *b)
+{
+    char *p = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100) *p++ = (char)('0' + v / 100);
+        if (v >= 10) *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = '.';
+    }
+    p[-1] = '\0';
+    return (size_t)(p - 1 - out);
+}
+
+size_t gw_addr_fmt(const struct gw_addr *a, char *buf)
+{
+    buf[0] = '\0';
+    if (a->family == 4) return gw_fmt_ipv4(buf, a->bytes);
+    /* IPv6 keeps inet_ntop: RFC 5952's zero compression is its job. */
+    if (a->family == 6 && inet_ntop(AF_INET6, a->bytes, buf, GW_ADDR_STR_MAX)) return strlen(buf);
+    buf[0] = '\0';
+    return 0;
+}
+
 const char *gw_addr_str(const struct gw_addr *a, char *buf, size_t buflen)
 {
     if (buflen == 0) return buf;
     buf[0] = '\0';
-    if (a->family == 4)
+    if (a->family == 4 && buflen >= 16)
+        gw_fmt_ipv4(buf, a->bytes);
+    else if (a->family == 4)
         inet_ntop(AF_INET, a->bytes, buf, (socklen_t)buflen);
     else if (a->family == 6)
         inet_ntop(AF_INET6, a->bytes, buf, (socklen_t)buflen);

@@ -2,9 +2,13 @@
  * emit.c - records from what the parsers found (see emit.h).
  *
  * Invariants:
- *  - one JSON buffer of GW_EMIT_RECORD_MAX, reused for every record: no
- *    allocation per record; a record that does not fit is dropped whole and
- *    counted (never cut);
+ *  - two JSON buffers of GW_EMIT_RECORD_MAX (a call's grpc record and its
+ *    alert, which copies the grpc record's body), reused for every record:
+ *    no allocation per record; a record that does not fit is dropped whole
+ *    and counted (never cut);
+ *  - the text of the last few addresses is kept (keyed by the address
+ *    bytes, so a role swap or a new flow can not make it stale): a flow's
+ *    records format their addresses once;
  *  - every record of a flow carries the same flow_id and community_id, and
  *    src/dest name the client/server as the stream layer sees them now.
  */
@@ -16,12 +20,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define ADDR_CACHE 4 /* client and server of the last two flows */
+
+struct addr_slot {
+    struct gw_addr addr; /* family 0: empty */
+    struct gw_addr_text text;
+};
+
 struct gw_emit {
     struct gw_router *router;
     struct gw_policy *policy;
-    struct gw_json json;
+    struct gw_json json, alert_json;
     struct gw_emit_counters n;
+    struct addr_slot addrs[ADDR_CACHE];
+    unsigned addr_next; /* the slot replaced next */
     char buf[GW_EMIT_RECORD_MAX];
+    char alert_buf[GW_EMIT_RECORD_MAX];
 };
 
 struct gw_emit *gw_emit_create(const struct gw_config *cfg, struct gw_router *router)
@@ -35,6 +49,7 @@ struct gw_emit *gw_emit_create(const struct gw_config *cfg, struct gw_router *ro
         return NULL;
     }
     gw_json_init(&e->json, e->buf, sizeof e->buf);
+    gw_json_init(&e->alert_json, e->alert_buf, sizeof e->alert_buf);
     return e;
 }
 
@@ -56,8 +71,24 @@ bool gw_emit_flow_swapped(const struct gw_emit_flow *ef)
     return gw_stream_roles_swapped(ef->flow) != (ef->swapped != 0);
 }
 
-static void head(struct gw_emit_flow *ef, struct gw_record_head *h, gw_time_us ts,
-                 const char *event_type, const char *app_proto)
+/* The text of a (IPv4 or IPv6), formatted once while it stays in the
+ * cache; NULL for other families (the record writes null). */
+static const struct gw_addr_text *addr_text(struct gw_emit *e, const struct gw_addr *a)
+{
+    if (a->family != 4 && a->family != 6) return NULL;
+    for (size_t i = 0; i < ADDR_CACHE; i++) {
+        struct addr_slot *s = &e->addrs[i];
+        if (s->addr.family == a->family && memcmp(s->addr.bytes, a->bytes, sizeof a->bytes) == 0)
+            return &s->text;
+    }
+    struct addr_slot *s = &e->addrs[e->addr_next++ % ADDR_CACHE];
+    s->addr = *a;
+    s->text.len = (uint8_t)gw_addr_fmt(a, s->text.s);
+    return &s->text;
+}
+
+static void head(struct gw_emit *e, struct gw_emit_flow *ef, struct gw_record_head *h,
+                 gw_time_us ts, const char *event_type, const char *app_proto)
 {
     const struct gw_flow *f = ef->flow;
     bool swap = gw_emit_flow_swapped(ef);
@@ -68,17 +99,20 @@ static void head(struct gw_emit_flow *ef, struct gw_record_head *h, gw_time_us t
     if (!ef->community_id[0])
         gw_community_id(0, client, cport, server, sport, 6, ef->community_id,
                         sizeof ef->community_id);
-    memset(h, 0, sizeof *h);
-    h->ts = ts;
-    h->event_type = event_type;
-    h->flow_id = f->id;
-    h->community_id = ef->community_id;
-    h->src = client;
-    h->dst = server;
-    h->sport = cport;
-    h->dport = sport;
-    h->app_proto = app_proto;
-    h->tunnel = f->tunnel;
+    *h = (struct gw_record_head){
+        .ts = ts,
+        .event_type = event_type,
+        .flow_id = f->id,
+        .community_id = ef->community_id,
+        .src = client,
+        .dst = server,
+        .src_text = addr_text(e, client),
+        .dst_text = addr_text(e, server),
+        .sport = cport,
+        .dport = sport,
+        .app_proto = app_proto,
+        .tunnel = f->tunnel,
+    };
 }
 
 static struct gw_json *begin(struct gw_emit *e, const struct gw_record_head *h)
@@ -88,10 +122,9 @@ static struct gw_json *begin(struct gw_emit *e, const struct gw_record_head *h)
     return &e->json;
 }
 
-/* Ends the record and routes it; false if it did not fit. */
-static bool finish(struct gw_emit *e, const char *event_type)
+/* Ends the record in j and routes it; false if it did not fit. */
+static bool finish_in(struct gw_emit *e, struct gw_json *j, const char *event_type)
 {
-    struct gw_json *j = &e->json;
     gw_json_object_end(j);
     if (!gw_json_finish(j)) {
         e->n.oversize++;
@@ -101,28 +134,70 @@ static bool finish(struct gw_emit *e, const char *event_type)
     return true;
 }
 
+static bool finish(struct gw_emit *e, const char *event_type)
+{
+    return finish_in(e, &e->json, event_type);
+}
+
+/* Where a grpc record's parts lie in e->buf, for its alert to copy. */
+struct call_spans {
+    size_t fields, body, end; /* head fields, "grpc"+"loss", end of both */
+    bool copyable;            /* the record did not overflow */
+};
+
+static void grpc_record(struct gw_emit *e, const struct gw_record_head *h,
+                        const struct gw_grpc_call *call, const struct gw_record_loss *loss,
+                        struct call_spans *sp)
+{
+    struct gw_json *j = &e->json;
+    gw_json_reset(j);
+    gw_record_begin_event(j, h->ts, h->event_type);
+    sp->fields = j->len;
+    gw_record_head_fields(j, h);
+    sp->body = j->len;
+    gw_record_grpc_object(j, call);
+    gw_record_loss_object(j, loss);
+    sp->end = j->len;
+    sp->copyable = !j->overflow;
+    if (finish(e, "grpc")) e->n.grpc++;
+}
+
+/* The alert has the grpc record's head fields and "grpc" and "loss"
+ * members: copied from it (still in e->buf), not formatted again. */
+static void alert_record(struct gw_emit *e, const struct gw_record_head *h,
+                         const struct gw_alert *alert, const struct gw_grpc_call *call,
+                         const struct gw_record_loss *loss, const struct call_spans *sp)
+{
+    struct gw_json *a = &e->alert_json;
+    gw_json_reset(a);
+    gw_record_begin_event(a, h->ts, h->event_type);
+    if (sp->copyable) gw_json_members(a, e->buf + sp->fields, sp->body - sp->fields);
+    else gw_record_head_fields(a, h);
+    gw_record_alert_object(a, alert);
+    if (sp->copyable) {
+        gw_json_members(a, e->buf + sp->body, sp->end - sp->body);
+    } else {
+        gw_record_grpc_object(a, call);
+        gw_record_loss_object(a, loss);
+    }
+    if (finish_in(e, a, "alert")) e->n.alert++;
+}
+
 void gw_emit_call(struct gw_emit *e, struct gw_emit_flow *ef, struct gw_grpc_call *call,
                   const char *app_proto, const struct gw_record_loss *loss)
 {
     static const struct gw_record_loss none;
     struct gw_alert alert;
     struct gw_record_head h;
+    struct call_spans spans;
     if (!loss) loss = &none;
     bool alerts = gw_policy_evaluate(e->policy, call, &alert);
 
-    head(ef, &h, call->start_ts, "grpc", app_proto);
-    struct gw_json *j = begin(e, &h);
-    gw_record_grpc_object(j, call);
-    gw_record_loss_object(j, loss);
-    if (finish(e, "grpc")) e->n.grpc++;
+    head(e, ef, &h, call->start_ts, "grpc", app_proto);
+    grpc_record(e, &h, call, loss, &spans);
     if (!alerts) return;
-
     h.event_type = "alert";
-    j = begin(e, &h);
-    gw_record_alert_object(j, &alert);
-    gw_record_grpc_object(j, call);
-    gw_record_loss_object(j, loss);
-    if (finish(e, "alert")) e->n.alert++;
+    alert_record(e, &h, &alert, call, loss, &spans);
 }
 
 void gw_emit_call_suppressed(struct gw_emit *e)
@@ -134,7 +209,7 @@ void gw_emit_tls(struct gw_emit *e, struct gw_emit_flow *ef, const struct gw_tls
                  gw_time_us ts)
 {
     struct gw_record_head h;
-    head(ef, &h, ts, "tls", "tls");
+    head(e, ef, &h, ts, "tls", "tls");
     struct gw_json *j = begin(e, &h);
     gw_record_tls_object(j, t);
     if (finish(e, "tls")) e->n.tls++;
@@ -149,14 +224,14 @@ void gw_emit_anomaly(struct gw_emit *e, struct gw_emit_flow *ef, const char *typ
         return;
     }
     ef->anomaly_records++;
-    head(ef, &h, ts, "anomaly", type);
+    head(e, ef, &h, ts, "anomaly", type);
     struct gw_json *j = begin(e, &h);
-    gw_json_key(j, "anomaly");
+    GW_JSON_KEY(j, "anomaly");
     gw_json_object_begin(j);
-    gw_json_kv_str(j, "type", type);
-    gw_json_kv_str(j, "event", event);
-    gw_json_kv_str(j, "direction", dir == GW_DIR_TO_SERVER ? "to_server" : "to_client");
-    if (stream_id) gw_json_kv_uint(j, "stream_id", stream_id);
+    GW_JSON_KV_STR(j, "type", type);
+    GW_JSON_KV_STR(j, "event", event);
+    GW_JSON_KV_STR(j, "direction", dir == GW_DIR_TO_SERVER ? "to_server" : "to_client");
+    if (stream_id) GW_JSON_KV_UINT(j, "stream_id", stream_id);
     gw_json_object_end(j);
     if (finish(e, "anomaly")) e->n.anomaly++;
 }

@@ -9,13 +9,19 @@
  *    the record. `overflow` also marks misuse that would make the output
  *    invalid JSON (a value where a key belongs, unbalanced or mismatched
  *    ends, nesting deeper than 16), so a record that finishes without
- *    overflow is always syntactically valid JSON.
+ *    overflow is always syntactically valid JSON. Whether a record overflows
+ *    depends only on its bytes and cap (a piece is appended only if all of
+ *    it fits; what a dropped record holds is unspecified).
  *  - Strings are escaped byte-exactly: '"', '\\' and bytes < 0x20 and 0x7f
  *    are escaped, well-formed UTF-8 (RFC 3629: no overlongs, no surrogates,
  *    nothing above U+10FFFF) is copied as is, and every byte that is not
  *    part of a well-formed sequence becomes the escape \ufffd.
- *  - No allocation; every fixed-size string in the input structs is read
- *    with a bound (strnlen), so a missing NUL can not cause an over-read.
+ *  - Keys given with GW_JSON_KEY and the record builders' own text
+ *    (numbers, timestamps, addresses) are plain ASCII and are copied without
+ *    escaping; GW_ASSERT builds check that.
+ *  - No allocation, no stdio on the per-record path; every fixed-size
+ *    string in the input structs is read with a bound (strnlen), so a
+ *    missing NUL can not cause an over-read.
  */
 #include "grpcwatch/record.h"
 
@@ -23,10 +29,7 @@
 #include "grpcwatch/policy.h"
 #include "grpcwatch/tls.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -46,24 +49,38 @@ void gw_json_init(struct gw_json *j, char *buf, size_t cap)
 
 void gw_json_reset(struct gw_json *j)
 {
+    /* need_comma[] is not cleared: a level's byte is set when it opens. */
     j->len = 0;
     j->overflow = j->cap == 0;
     j->depth = 0;
-    memset(j->need_comma, 0, sizeof j->need_comma);
     if (j->cap > 0) j->buf[0] = '\0';
 }
 
-/* Appends n raw bytes or sets overflow and appends nothing. */
-static void json_put(struct gw_json *j, const char *s, size_t n)
+/* Where n more bytes go, or NULL (and overflow) if they do not fit or the
+ * writer already overflowed. The caller fills them and calls json_commit. */
+static inline char *json_reserve(struct gw_json *j, size_t n)
 {
-    if (j->overflow) return;
+    if (j->overflow) return NULL;
     if (n > j->cap - 1 - j->len) {
         j->overflow = 1;
-        return;
+        return NULL;
     }
-    memcpy(j->buf + j->len, s, n);
-    j->len += n;
+    return j->buf + j->len;
+}
+
+static inline void json_commit(struct gw_json *j, const char *end)
+{
+    j->len = (size_t)(end - j->buf);
     j->buf[j->len] = '\0';
+}
+
+/* Appends n raw bytes or sets overflow and appends nothing. */
+static inline void json_put(struct gw_json *j, const char *s, size_t n)
+{
+    char *o = json_reserve(j, n);
+    if (!o) return;
+    memcpy(o, s, n);
+    json_commit(j, o + n);
 }
 
 static void json_putc(struct gw_json *j, char c) { json_put(j, &c, 1); }
@@ -121,6 +138,60 @@ void gw_json_object_end(struct gw_json *j) { json_close(j, '}', 0); }
 void gw_json_array_begin(struct gw_json *j) { json_open(j, '[', LVL_ARRAY); }
 void gw_json_array_end(struct gw_json *j) { json_close(j, ']', LVL_ARRAY); }
 
+/* ---- string escaping ---------------------------------------------------- */
+
+/* Byte classes: copied as is, escaped ASCII, or >= 0x80 (UTF-8 or not).
+ * One table lookup per byte instead of a chain of comparisons. */
+enum { CLS_PLAIN = 0, CLS_ESC = 1, CLS_HIGH = 2 };
+static const uint8_t byte_class[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x00 control */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x10 control */
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x20 '"' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x30 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x40 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* 0x50 '\\' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x60 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, /* 0x70 DEL */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0x80 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+#define SWAR_ONES UINT64_C(0x0101010101010101)
+#define SWAR_HIGH UINT64_C(0x8080808080808080)
+
+/* High bits where a byte of x is zero. Exact as a yes/no answer (a borrow
+ * can only mark bytes above a byte that really is zero). */
+static inline uint64_t swar_zero(uint64_t x) { return (x - SWAR_ONES) & ~x; }
+
+/* Nonzero iff one of the 8 bytes in x is not CLS_PLAIN: < 0x20, '"', '\\',
+ * 0x7f or >= 0x80. */
+static inline uint64_t swar_special(uint64_t x)
+{
+    uint64_t m = x | ((x - SWAR_ONES * 0x20) & ~x); /* >= 0x80, < 0x20 */
+    m |= swar_zero(x ^ (SWAR_ONES * '"')) | swar_zero(x ^ (SWAR_ONES * '\\'));
+    m |= swar_zero(x ^ (SWAR_ONES * 0x7f));
+    return m & SWAR_HIGH;
+}
+
+/* The end of the CLS_PLAIN bytes from p[i]: 8 at a time, then by table. */
+static inline size_t plain_end(const uint8_t *p, size_t i, size_t n)
+{
+    while (n - i >= 8) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        if (swar_special(x)) break;
+        i += 8;
+    }
+    while (i < n && byte_class[p[i]] == CLS_PLAIN) i++;
+    return i;
+}
+
 /* Length of the well-formed UTF-8 sequence starting at p[0] (a byte
  * >= 0x80), or 0 if the lead byte does not start one (RFC 3629 table). */
 static size_t utf8_seq_len(const uint8_t *p, size_t n)
@@ -148,26 +219,52 @@ static size_t utf8_seq_len(const uint8_t *p, size_t n)
     return need;
 }
 
-static void json_escape_byte(struct gw_json *j, uint8_t b)
+/* The end of the bytes from p[i] that are copied verbatim: plain ASCII
+ * and well-formed UTF-8 sequences. */
+static size_t verbatim_end(const uint8_t *p, size_t i, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    char e[6] = { '\\', 'u', '0', '0', hex[b >> 4], hex[b & 0xf] };
-
-    switch (b) {
-    case '"': json_put(j, "\\\"", 2); return;
-    case '\\': json_put(j, "\\\\", 2); return;
-    case '\n': json_put(j, "\\n", 2); return;
-    case '\r': json_put(j, "\\r", 2); return;
-    case '\t': json_put(j, "\\t", 2); return;
-    case '\b': json_put(j, "\\b", 2); return;
-    case '\f': json_put(j, "\\f", 2); return;
-    default: json_put(j, e, sizeof e); return;
+    for (;;) {
+        i = plain_end(p, i, n);
+        if (i == n || byte_class[p[i]] != CLS_HIGH) return i;
+        size_t k = utf8_seq_len(p + i, n - i);
+        if (k == 0) return i;
+        i += k;
     }
 }
 
-static bool byte_is_plain(uint8_t b) { return b >= 0x20 && b < 0x7f && b != '"' && b != '\\'; }
+/* The escape of one byte that is not copied: at most 6 bytes into o. */
+static size_t escape_byte(char *o, uint8_t b)
+{
+    static const char hex[] = "0123456789abcdef";
+    char c = 0;
 
-/* Writes s as a quoted, escaped JSON string (no separator handling). */
+    switch (b) {
+    case '"': c = '"'; break;
+    case '\\': c = '\\'; break;
+    case '\n': c = 'n'; break;
+    case '\r': c = 'r'; break;
+    case '\t': c = 't'; break;
+    case '\b': c = 'b'; break;
+    case '\f': c = 'f'; break;
+    default: break;
+    }
+    o[0] = '\\';
+    if (c) {
+        o[1] = c;
+        return 2;
+    }
+    if (b >= 0x80) {
+        memcpy(o + 1, "ufffd", 5); /* one replacement per invalid byte */
+        return 6;
+    }
+    memcpy(o + 1, "u00", 3);
+    o[4] = hex[b >> 4];
+    o[5] = hex[b & 0xf];
+    return 6;
+}
+
+/* Writes s as a quoted, escaped JSON string (no separator handling): one
+ * capacity check per verbatim run and per escape, not per byte. */
 static void json_put_quoted(struct gw_json *j, const char *s, size_t n)
 {
     const uint8_t *p = (const uint8_t *)s;
@@ -176,29 +273,39 @@ static void json_put_quoted(struct gw_json *j, const char *s, size_t n)
     if (!s) n = 0;
     json_putc(j, '"');
     while (i < n && !j->overflow) {
-        /* Copy a run of bytes that need no escaping in one go. */
-        size_t run = i;
-        while (run < n && byte_is_plain(p[run])) run++;
-        if (run > i) {
-            json_put(j, s + i, run - i);
-            i = run;
+        size_t end = verbatim_end(p, i, n);
+        if (end > i) {
+            json_put(j, s + i, end - i);
+            i = end;
             continue;
         }
-        if (p[i] < 0x80) {
-            json_escape_byte(j, p[i]);
-            i++;
-            continue;
-        }
-        size_t k = utf8_seq_len(p + i, n - i);
-        if (k == 0) {
-            json_put(j, "\\ufffd", 6); /* one replacement per invalid byte */
-            i++;
-        } else {
-            json_put(j, s + i, k);
-            i += k;
-        }
+        char e[6];
+        json_put(j, e, escape_byte(e, p[i]));
+        i++;
     }
     json_putc(j, '"');
+}
+
+static bool text_is_plain(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (byte_class[(uint8_t)s[i]] != CLS_PLAIN) return false;
+    return true;
+}
+
+/* A string value the writer made itself (a number, a timestamp, an
+ * address): plain ASCII, so it is copied in one piece. */
+static void json_plain_string(struct gw_json *j, const char *s, size_t n)
+{
+    GW_ASSERT(text_is_plain(s, n));
+    json_value_prefix(j);
+    char *o = json_reserve(j, n + 2);
+    if (!o) return;
+    *o++ = '"';
+    memcpy(o, s, n);
+    o += n;
+    *o++ = '"';
+    json_commit(j, o);
 }
 
 void gw_json_string(struct gw_json *j, const char *s, size_t n)
@@ -207,22 +314,61 @@ void gw_json_string(struct gw_json *j, const char *s, size_t n)
     json_put_quoted(j, s, n);
 }
 
-void gw_json_key(struct gw_json *j, const char *key)
+/* The level a key goes into, or NULL (and overflow) where none may. */
+static uint8_t *json_key_level(struct gw_json *j)
 {
-    if (j->overflow) return;
+    if (j->overflow) return NULL;
     if (j->depth == 0) {
         j->overflow = 1;
-        return;
+        return NULL;
     }
     uint8_t *lvl = &j->need_comma[j->depth - 1];
     if (*lvl & (LVL_ARRAY | LVL_KEY)) {
         j->overflow = 1; /* a key in an array, or two keys in a row */
-        return;
+        return NULL;
     }
+    return lvl;
+}
+
+void gw_json_key(struct gw_json *j, const char *key)
+{
+    uint8_t *lvl = json_key_level(j);
+    if (!lvl) return;
     if (*lvl & LVL_COMMA) json_putc(j, ',');
     json_put_quoted(j, key, key ? strlen(key) : 0);
     json_putc(j, ':');
     *lvl = LVL_COMMA | LVL_KEY;
+}
+
+void gw_json_key_plain(struct gw_json *j, const char *key, size_t n)
+{
+    GW_ASSERT(text_is_plain(key, n));
+    uint8_t *lvl = json_key_level(j);
+    if (!lvl) return;
+    bool comma = *lvl & LVL_COMMA;
+    char *o = json_reserve(j, n + 3 + comma);
+    if (!o) return;
+    if (comma) *o++ = ',';
+    *o++ = '"';
+    memcpy(o, key, n);
+    o += n;
+    *o++ = '"';
+    *o++ = ':';
+    json_commit(j, o);
+    *lvl = LVL_COMMA | LVL_KEY;
+}
+
+void gw_json_members(struct gw_json *j, const char *text, size_t n)
+{
+    if (j->overflow || n == 0) return;
+    /* Members follow members: the text starts with its own ','. */
+    uint8_t *lvl = json_key_level(j);
+    if (!lvl) return;
+    if (!(*lvl & LVL_COMMA) || text[0] != ',') {
+        j->overflow = 1;
+        return;
+    }
+    json_put(j, text, n);
 }
 
 void gw_json_cstring(struct gw_json *j, const char *s)
@@ -237,20 +383,60 @@ static void json_field_str(struct gw_json *j, const char *s, size_t size)
     gw_json_string(j, s, strnlen(s, size));
 }
 
+/* ---- numbers ------------------------------------------------------------ */
+
+static const char digit_pairs[201] = "0001020304050607080910111213141516171819"
+                                     "2021222324252627282930313233343536373839"
+                                     "4041424344454647484950515253545556575859"
+                                     "6061626364656667686970717273747576777879"
+                                     "8081828384858687888990919293949596979899";
+
+static inline void put2(char *o, unsigned v) { memcpy(o, digit_pairs + 2 * v, 2); }
+
+size_t gw_fmt_u64(char *out, uint64_t v)
+{
+    char tmp[GW_FMT_U64_MAX];
+    char *end = tmp + sizeof tmp, *p = end;
+
+    /* Two digits per division, from the right. */
+    while (v >= 100) {
+        p -= 2;
+        put2(p, (unsigned)(v % 100));
+        v /= 100;
+    }
+    if (v >= 10) {
+        p -= 2;
+        put2(p, (unsigned)v);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    size_t n = (size_t)(end - p);
+    memcpy(out, p, n);
+    return n;
+}
+
+size_t gw_fmt_i64(char *out, int64_t v)
+{
+    if (v >= 0) return gw_fmt_u64(out, (uint64_t)v);
+    out[0] = '-';
+    /* 0 - (uint64_t)v is |v| even for INT64_MIN. */
+    return 1 + gw_fmt_u64(out + 1, UINT64_C(0) - (uint64_t)v);
+}
+
 void gw_json_int(struct gw_json *j, int64_t v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
+    char tmp[GW_FMT_U64_MAX + 1];
+    size_t n = gw_fmt_i64(tmp, v);
     json_value_prefix(j);
-    json_put(j, tmp, (size_t)n);
+    json_put(j, tmp, n);
 }
 
 void gw_json_uint(struct gw_json *j, uint64_t v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRIu64, v);
+    char tmp[GW_FMT_U64_MAX];
+    size_t n = gw_fmt_u64(tmp, v);
     json_value_prefix(j);
-    json_put(j, tmp, (size_t)n);
+    json_put(j, tmp, n);
 }
 
 void gw_json_bool(struct gw_json *j, bool v)
@@ -278,23 +464,80 @@ bool gw_json_finish(struct gw_json *j)
 
 /* 9999-12-31T23:59:59.999999Z: the last instant with a 4-digit year. */
 #define TS_MAX_US INT64_C(253402300799999999)
+#define TS_LEN 27        /* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" */
+#define TS_SECS_LEN 19   /* "YYYY-MM-DDTHH:MM:SS" */
 
-const char *gw_format_timestamp(gw_time_us ts, char *buf, size_t buflen)
+/* Proleptic Gregorian date of day z since 1970-01-01, z >= 0 (Howard
+ * Hinnant's civil_from_days: what gmtime_r computes, without the libc
+ * call and its locking). */
+static void civil_from_days(int64_t z, unsigned *y, unsigned *m, unsigned *d)
 {
-    struct tm tm;
+    z += 719468;
+    int64_t era = z / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);                           /* [0, 146096] */
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    unsigned mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (unsigned)(yoe + era * 400) + (*m <= 2);
+}
 
-    if (!buf || buflen == 0) return buf;
-    buf[0] = '\0';
-    if (buflen < 28) return buf;
+/* "YYYY-MM-DDTHH:MM:SS" of secs in [0, TS_MAX_US / 1e6]. */
+static void format_secs(int64_t secs, char *o)
+{
+    unsigned y, m, d;
+    unsigned sod = (unsigned)(secs % 86400);
+
+    civil_from_days(secs / 86400, &y, &m, &d);
+    put2(o, y / 100);
+    put2(o + 2, y % 100);
+    o[4] = '-';
+    put2(o + 5, m);
+    o[7] = '-';
+    put2(o + 8, d);
+    o[10] = 'T';
+    put2(o + 11, sod / 3600);
+    o[13] = ':';
+    put2(o + 14, sod / 60 % 60);
+    o[16] = ':';
+    put2(o + 17, sod % 60);
+}
+
+/* The text of ts (clamped) without a NUL: TS_LEN bytes into o. Records of
+ * one second share the date and time; the last second's text is kept. */
+static void format_ts(gw_time_us ts, char *o)
+{
+    static _Thread_local struct {
+        int64_t secs;
+        char text[TS_SECS_LEN];
+    } last = { -1, { 0 } };
+
     /* Packet times before the epoch or past year 9999 are bogus; clamp so
      * the text is always a valid RFC 3339 timestamp. */
     if (ts < 0) ts = 0;
     if (ts > TS_MAX_US) ts = TS_MAX_US;
-    time_t secs = (time_t)(ts / 1000000);
-    long usec = (long)(ts % 1000000);
-    if (!gmtime_r(&secs, &tm)) return buf;
-    snprintf(buf, buflen, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
+    int64_t secs = ts / 1000000;
+    unsigned usec = (unsigned)(ts % 1000000);
+    if (secs != last.secs) {
+        format_secs(secs, last.text);
+        last.secs = secs;
+    }
+    memcpy(o, last.text, TS_SECS_LEN);
+    o[19] = '.';
+    put2(o + 20, usec / 10000);
+    put2(o + 22, usec / 100 % 100);
+    put2(o + 24, usec % 100);
+    o[26] = 'Z';
+}
+
+const char *gw_format_timestamp(gw_time_us ts, char *buf, size_t buflen)
+{
+    if (!buf || buflen == 0) return buf;
+    buf[0] = '\0';
+    if (buflen < TS_LEN + 1) return buf;
+    format_ts(ts, buf);
+    buf[TS_LEN] = '\0';
     return buf;
 }
 
@@ -368,12 +611,36 @@ void gw_json_kv_uint(struct gw_json *j, const char *key, uint64_t v)
     gw_json_uint(j, v);
 }
 
-static void json_kv_addr(struct gw_json *j, const char *key, const struct gw_addr *a)
+/* K("key"): a literal key and its length known at compile time, for the
+ * helpers below that take (key, klen). */
+#define K(lit) "" lit "", sizeof(lit) - 1
+
+static void kv_str(struct gw_json *j, const char *key, size_t klen, const char *s)
 {
-    char tmp[64];
-    gw_json_key(j, key);
-    if (!a || (a->family != 4 && a->family != 6)) gw_json_null(j);
-    else gw_json_cstring(j, gw_addr_str(a, tmp, sizeof tmp));
+    gw_json_key_plain(j, key, klen);
+    gw_json_cstring(j, s);
+}
+
+static void kv_uint(struct gw_json *j, const char *key, size_t klen, uint64_t v)
+{
+    gw_json_key_plain(j, key, klen);
+    gw_json_uint(j, v);
+}
+
+/* An address; t, when given, is its text already formatted (see
+ * gw_record_head). */
+static void json_kv_addr(struct gw_json *j, const char *key, size_t klen, const struct gw_addr *a,
+                         const struct gw_addr_text *t)
+{
+    gw_json_key_plain(j, key, klen);
+    if (!a || (a->family != 4 && a->family != 6)) {
+        gw_json_null(j);
+    } else if (t) {
+        json_plain_string(j, t->s, t->len);
+    } else {
+        char tmp[GW_ADDR_STR_MAX];
+        json_plain_string(j, tmp, gw_addr_fmt(a, tmp));
+    }
 }
 
 static const char *tunnel_type_str(uint8_t type)
@@ -389,57 +656,66 @@ static const char *tunnel_type_str(uint8_t type)
 
 static void record_tunnel(struct gw_json *j, const struct gw_tunnel *t)
 {
-    gw_json_key(j, "tunnel");
+    GW_JSON_KEY(j, "tunnel");
     gw_json_object_begin(j);
-    gw_json_kv_str(j, "type", tunnel_type_str(t->type));
-    json_kv_addr(j, "outer_src_ip", &t->outer_src);
-    json_kv_addr(j, "outer_dest_ip", &t->outer_dst);
-    gw_json_kv_uint(j, "id", t->id);
+    kv_str(j, K("type"), tunnel_type_str(t->type));
+    json_kv_addr(j, K("outer_src_ip"), &t->outer_src, NULL);
+    json_kv_addr(j, K("outer_dest_ip"), &t->outer_dst, NULL);
+    kv_uint(j, K("id"), t->id);
     gw_json_object_end(j);
 }
 
 void gw_record_begin_event(struct gw_json *j, gw_time_us ts, const char *event_type)
 {
-    char tsbuf[32];
+    char tsbuf[TS_LEN];
 
     gw_json_object_begin(j);
-    gw_json_kv_str(j, "timestamp", gw_format_timestamp(ts, tsbuf, sizeof tsbuf));
-    gw_json_kv_str(j, "event_type", event_type);
+    GW_JSON_KEY(j, "timestamp");
+    format_ts(ts, tsbuf);
+    json_plain_string(j, tsbuf, TS_LEN);
+    kv_str(j, K("event_type"), event_type);
 }
 
 void gw_record_begin(struct gw_json *j, const struct gw_record_head *h)
 {
     gw_record_begin_event(j, h->ts, h->event_type);
-    gw_json_kv_uint(j, "flow_id", h->flow_id);
-    gw_json_kv_str(j, "community_id", h->community_id);
-    json_kv_addr(j, "src_ip", h->src);
-    gw_json_kv_uint(j, "src_port", h->sport);
-    json_kv_addr(j, "dest_ip", h->dst);
-    gw_json_kv_uint(j, "dest_port", h->dport);
-    gw_json_kv_str(j, "proto", "TCP");
-    if (h->app_proto) gw_json_kv_str(j, "app_proto", h->app_proto);
+    gw_record_head_fields(j, h);
+}
+
+void gw_record_head_fields(struct gw_json *j, const struct gw_record_head *h)
+{
+    kv_uint(j, K("flow_id"), h->flow_id);
+    kv_str(j, K("community_id"), h->community_id);
+    json_kv_addr(j, K("src_ip"), h->src, h->src_text);
+    kv_uint(j, K("src_port"), h->sport);
+    json_kv_addr(j, K("dest_ip"), h->dst, h->dst_text);
+    kv_uint(j, K("dest_port"), h->dport);
+    kv_str(j, K("proto"), "TCP");
+    if (h->app_proto) kv_str(j, K("app_proto"), h->app_proto);
     if (h->tunnel && h->tunnel->type != GW_TUNNEL_NONE) record_tunnel(j, h->tunnel);
 }
 
 /* A gw_grpc_str: null when absent. */
-static void json_kv_grpc_str(struct gw_json *j, const char *key, const struct gw_grpc_str *s)
+static void json_kv_grpc_str(struct gw_json *j, const char *key, size_t klen,
+                             const struct gw_grpc_str *s)
 {
-    gw_json_key(j, key);
+    gw_json_key_plain(j, key, klen);
     if (!s->present) gw_json_null(j);
     else json_field_str(j, s->s, sizeof s->s);
 }
 
 /* A fixed-size string field: null when empty. */
-static void json_kv_field_or_null(struct gw_json *j, const char *key, const char *s, size_t size)
+static void json_kv_field_or_null(struct gw_json *j, const char *key, size_t klen, const char *s,
+                                  size_t size)
 {
-    gw_json_key(j, key);
+    gw_json_key_plain(j, key, klen);
     if (size == 0 || s[0] == '\0') gw_json_null(j);
     else json_field_str(j, s, size);
 }
 
-static void json_kv_status(struct gw_json *j, const char *key, int32_t v)
+static void json_kv_status(struct gw_json *j, const char *key, size_t klen, int32_t v)
 {
-    gw_json_key(j, key);
+    gw_json_key_plain(j, key, klen);
     if (v < 0) gw_json_null(j);
     else gw_json_int(j, v);
 }
@@ -448,13 +724,13 @@ static void grpc_keys(struct gw_json *j, const struct gw_grpc_call *c)
 {
     size_t n = GW_MIN((size_t)c->n_metadata_keys, (size_t)GW_GRPC_MAX_KEYS);
 
-    gw_json_key(j, "metadata_keys");
+    GW_JSON_KEY(j, "metadata_keys");
     gw_json_array_begin(j);
     for (size_t i = 0; i < n; i++)
         json_field_str(j, c->metadata_keys[i], sizeof c->metadata_keys[i]);
     gw_json_array_end(j);
 
-    gw_json_key(j, "credential_keys");
+    GW_JSON_KEY(j, "credential_keys");
     gw_json_array_begin(j);
     for (size_t i = 0; i < n && i < 32; i++)
         if (c->credential_mask & (UINT32_C(1) << i))
@@ -481,7 +757,7 @@ static void grpc_truncated(struct gw_json *j, const struct gw_grpc_call *c)
 
     for (size_t i = 0; i < GW_ARRAY_LEN(fields); i++) any = any || fields[i].flag;
     if (!any) return;
-    gw_json_key(j, "truncated");
+    GW_JSON_KEY(j, "truncated");
     gw_json_array_begin(j);
     for (size_t i = 0; i < GW_ARRAY_LEN(fields); i++)
         if (fields[i].flag) gw_json_cstring(j, fields[i].name);
@@ -493,7 +769,7 @@ static void grpc_truncated(struct gw_json *j, const struct gw_grpc_call *c)
 static void grpc_partial(struct gw_json *j, const struct gw_grpc_call *c)
 {
     if (!(c->messages_partial & (GW_GRPC_PARTIAL_REQUEST | GW_GRPC_PARTIAL_RESPONSE))) return;
-    gw_json_key(j, "messages_partial");
+    GW_JSON_KEY(j, "messages_partial");
     gw_json_array_begin(j);
     if (c->messages_partial & GW_GRPC_PARTIAL_REQUEST) gw_json_cstring(j, "request");
     if (c->messages_partial & GW_GRPC_PARTIAL_RESPONSE) gw_json_cstring(j, "response");
@@ -502,46 +778,46 @@ static void grpc_partial(struct gw_json *j, const struct gw_grpc_call *c)
 
 void gw_record_grpc_object(struct gw_json *j, const struct gw_grpc_call *c)
 {
-    gw_json_key(j, "grpc");
+    GW_JSON_KEY(j, "grpc");
     gw_json_object_begin(j);
-    gw_json_key(j, "path");
+    GW_JSON_KEY(j, "path");
     if (!c->path_present) gw_json_null(j);
     else json_field_str(j, c->path, sizeof c->path);
-    json_kv_field_or_null(j, "service", c->service, sizeof c->service);
-    json_kv_field_or_null(j, "method", c->method, sizeof c->method);
-    json_kv_grpc_str(j, "authority", &c->authority);
-    json_kv_grpc_str(j, "content_type", &c->content_type);
-    json_kv_grpc_str(j, "user_agent", &c->user_agent);
+    json_kv_field_or_null(j, K("service"), c->service, sizeof c->service);
+    json_kv_field_or_null(j, K("method"), c->method, sizeof c->method);
+    json_kv_grpc_str(j, K("authority"), &c->authority);
+    json_kv_grpc_str(j, K("content_type"), &c->content_type);
+    json_kv_grpc_str(j, K("user_agent"), &c->user_agent);
     grpc_keys(j, c);
-    json_kv_status(j, "grpc_status", c->grpc_status);
-    json_kv_grpc_str(j, "grpc_message", &c->grpc_message);
-    json_kv_status(j, "http_status", c->http_status);
-    gw_json_kv_uint(j, "request_messages", c->request_messages);
-    gw_json_kv_uint(j, "response_messages", c->response_messages);
-    gw_json_kv_uint(j, "request_bytes", c->request_bytes);
-    gw_json_kv_uint(j, "response_bytes", c->response_bytes);
-    if (c->grpc_encoding.present) json_kv_grpc_str(j, "grpc_encoding", &c->grpc_encoding);
+    json_kv_status(j, K("grpc_status"), c->grpc_status);
+    json_kv_grpc_str(j, K("grpc_message"), &c->grpc_message);
+    json_kv_status(j, K("http_status"), c->http_status);
+    kv_uint(j, K("request_messages"), c->request_messages);
+    kv_uint(j, K("response_messages"), c->response_messages);
+    kv_uint(j, K("request_bytes"), c->request_bytes);
+    kv_uint(j, K("response_bytes"), c->response_bytes);
+    if (c->grpc_encoding.present) json_kv_grpc_str(j, K("grpc_encoding"), &c->grpc_encoding);
     if (c->midstream) {
-        gw_json_key(j, "midstream");
+        GW_JSON_KEY(j, "midstream");
         gw_json_bool(j, true);
     }
     grpc_partial(j, c);
     grpc_truncated(j, c);
-    gw_json_kv_str(j, "ended_by", gw_end_str(c->ended_by));
+    kv_str(j, K("ended_by"), gw_end_str(c->ended_by));
     gw_json_object_end(j);
 }
 
 void gw_record_alert_object(struct gw_json *j, const struct gw_alert *a)
 {
-    gw_json_key(j, "alert");
+    GW_JSON_KEY(j, "alert");
     gw_json_object_begin(j);
-    gw_json_kv_str(j, "action", "allowed"); /* a passive sensor blocks nothing */
-    gw_json_kv_uint(j, "gid", 1);
-    gw_json_kv_uint(j, "signature_id", a->signature_id);
-    gw_json_kv_uint(j, "rev", 1);
-    gw_json_kv_str(j, "signature", a->signature);
-    gw_json_kv_str(j, "category", a->category);
-    gw_json_kv_uint(j, "severity", a->severity);
+    kv_str(j, K("action"), "allowed"); /* a passive sensor blocks nothing */
+    kv_uint(j, K("gid"), 1);
+    kv_uint(j, K("signature_id"), a->signature_id);
+    kv_uint(j, K("rev"), 1);
+    kv_str(j, K("signature"), a->signature);
+    kv_str(j, K("category"), a->category);
+    kv_uint(j, K("severity"), a->severity);
     gw_json_object_end(j);
 }
 
@@ -551,18 +827,18 @@ void gw_record_loss_object(struct gw_json *j, const struct gw_record_loss *l)
     if (!l->gap_bytes[0] && !l->gap_bytes[1] && !l->stopped[0] && !l->stopped[1] &&
         !l->resynced[0] && !l->resynced[1])
         return;
-    gw_json_key(j, "loss");
+    GW_JSON_KEY(j, "loss");
     gw_json_object_begin(j);
-    gw_json_kv_uint(j, "gap_bytes_to_server", l->gap_bytes[0]);
-    gw_json_kv_uint(j, "gap_bytes_to_client", l->gap_bytes[1]);
-    gw_json_kv_uint(j, "gaps_to_server", l->gaps[0]);
-    gw_json_kv_uint(j, "gaps_to_client", l->gaps[1]);
-    gw_json_key(j, "decoding_stopped");
+    kv_uint(j, K("gap_bytes_to_server"), l->gap_bytes[0]);
+    kv_uint(j, K("gap_bytes_to_client"), l->gap_bytes[1]);
+    kv_uint(j, K("gaps_to_server"), l->gaps[0]);
+    kv_uint(j, K("gaps_to_client"), l->gaps[1]);
+    GW_JSON_KEY(j, "decoding_stopped");
     gw_json_array_begin(j);
     for (int d = 0; d < 2; d++)
         if (l->stopped[d]) gw_json_cstring(j, dir_name[d]);
     gw_json_array_end(j);
-    gw_json_key(j, "decoding_resynced");
+    GW_JSON_KEY(j, "decoding_resynced");
     gw_json_array_begin(j);
     for (int d = 0; d < 2; d++)
         if (l->resynced[d] && !l->stopped[d]) gw_json_cstring(j, dir_name[d]);
@@ -585,13 +861,13 @@ static void tls_version(struct gw_json *j, const struct gw_tls_info *t)
 {
     char tmp[16];
 
-    gw_json_key(j, "version");
+    GW_JSON_KEY(j, "version");
     if (t->have_server_hello) {
         gw_json_cstring(j, gw_tls_version_str(t->version, tmp, sizeof tmp));
-        gw_json_kv_str(j, "version_source", "server_hello");
+        kv_str(j, K("version_source"), "server_hello");
     } else if (t->have_client_hello) {
         gw_json_cstring(j, gw_tls_version_str(tls_offered_version(t), tmp, sizeof tmp));
-        gw_json_kv_str(j, "version_source", "client_hello");
+        kv_str(j, K("version_source"), "client_hello");
     } else {
         gw_json_null(j);
     }
@@ -601,19 +877,19 @@ void gw_record_tls_object(struct gw_json *j, const struct gw_tls_info *t)
 {
     size_t n_alpn = GW_MIN((size_t)t->n_alpn, (size_t)GW_TLS_MAX_ALPN);
 
-    gw_json_key(j, "tls");
+    GW_JSON_KEY(j, "tls");
     gw_json_object_begin(j);
-    json_kv_field_or_null(j, "sni", t->sni, sizeof t->sni);
-    gw_json_key(j, "alpn");
+    json_kv_field_or_null(j, K("sni"), t->sni, sizeof t->sni);
+    GW_JSON_KEY(j, "alpn");
     gw_json_array_begin(j);
     for (size_t i = 0; i < n_alpn; i++) json_field_str(j, t->alpn[i], sizeof t->alpn[i]);
     gw_json_array_end(j);
     tls_version(j, t);
-    json_kv_field_or_null(j, "alpn_selected", t->alpn_selected, sizeof t->alpn_selected);
-    json_kv_field_or_null(j, "ja4", t->ja4, sizeof t->ja4);
-    gw_json_key(j, "client_hello");
+    json_kv_field_or_null(j, K("alpn_selected"), t->alpn_selected, sizeof t->alpn_selected);
+    json_kv_field_or_null(j, K("ja4"), t->ja4, sizeof t->ja4);
+    GW_JSON_KEY(j, "client_hello");
     gw_json_bool(j, t->have_client_hello);
-    gw_json_key(j, "server_hello");
+    GW_JSON_KEY(j, "server_hello");
     gw_json_bool(j, t->have_server_hello);
     gw_json_object_end(j);
 }

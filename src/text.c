@@ -11,20 +11,13 @@
 
 #include <string.h>
 
-bool gw_text_eq_ci(const uint8_t *p, size_t n, const char *lit)
+bool gw_text_eq_ci_n(const uint8_t *p, size_t n, const char *lit, size_t k)
 {
-    size_t k = strlen(lit);
-    if (n != k) return false;
+    if (k > n) return false;
     struct gw_cursor c = gw_cursor_make(p, n);
     for (size_t i = 0; i < k; i++)
         if (gw_ascii_lower(gw_get_u8(&c)) != (uint8_t)lit[i]) return false;
     return true;
-}
-
-bool gw_text_prefix_ci(const uint8_t *p, size_t n, const char *lit)
-{
-    size_t k = strlen(lit);
-    return n >= k && gw_text_eq_ci(p, k, lit);
 }
 
 bool gw_text_copy(char *dst, size_t cap, const uint8_t *p, size_t n)

@@ -65,6 +65,13 @@ struct gw_addr {
 
 /* Writes the textual form (inet_ntop) into buf; returns buf. buflen >= 46. */
 const char *gw_addr_str(const struct gw_addr *a, char *buf, size_t buflen);
+/* The same text into buf[GW_ADDR_STR_MAX]; returns its length ("" and 0
+ * unless the family is 4 or 6). */
+#define GW_ADDR_STR_MAX 46
+size_t gw_addr_fmt(const struct gw_addr *a, char *buf);
+/* Dotted quad of b[0..3] into out[16] with a NUL, as inet_ntop writes it
+ * (without its sprintf); returns the length. */
+size_t gw_fmt_ipv4(char *out, const uint8_t *b);
 /* memcmp-style ordering: family first, then bytes. */
 int gw_addr_cmp(const struct gw_addr *a, const struct gw_addr *b);
 

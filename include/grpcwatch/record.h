@@ -30,6 +30,15 @@ void gw_json_object_end(struct gw_json *j);     /* '}' */
 void gw_json_array_begin(struct gw_json *j);
 void gw_json_array_end(struct gw_json *j);
 void gw_json_key(struct gw_json *j, const char *key);          /* "key": */
+/* "key": for a key known to be plain ASCII (no byte that needs escaping;
+ * GW_ASSERT builds check): copied as is. GW_JSON_KEY takes a string literal
+ * and its length at compile time. */
+void gw_json_key_plain(struct gw_json *j, const char *key, size_t n);
+#define GW_JSON_KEY(j, lit) gw_json_key_plain((j), "" lit "", sizeof(lit) - 1)
+/* Appends members this writer wrote into another record's object (text
+ * from a ',' up to the end of a member, e.g. copied from an earlier line) to
+ * the object open at this level, which must hold a member already. */
+void gw_json_members(struct gw_json *j, const char *text, size_t n);
 void gw_json_string(struct gw_json *j, const char *s, size_t n);/* escaped */
 void gw_json_cstring(struct gw_json *j, const char *s);         /* NULL -> null */
 void gw_json_int(struct gw_json *j, int64_t v);
@@ -39,8 +48,16 @@ void gw_json_null(struct gw_json *j);
 /* "key": value pairs. */
 void gw_json_kv_str(struct gw_json *j, const char *key, const char *s); /* NULL -> null */
 void gw_json_kv_uint(struct gw_json *j, const char *key, uint64_t v);
+#define GW_JSON_KV_STR(j, lit, s) (GW_JSON_KEY(j, lit), gw_json_cstring((j), (s)))
+#define GW_JSON_KV_UINT(j, lit, v) (GW_JSON_KEY(j, lit), gw_json_uint((j), (v)))
 /* Ends the line with '\n'. Returns false on overflow. */
 bool gw_json_finish(struct gw_json *j);
+
+/* Decimal text of v into out (no NUL, no snprintf); returns its length.
+ * out needs GW_FMT_U64_MAX bytes, GW_FMT_U64_MAX + 1 for gw_fmt_i64. */
+#define GW_FMT_U64_MAX 20
+size_t gw_fmt_u64(char *out, uint64_t v);
+size_t gw_fmt_i64(char *out, int64_t v);
 
 /* RFC 3339 UTC with microseconds: "2026-11-22T10:00:00.123456Z" into buf (>= 28). */
 const char *gw_format_timestamp(gw_time_us ts, char *buf, size_t buflen);
@@ -52,6 +69,12 @@ void gw_community_id(uint16_t seed, const struct gw_addr *src, uint16_t sport,
                      const struct gw_addr *dst, uint16_t dport, uint8_t proto,
                      char *out, size_t outlen);
 
+/* An address's text (gw_addr_fmt) kept by a caller that writes it often. */
+struct gw_addr_text {
+    uint8_t len;
+    char s[GW_ADDR_STR_MAX];
+};
+
 /* The common head of every flow record, src = client, dest = server. */
 struct gw_record_head {
     gw_time_us ts;
@@ -59,6 +82,8 @@ struct gw_record_head {
     uint64_t flow_id;
     const char *community_id;
     const struct gw_addr *src, *dst;
+    /* NULL, or the text of *src / *dst (IPv4 and IPv6 only) */
+    const struct gw_addr_text *src_text, *dst_text;
     uint16_t sport, dport;
     const char *app_proto;   /* "grpc", "http2", "tls", NULL -> omitted */
     const struct gw_tunnel *tunnel; /* NULL or type NONE -> omitted */
@@ -70,6 +95,8 @@ void gw_record_begin_event(struct gw_json *j, gw_time_us ts, const char *event_t
 /* Opens the record object and writes the head fields; the caller adds its
  * own object(s) and calls gw_json_object_end + gw_json_finish. */
 void gw_record_begin(struct gw_json *j, const struct gw_record_head *h);
+/* What gw_record_begin writes after "event_type": "flow_id" ... "tunnel". */
+void gw_record_head_fields(struct gw_json *j, const struct gw_record_head *h);
 
 struct gw_grpc_call;
 struct gw_alert;

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define GW_TEXT_STATUS_MAX_DIGITS 3 /* HTTP status and gRPC status are 0..999 */
 
@@ -24,11 +25,24 @@ static inline uint8_t gw_ascii_lower(uint8_t ch)
 static inline bool gw_is_digit(uint8_t ch) { return ch >= '0' && ch <= '9'; }
 static inline bool gw_is_blank(uint8_t ch) { return ch == ' ' || ch == '\t'; }
 
-/* p/n equals the lowercase literal lit, ignoring ASCII case. */
-bool gw_text_eq_ci(const uint8_t *p, size_t n, const char *lit);
+/* The first k bytes of p/n (k <= n) equal lit[0..k), ignoring ASCII case. */
+bool gw_text_eq_ci_n(const uint8_t *p, size_t n, const char *lit, size_t k);
+
+/* p/n equals the lowercase literal lit, ignoring ASCII case. Inline so a
+ * literal's strlen is folded at compile time: most calls (header names)
+ * differ in length and cost one comparison. */
+static inline bool gw_text_eq_ci(const uint8_t *p, size_t n, const char *lit)
+{
+    size_t k = strlen(lit);
+    return n == k && gw_text_eq_ci_n(p, n, lit, k);
+}
 
 /* p/n starts with the lowercase literal lit, ignoring ASCII case. */
-bool gw_text_prefix_ci(const uint8_t *p, size_t n, const char *lit);
+static inline bool gw_text_prefix_ci(const uint8_t *p, size_t n, const char *lit)
+{
+    size_t k = strlen(lit);
+    return n >= k && gw_text_eq_ci_n(p, k, lit, k);
+}
 
 /* Copies at most cap - 1 bytes of p/n into dst and NUL-terminates it
  * (cap > 0); true if it had to cut. */

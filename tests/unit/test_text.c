@@ -31,6 +31,11 @@ START_TEST(test_eq_and_prefix_ci)
     ck_assert(!gw_text_prefix_ci(b, 3, "content-"));
     ck_assert(gw_text_eq_ci(NULL, 0, ""));
     ck_assert(!gw_text_eq_ci(NULL, 0, "x"));
+    /* the out-of-line part: k bytes of n, never past n */
+    ck_assert(gw_text_eq_ci_n(b, n, "content", 7));
+    ck_assert(!gw_text_eq_ci_n(b, 6, "content", 7));
+    ck_assert(!gw_text_eq_ci_n(b, n, "contenu", 7));
+    ck_assert(gw_text_eq_ci_n(b, 0, "", 0));
     free(b);
     static const uint8_t high[] = { 0xc3, 'a' };     /* only A-Z fold */
     ck_assert(!gw_text_eq_ci(high, 2, "\xe3" "a"));
