@@ -44,6 +44,7 @@
 #include "grpcwatch/grpcframe.h"
 #include "grpcwatch/text.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,6 +93,29 @@ static void set_str_once(struct gw_grpc_str *dst, const uint8_t *p, size_t n)
 }
 
 /* ---- public helpers ------------------------------------------------------ */
+
+static void str_init(struct gw_grpc_str *s)
+{
+    s->s[0] = '\0';
+    s->present = s->truncated = 0;
+}
+
+/* Nearly all of a call is text buffers (5 KB), read up to their first NUL:
+ * zeroing their first bytes and every other field is what zeroing the whole
+ * would give, at a tenth of the cost on a stream's start. */
+void gw_grpc_call_init(struct gw_grpc_call *c)
+{
+    memset(c, 0, offsetof(struct gw_grpc_call, path));
+    c->path[0] = c->service[0] = c->method[0] = '\0';
+    c->path_present = c->path_truncated = 0;
+    str_init(&c->authority);
+    str_init(&c->content_type);
+    str_init(&c->user_agent);
+    str_init(&c->grpc_message);
+    str_init(&c->grpc_encoding);
+    size_t tail = offsetof(struct gw_grpc_call, n_metadata_keys);
+    memset((char *)c + tail, 0, sizeof *c - tail);
+}
 
 bool gw_grpc_is_metadata_key(const char *name, size_t len)
 {
@@ -259,9 +283,12 @@ static void mark_end(struct gw_grpc_call *call, int dir)
 static void cb_stream_begin(void *user, struct gw_h2_stream *s, gw_time_us ts)
 {
     struct gw_grpc_session *sess = user;
-    struct grpc_stream *st = calloc(1, sizeof *st);
+    struct grpc_stream *st = malloc(sizeof *st);
     s->app = st;
     if (!st) return; /* the stream is then not reported */
+    gw_grpc_call_init(&st->call);
+    memset((char *)st + offsetof(struct grpc_stream, framer), 0,
+           sizeof *st - offsetof(struct grpc_stream, framer));
     st->call.stream_id = s->id;
     st->call.start_ts = ts;
     st->call.http_status = -1;

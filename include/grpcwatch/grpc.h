@@ -102,6 +102,10 @@ struct gw_grpc_call {
 
 typedef void (*gw_grpc_call_fn)(void *user, struct gw_grpc_call *call);
 
+/* An empty call: what a zeroed struct reads as (every text empty, every
+ * count 0), without writing its 5 KB. */
+void gw_grpc_call_init(struct gw_grpc_call *call);
+
 /* Appends key (lowercase, NUL-terminated, k bytes) to call->metadata_keys
  * unless it is there already; cut: the name was longer than what key holds.
  * A full list, a key of GW_GRPC_KEY_MAX bytes or more, or a cut name sets

@@ -6,6 +6,7 @@
  * over HTTP/2 spec: 1 flag byte, 4-byte big-endian length.
  */
 #include "grpcwatch/grpc.h"
+#include "grpcwatch/record.h"
 
 #include <check.h>
 #include <nghttp2/nghttp2.h>
@@ -1284,12 +1285,43 @@ START_TEST(test_gap_at_every_offset)
 }
 END_TEST
 
+
+/* gw_grpc_call_init on a struct full of garbage writes the record a zeroed
+ * struct writes, and so does the same call filled in afterwards. */
+START_TEST(test_call_init_reads_as_zeroed)
+{
+    static struct gw_grpc_call a, b;
+    static char ja[65536], jb[65536];
+    memset(&a, 0, sizeof a);
+    memset(&b, 0xa5, sizeof b);
+    gw_grpc_call_init(&b);
+    for (int round = 0; round < 2; round++) {
+        struct gw_json x, y;
+        gw_json_init(&x, ja, sizeof ja);
+        gw_json_init(&y, jb, sizeof jb);
+        gw_json_object_begin(&x);
+        gw_json_object_begin(&y);
+        gw_record_grpc_object(&x, &a);
+        gw_record_grpc_object(&y, &b);
+        gw_json_object_end(&x);
+        gw_json_object_end(&y);
+        ck_assert(gw_json_finish(&x) && gw_json_finish(&y));
+        ck_assert_uint_eq(x.len, y.len);
+        ck_assert_mem_eq(ja, jb, x.len);
+        gw_grpc_call_add_key(&a, "x-trace", 7, false);
+        gw_grpc_call_add_key(&b, "x-trace", 7, false);
+        a.grpc_status = b.grpc_status = 5;
+    }
+}
+END_TEST
+
 static Suite *grpc_suite(void)
 {
     Suite *s = suite_create("grpc");
     TCase *tc = tcase_create("calls");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_unary_direct);
+    tcase_add_test(tc, test_call_init_reads_as_zeroed);
     tcase_add_test(tc, test_unary_through_h2);
     tcase_add_test(tc, test_messages_any_split_direct);
     tcase_add_test(tc, test_messages_split_across_data_frames);
