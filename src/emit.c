@@ -34,6 +34,7 @@ struct gw_emit {
     struct gw_emit_counters n;
     struct addr_slot addrs[ADDR_CACHE];
     unsigned addr_next; /* the slot replaced next */
+    struct gw_hasher *hasher;
     char buf[GW_EMIT_RECORD_MAX];
     char alert_buf[GW_EMIT_RECORD_MAX];
 };
@@ -44,8 +45,9 @@ struct gw_emit *gw_emit_create(const struct gw_config *cfg, struct gw_router *ro
     if (!e) return NULL;
     e->router = router;
     e->policy = gw_policy_create(cfg);
-    if (!e->policy) {
-        free(e);
+    e->hasher = gw_hasher_create();
+    if (!e->policy || !e->hasher) {
+        gw_emit_destroy(e);
         return NULL;
     }
     gw_json_init(&e->json, e->buf, sizeof e->buf);
@@ -57,6 +59,7 @@ void gw_emit_destroy(struct gw_emit *e)
 {
     if (!e) return;
     gw_policy_destroy(e->policy);
+    gw_hasher_destroy(e->hasher);
     free(e);
 }
 
@@ -97,7 +100,7 @@ static void head(struct gw_emit *e, struct gw_emit_flow *ef, struct gw_record_he
     uint16_t cport = swap ? f->server_port : f->client_port;
     uint16_t sport = swap ? f->client_port : f->server_port;
     if (!ef->community_id[0])
-        gw_community_id(0, client, cport, server, sport, 6, ef->community_id,
+        gw_community_id_with(e->hasher, 0, client, cport, server, sport, 6, ef->community_id,
                         sizeof ef->community_id);
     *h = (struct gw_record_head){
         .ts = ts,
