@@ -62,6 +62,7 @@ struct level {
 
 struct gw_app {
     struct gw_applayer *al;
+    struct classify cls0;   /* level 0's classification: one allocation a flow, not two */
     struct gw_flow *flow;
     struct gw_emit_flow ef;
     struct level lv[2];
@@ -138,13 +139,20 @@ static int proto_index(const struct gw_applayer *al, const char *name)
 
 /* ---- holds ------------------------------------------------------------------ */
 
-static void classify_free(struct level *l)
+/* Frees what classification holds; the struct itself unless it is the
+ * app's embedded level-0 one. */
+static void classify_release(struct gw_app *a, struct classify *c)
+{
+    gw_hold_free(&c->hold[0]);
+    gw_hold_free(&c->hold[1]);
+    free(c->pstate);
+    if (c != &a->cls0) free(c);
+}
+
+static void classify_free(struct gw_app *a, struct level *l)
 {
     if (!l->cls) return;
-    gw_hold_free(&l->cls->hold[0]);
-    gw_hold_free(&l->cls->hold[1]);
-    free(l->cls->pstate);
-    free(l->cls);
+    classify_release(a, l->cls);
     l->cls = NULL;
 }
 
@@ -153,12 +161,11 @@ static void classify_free(struct level *l)
 struct gw_app *gw_app_create(struct gw_applayer *al, struct gw_flow *f)
 {
     struct gw_app *a = calloc(1, sizeof *a);
-    if (a) a->lv[0].cls = calloc(1, sizeof *a->lv[0].cls);
-    if (!a || !a->lv[0].cls) {
-        free(a);
+    if (!a) {
         al->counters.alloc_failures++;
         return NULL;
     }
+    a->lv[0].cls = &a->cls0;
     a->al = al;
     a->flow = f;
     a->levels = 1;
@@ -351,7 +358,7 @@ static bool instantiated(const struct gw_app *a, const struct gw_app_proto *p)
 static void level_dead(struct gw_app *a, struct level *l)
 {
     l->dead = 1;
-    classify_free(l);
+    classify_free(a, l);
     a->al->counters.other++;
     a->acts |= GW_STREAM_BYPASS;
 }
@@ -393,10 +400,7 @@ static void decide(struct gw_app *a, int li, struct decision d, gw_time_us ts)
     l->cls = NULL;
     for (int dir = 0; dir < 2; dir++)
         if (c->hold[dir].len) feed_level(a, li, dir, c->hold[dir].buf, c->hold[dir].len, ts);
-    gw_hold_free(&c->hold[0]);
-    gw_hold_free(&c->hold[1]);
-    free(c->pstate);
-    free(c);
+    classify_release(a, c);
 }
 
 static void classify_feed(struct gw_app *a, int li, int dir, const uint8_t *p, size_t n,
@@ -405,13 +409,31 @@ static void classify_feed(struct gw_app *a, int li, int dir, const uint8_t *p, s
     struct level *l = &a->lv[li];
     uint32_t cap = start_seen(a, l) && a->flow->pkts[GW_DIR_TO_SERVER] ? GW_APP_HOLD_MAX
                                                                        : GW_APP_SNIFF_HOLD_MAX;
-    if (!gw_hold_append(&l->cls->hold[dir], p, n, cap)) {
+    struct gw_hold *h = &l->cls->hold[dir];
+    bool borrowed = h->len == 0 && n <= cap;
+    if (borrowed) {
+        /* nothing held yet: the probes read the segment where it lies, and
+         * it is copied only if they ask for more (most flows are decided
+         * on their first bytes: no copy, no allocation) */
+        gw_hold_borrow(h, p, n);
+    } else if (!gw_hold_append(h, p, n, cap)) {
         a->al->counters.hold_overflows++;
         decide(a, li, other(), ts);
         return;
     }
     struct decision d = classify(a, l);
-    if (d.proto != D_WAIT) decide(a, li, d, ts);
+    if (d.proto != D_WAIT) {
+        decide(a, li, d, ts);
+        return;
+    }
+    /* waiting: what is borrowed (a swap may have moved it) is copied now */
+    for (int k = 0; borrowed && k < 2; k++) {
+        if (!gw_hold_own(&l->cls->hold[k], cap)) {
+            a->al->counters.hold_overflows++;
+            decide(a, li, other(), ts);
+            return;
+        }
+    }
 }
 
 static void feed_level(struct gw_app *a, int li, int dir, const uint8_t *p, size_t n,
@@ -515,7 +537,7 @@ void gw_app_destroy(struct gw_app *a, int reason, gw_time_us ts)
         struct level *l = &a->lv[i];
         if (l->proto) l->proto->destroy(l->st, reason, ts);
         l->proto = NULL;
-        classify_free(l);
+        classify_free(a, l);
     }
     free(a);
 }

@@ -6,6 +6,7 @@
 
 bool gw_hold_append(struct gw_hold *h, const uint8_t *p, size_t n, uint32_t limit)
 {
+    GW_ASSERT(h->cap || !h->len); /* not borrowed */
     if (n == 0) return true;
     if (h->len > limit || n > limit - h->len) return false;
     if (h->len + n > h->cap) {
@@ -25,6 +26,23 @@ bool gw_hold_append(struct gw_hold *h, const uint8_t *p, size_t n, uint32_t limi
 
 void gw_hold_free(struct gw_hold *h)
 {
-    free(h->buf);
+    if (h->cap) free(h->buf);
     memset(h, 0, sizeof *h);
+}
+
+void gw_hold_borrow(struct gw_hold *h, const uint8_t *p, size_t n)
+{
+    GW_ASSERT(h->len == 0 && n <= UINT32_MAX);
+    gw_hold_free(h);
+    h->buf = (uint8_t *)(uintptr_t)p;
+    h->len = (uint32_t)n;
+}
+
+bool gw_hold_own(struct gw_hold *h, uint32_t limit)
+{
+    if (h->cap || !h->len) return true;
+    struct gw_hold copy = { 0 };
+    bool ok = gw_hold_append(&copy, h->buf, h->len, limit);
+    *h = copy; /* on failure: empty, and nothing borrowed is left */
+    return ok;
 }
