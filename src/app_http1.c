@@ -106,7 +106,7 @@ static void *create(const struct gw_app_env *env)
         free(h);
         return NULL;
     }
-    env->counters->http1++;
+    if (!env->resumed) env->counters->http1++; /* a parked connection is not a new one */
     return h;
 }
 
@@ -173,6 +173,12 @@ static void destroy(void *st, int reason, gw_time_us ts)
     free(h);
 }
 
+static bool parkable(const void *st)
+{
+    const struct h1_flow *h = st;
+    return !h->dead[0] && !h->dead[1] && !h->switched && gw_http1_conn_idle(h->h1);
+}
+
 const struct gw_app_proto gw_app_http1 = {
     .name = "http1",
     .probe = probe,
@@ -186,4 +192,5 @@ const struct gw_app_proto gw_app_http1 = {
     .close = close_,
     .loss = loss,
     .destroy = destroy,
+    .parkable = parkable,
 };

@@ -105,7 +105,7 @@ void gw_applayer_destroy(struct gw_applayer *al)
 #define C(m) GW_STAT_FIELD(struct gw_app_counters, m, #m)
 static const struct gw_stat_field flow_fields[] = {
     C(http2), C(tls), C(other), C(http1), C(http1_switches), C(http1_tunnels),
-    C(http2_midstream), C(one_sided),
+    C(http2_midstream), C(one_sided), C(parked), C(resumed),
 };
 #undef C
 
@@ -364,14 +364,15 @@ static void level_dead(struct gw_app *a, struct level *l)
 }
 
 /* Starts protocol idx on level li. False (counted) when it can't. */
-static bool start(struct gw_app *a, int li, int idx, bool midstream, bool via_switch)
+static bool start_as(struct gw_app *a, int li, int idx, bool midstream, bool via_switch,
+                     bool resumed)
 {
     struct level *l = &a->lv[li];
     const struct gw_app_proto *p = a->al->table[idx];
     l->env = (struct gw_app_env){
         .app = a, .emit = a->al->emit, .ef = &a->ef, .flow = a->flow,
         .global = a->al->global[idx], .counters = &a->al->counters,
-        .midstream = midstream, .via_switch = via_switch,
+        .midstream = midstream, .via_switch = via_switch, .resumed = resumed,
     };
     l->st = p->create(&l->env);
     if (!l->st) {
@@ -380,6 +381,11 @@ static bool start(struct gw_app *a, int li, int idx, bool midstream, bool via_sw
     }
     l->proto = p;
     return true;
+}
+
+static bool start(struct gw_app *a, int li, int idx, bool midstream, bool via_switch)
+{
+    return start_as(a, li, idx, midstream, via_switch, false);
 }
 
 /* NOLINTBEGIN(misc-no-recursion): decide -> feed -> a switch -> feed level 1
@@ -514,6 +520,37 @@ void gw_app_segment_done(struct gw_app *a, gw_time_us ts)
     for (int i = 0; i < a->levels; i++)
         if (a->lv[i].proto && a->lv[i].proto->segment_done)
             a->lv[i].proto->segment_done(a->lv[i].st, ts);
+}
+
+bool gw_app_parkable(const struct gw_app *a)
+{
+    const struct level *l = &a->lv[0];
+    return a->levels == 1 && l->proto && l->proto->parkable && !a->acts && !a->ef.swapped &&
+           l->proto->parkable(l->st);
+}
+
+uint8_t gw_app_park(struct gw_app *a, gw_time_us ts)
+{
+    GW_ASSERT(gw_app_parkable(a));
+    uint8_t token = 1;
+    while (a->al->table[token - 1] != a->lv[0].proto) token++;
+    a->al->counters.parked++;
+    gw_app_destroy(a, GW_END_CONN_CLOSED, ts);
+    return token;
+}
+
+struct gw_app *gw_app_resume(struct gw_applayer *al, struct gw_flow *f, uint8_t token)
+{
+    GW_ASSERT(token >= 1 && token <= al->n);
+    struct gw_app *a = gw_app_create(al, f);
+    if (!a) return NULL;
+    a->lv[0].cls = NULL; /* decided when it was parked */
+    if (!start_as(a, 0, token - 1, false, false, true)) {
+        a->lv[0].dead = 1;
+        return a;
+    }
+    al->counters.resumed++;
+    return a;
 }
 
 bool gw_app_finished(const struct gw_app *a)

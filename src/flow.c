@@ -58,7 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Cap on max_flows: 232 bytes a flow plus 16 of index, so the table tops
+/* Cap on max_flows: 224 bytes a flow plus 16 of index, so the table tops
  * out near 4 GiB. */
 #define GW_FLOW_MAX_FLOWS (1u << 24)
 #define GW_FLOW_ID_BITS 51
@@ -545,7 +545,7 @@ static void touch(struct gw_flow_table *t, struct gw_flow *f, const struct gw_se
 {
     int64_t was = epoch_of(f->last_ts);
     if (s->ts > f->last_ts) f->last_ts = s->ts;
-    f->pkts[dir]++;
+    if (f->pkts[dir] != UINT32_MAX) f->pkts[dir]++;
     f->bytes[dir] += s->payload_wire_len;
     if (epoch_of(f->last_ts) != was || f->lru != list_of(f)) lru_move(t, f);
 }
@@ -663,10 +663,10 @@ void gw_flow_set_client(struct gw_flow *f, int dir)
     struct gw_reasm_dir r = f->reasm[0];
     f->reasm[0] = f->reasm[1];
     f->reasm[1] = r;
-    uint64_t n = f->pkts[0];
+    uint32_t k = f->pkts[0];
     f->pkts[0] = f->pkts[1];
-    f->pkts[1] = n;
-    n = f->bytes[0];
+    f->pkts[1] = k;
+    uint64_t n = f->bytes[0];
     f->bytes[0] = f->bytes[1];
     f->bytes[1] = n;
 }

@@ -1074,6 +1074,20 @@ const struct gw_http1_stats *gw_http1_conn_stats(const struct gw_http1_conn *c)
     return c ? &c->stats : NULL;
 }
 
+/* Between messages both ways with nothing owed: what a connection created
+ * now would be, bar the counters (see http1.h). */
+static bool dir_idle(const struct h1_dir *d)
+{
+    return d->state == ST_HEAD && !d->in_head && d->head.len == 0 && d->line_len == 0 &&
+           !d->call && !d->fin && d->switch_kind == 0;
+}
+
+bool gw_http1_conn_idle(const struct gw_http1_conn *c)
+{
+    return dir_idle(&c->d[0]) && dir_idle(&c->d[1]) && c->q_len == 0 && c->hold.len == 0 &&
+           !c->switch_pending && c->await_kind == 0 && gw_grpcweb_open_calls(c->web) == 0;
+}
+
 const struct gw_grpcweb_stats *gw_http1_conn_web_stats(const struct gw_http1_conn *c)
 {
     return c ? gw_grpcweb_stats(c->web) : NULL;

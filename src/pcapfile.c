@@ -28,7 +28,7 @@
 #define MAX_SNAPLEN 262144u /* libpcap's max_snaplen_for_dlt for the types below */
 /* Pages behind the reader are given back every this many bytes, so the
  * mapping adds a few MiB to the resident set, not the file's size. */
-#define RELEASE_STEP (8u << 20)
+#define RELEASE_STEP (1u << 20)
 
 struct gw_pcapfile {
     const uint8_t *map;

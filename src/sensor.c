@@ -58,7 +58,11 @@ struct delivery {
 
 static struct gw_app *app_of(const struct delivery *d)
 {
-    if (!d->f->app && !d->f->app_done) d->f->app = gw_app_create(d->s->app, d->f);
+    struct gw_flow *f = d->f;
+    if (f->app || f->app_done) return f->app;
+    if (f->app_park) f->app = gw_app_resume(d->s->app, f, f->app_park);
+    else f->app = gw_app_create(d->s->app, f);
+    f->app_park = 0;
     return d->f->app;
 }
 
@@ -134,10 +138,15 @@ static void segment(struct gw_sensor *s, const struct gw_segment *seg)
         if (gw_app_finished(a)) {
             /* of no protocol here: the flow is bypassed, its state goes now
              * rather than at the flow's end (an idle flow costs the table's
-             * 232 bytes and nothing more) */
+             * 224 bytes and nothing more) */
             gw_app_destroy(a, GW_END_CONN_CLOSED, s->now);
             f->app = a = NULL;
             f->app_done = 1;
+        } else if (gw_app_parkable(a)) {
+            /* idle between messages: only the flow stays (about 250 bytes
+             * a connection, not 1.7 KB); the next bytes resume it */
+            f->app_park = gw_app_park(a, s->now);
+            f->app = a = NULL;
         }
     }
     if (gw_stream_holding(f) && value < GW_FLOW_VALUE_MID) value = GW_FLOW_VALUE_MID;

@@ -80,6 +80,7 @@ struct gw_app_counters {
     uint64_t http2, tls, other, http1, http1_switches, http1_tunnels;
     uint64_t http2_midstream, one_sided;
     uint64_t hold_overflows, alloc_failures;
+    uint64_t parked, resumed;   /* idle connections whose state went, and came back */
 };
 
 /* What a parser instance is given when it is created. */
@@ -92,6 +93,7 @@ struct gw_app_env {
     struct gw_app_counters *counters;
     uint8_t midstream;           /* found mid-stream (GW_PROBE_MIDSTREAM) */
     uint8_t via_switch;          /* started by another protocol's switch */
+    uint8_t resumed;             /* a parked connection's next bytes (not a new one) */
 };
 
 struct gw_app_proto {
@@ -115,6 +117,10 @@ struct gw_app_proto {
     void (*loss)(const void *st, struct gw_record_loss *loss);
     /* the flow ends: end what is open (reason: enum gw_end), then free */
     void (*destroy)(void *st, int reason, gw_time_us ts);
+    /* may be NULL: true when destroying the instance now and creating one
+     * (env.resumed) on the next byte would read the rest the same: nothing
+     * held, nothing owed. The app layer then parks the flow. */
+    bool (*parkable)(const void *st);
 };
 
 extern const struct gw_app_proto gw_app_http2;
@@ -141,6 +147,15 @@ unsigned gw_app_data(struct gw_app *a, int dir, const uint8_t *p, size_t n, gw_t
 unsigned gw_app_gap(struct gw_app *a, int dir, size_t len, gw_time_us ts);
 unsigned gw_app_fin(struct gw_app *a, int dir, gw_time_us ts);
 void gw_app_segment_done(struct gw_app *a, gw_time_us ts);
+/* Parking: an idle connection's state goes and only the flow (and a byte in
+ * it) remains; gw_app_resume gives it a fresh instance of the same protocol
+ * on its next bytes. gw_app_parkable says whether the app can; gw_app_park
+ * destroys it (nothing is written: there is nothing open) and returns the
+ * token to resume with (never 0). */
+bool gw_app_parkable(const struct gw_app *a);
+uint8_t gw_app_park(struct gw_app *a, gw_time_us ts);
+struct gw_app *gw_app_resume(struct gw_applayer *al, struct gw_flow *f, uint8_t token);
+
 /* True when the flow is of no protocol here (decided "other" on its only
  * level): nothing will ever be written for it, so the caller may destroy
  * the state now and keep the flow's bytes out of the app layer for good. */

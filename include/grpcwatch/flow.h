@@ -16,7 +16,7 @@
  *  - Every eviction, timeout and destroy calls on_end(user, flow, reason)
  *    exactly once before the flow's memory is reused; the callback frees what
  *    it hung on flow->app and may write records.
- *  - A gw_flow has a fixed size (232 bytes, plus 16 of index per flow of
+ *  - A gw_flow has a fixed size (224 bytes, plus 16 of index per flow of
  *    max_flows); nothing in this module allocates per packet, and a packet
  *    writes no other flow's memory but, once an epoch (~65 ms) of the
  *    flow's, its two LRU neighbours'.
@@ -50,13 +50,15 @@ struct gw_flow {
     /* identity and counters: what every packet reads or writes, first */
     uint64_t id;                 /* flow_id for records: < 2^53 */
     gw_time_us last_ts;
-    uint64_t pkts[2], bytes[2];  /* by enum gw_dir */
+    uint64_t bytes[2];           /* payload bytes on the wire, by enum gw_dir */
+    uint32_t pkts[2];            /* by enum gw_dir; stops at UINT32_MAX */
     struct gw_addr client, server;
     uint16_t client_port, server_port;
     uint8_t saw_syn;             /* orientation came from a SYN */
     uint8_t closed;              /* FIN both ways or RST seen */
     uint8_t value;               /* enum gw_flow_value; set with gw_flow_set_value() */
     uint8_t app_done;            /* the app layer is finished with the flow: never again */
+    uint8_t app_park;            /* parked by the app layer: its token, resumed on data */
     uint8_t lru;                 /* private to flow.c: the LRU list; none while it ends */
     /* the opening window and pending actions: private to stream.c */
     struct gw_stream_state {

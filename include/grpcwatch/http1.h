@@ -239,6 +239,12 @@ const struct gw_http1_stats *gw_http1_conn_stats(const struct gw_http1_conn *c);
 /* The connection's gRPC-Web counters (grpcweb.h). */
 const struct gw_grpcweb_stats *gw_http1_conn_web_stats(const struct gw_http1_conn *c);
 
+/* True between messages, both directions at the start of a head, no request
+ * waiting for its response, no switch under way, no gRPC-Web call open:
+ * a connection created now would parse what follows exactly as this one,
+ * so the caller may destroy this one and create a new one on the next byte. */
+bool gw_http1_conn_idle(const struct gw_http1_conn *c);
+
 /* For classifying a flow from its first bytes: GW_OK when p starts with a
  * request line's method and space (GET, HEAD, POST, PUT, DELETE, CONNECT,
  * OPTIONS, TRACE, PATCH), GW_ERR_NEED_MORE while p is a prefix of one,

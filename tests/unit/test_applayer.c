@@ -74,7 +74,7 @@ static void *mk(const struct gw_app_env *env, const char *name)
     i->env = &i->env_copy;
     created++;
     char b[64];
-    snprintf(b, sizeof b, "[%s%s]", name, env->midstream ? " mid" : "");
+    snprintf(b, sizeof b, "[%s%s%s]", name, env->midstream ? " mid" : "", env->resumed ? " resumed" : "");
     note(b);
     return i;
 }
@@ -120,7 +120,14 @@ static void destroy(void *st, int reason, gw_time_us ts)
     free(st);
 }
 
-#define PROTO(n, pr, cr) { .name = n, .probe = pr, .create = cr, .feed = feed, .gap = gap, .close = close_, .loss = loss, .destroy = destroy }
+/* beta is idle (parkable) after a message ending in '.' */
+static bool parkable(const void *st)
+{
+    const struct inst *i = st;
+    return strcmp(i->name, "beta") == 0 && n_seen && seen[n_seen - 2] == '.';
+}
+
+#define PROTO(n, pr, cr) { .name = n, .probe = pr, .create = cr, .feed = feed, .gap = gap, .close = close_, .loss = loss, .destroy = destroy, .parkable = parkable }
 static const struct gw_app_proto alpha = PROTO("alpha", probe_alpha, c_alpha);
 static const struct gw_app_proto beta = PROTO("beta", probe_beta, c_beta);
 static const struct gw_app_proto frames = PROTO("frames", probe_frames, c_frames);
@@ -257,6 +264,31 @@ START_TEST(midstream_without_evidence_gives_up)
 }
 END_TEST
 
+
+/* An idle instance goes with its app; the next bytes resume the protocol
+ * without classifying again, as a resumed instance, counted once. */
+START_TEST(park_and_resume)
+{
+    struct rig r;
+    rig_init(&r, true);
+    data(&r, 0, "Bone");
+    ck_assert(!gw_app_parkable(r.app));   /* mid-message */
+    data(&r, 0, "two.");
+    ck_assert(gw_app_parkable(r.app));
+    uint8_t token = gw_app_park(r.app, 2);
+    ck_assert_uint_eq(token, 2);           /* beta: the table's second entry */
+    ck_assert_int_eq(destroyed, 1);
+    r.app = gw_app_resume(r.al, &r.flow, token);
+    ck_assert_ptr_nonnull(r.app);
+    data(&r, 0, "zzz");                    /* not a 'B': no probe ran, beta reads it */
+    ck_assert_str_eq(seen, "[beta]beta0:Bone;beta0:two.;[beta resumed]beta0:zzz;");
+    ck_assert_str_eq(gw_app_protocol(r.app), "beta");
+    ck_assert_uint_eq(gw_applayer_counters(r.al)->parked, 1);
+    ck_assert_uint_eq(gw_applayer_counters(r.al)->resumed, 1);
+    rig_free(&r);
+}
+END_TEST
+
 START_TEST(switch_to_a_named_protocol)
 {
     struct rig r;
@@ -361,6 +393,7 @@ int main(void)
     tcase_add_test(tc, table_order_breaks_ties);
     tcase_add_test(tc, need_more_waits_and_replays_client_first);
     tcase_add_test(tc, start_seen_client_decides);
+    tcase_add_test(tc, park_and_resume);
     tcase_add_test(tc, opening_from_the_server_side_swaps);
     tcase_add_test(tc, midstream_waits_for_a_role);
     tcase_add_test(tc, midstream_without_evidence_gives_up);

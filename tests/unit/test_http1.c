@@ -588,6 +588,30 @@ static const uint8_t *S(const char *s)
 
 /* ---- heads -------------------------------------------------------------------- */
 
+
+/* Idle only between messages with nothing owed, at every byte of a
+ * request/response pair fed one byte at a time. */
+START_TEST(test_idle_between_messages)
+{
+    static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+    struct fixture f = fx_new();
+    ck_assert(gw_http1_conn_idle(f.c)); /* new */
+    for (size_t i = 0; i < sizeof req - 1; i++) {
+        ck_assert_int_eq(drive(&f, 0, S(req) + i, 1, 0), GW_OK);
+        ck_assert(!gw_http1_conn_idle(f.c)); /* inside the head, then waiting for the response */
+    }
+    for (size_t i = 0; i < sizeof resp - 1; i++) {
+        ck_assert(!gw_http1_conn_idle(f.c));
+        ck_assert_int_eq(drive(&f, 1, S(resp) + i, 1, 0), GW_OK);
+    }
+    ck_assert(gw_http1_conn_idle(f.c)); /* the body's last byte ended the exchange */
+    ck_assert_int_eq(drive(&f, 0, S(req), sizeof req - 1, 0), GW_OK);
+    ck_assert(!gw_http1_conn_idle(f.c));
+    fx_free(&f);
+}
+END_TEST
+
 START_TEST(test_request_fields)
 {
     static const char req[] =
@@ -1814,6 +1838,7 @@ static Suite *http1_suite(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_request_fields);
+    tcase_add_test(tc, test_idle_between_messages);
     tcase_add_test(tc, test_split_every_boundary);
     tcase_add_test(tc, test_prefix_no_callback);
     tcase_add_test(tc, test_no_body_statuses);
