@@ -12,9 +12,11 @@
  *    the traffic needs them.
  *  - The index is open addressing with linear probing over nslots = a power
  *    of two >= 2 * max_flows (load <= 1/2), no tombstones (deletion shifts
- *    the cluster back). A slot is 0 (empty) or (hash32 << 32 | index + 1):
- *    a probe compares the 32-bit tag before it reads a flow, so a miss
- *    costs no flow cache line; the home slot is hash32 & slot_mask.
+ *    the cluster back). A slot is 4 bytes, 0 (empty) or ~(tag << 24 |
+ *    index) with an 8-bit tag from the hash's top byte: a probe compares
+ *    the tag before it reads a flow, so most misses cost no flow cache
+ *    line; the home slot is hash32 & slot_mask (deletion finds a slot's
+ *    home from its flow).
  *  - hash32 is a keyed hash of the 5-tuple with the endpoints in canonical
  *    order: NH (the UMAC/VHASH inner hash: sum of (w[2i] + k[2i]) *
  *    (w[2i+1] + k[2i+1]) over 32-bit words, 2^-32-almost-universal) under
@@ -58,8 +60,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Cap on max_flows: 224 bytes a flow plus 16 of index, so the table tops
- * out near 4 GiB. */
+/* Cap on max_flows (and what 24 bits of slot index hold): 224 bytes a flow
+ * plus 8 of index, so the table tops out near 4 GiB. */
 #define GW_FLOW_MAX_FLOWS (1u << 24)
 #define GW_FLOW_ID_BITS 51
 #define GW_FLOW_ID_MASK ((UINT64_C(1) << GW_FLOW_ID_BITS) - 1)
@@ -90,7 +92,7 @@ struct gw_flow_table {
     void *user;
     struct gw_flow *flows;      /* cfg.max_flows structs */
     struct gw_tunnel *tunnels;  /* cfg.max_flows, cold */
-    uint64_t *slots;            /* slot_mask + 1, mapped (big_alloc) */
+    uint32_t *slots;            /* slot_mask + 1, mapped (big_alloc) */
     uint32_t slot_mask;
     uint32_t free_list;
     bool draining;              /* end_all: the index is cleared at once after */
@@ -300,34 +302,45 @@ static struct gw_flow *at(const struct gw_flow_table *t, uint32_t i)
     return i == NONE ? NULL : &t->flows[i];
 }
 
-static uint32_t slot_home(const struct gw_flow_table *t, uint64_t slot)
+/* A slot is ~(tag << 24 | flow index): zeroed memory is empty, and the tag
+ * (the hash's top byte, folded to 0..254) can not make a full slot 0. */
+#define SLOT_EMPTY 0u
+
+static uint32_t slot_tag(uint32_t hash) { return (hash >> 24) % 255; }
+static uint32_t slot_make(uint32_t hash, uint32_t fi) { return ~(slot_tag(hash) << 24 | fi); }
+static uint32_t slot_flow(uint32_t slot) { return ~slot & 0xffffff; }
+static bool slot_tag_is(uint32_t slot, uint32_t hash) { return (~slot >> 24) == slot_tag(hash); }
+
+/* A slot does not keep its hash: the home of a slot is found from its flow
+ * (only deletion and the probe statistics need it). */
+static uint32_t slot_home(const struct gw_flow_table *t, uint32_t slot)
 {
-    return (uint32_t)(slot >> 32) & t->slot_mask;
+    return flow_hash(t, &t->flows[slot_flow(slot)]) & t->slot_mask;
 }
 
 static void index_insert(struct gw_flow_table *t, uint32_t hash, uint32_t fi)
 {
     uint32_t i = hash & t->slot_mask;
-    while (t->slots[i]) i = (i + 1) & t->slot_mask;
-    t->slots[i] = (uint64_t)hash << 32 | (fi + 1);
+    while (t->slots[i] != SLOT_EMPTY) i = (i + 1) & t->slot_mask;
+    t->slots[i] = slot_make(hash, fi);
 }
 
 /* Removes flow fi (hash `hash`) and shifts the rest of its cluster back so
  * no probe sequence has a hole (Knuth 6.4, algorithm R). */
 static void index_remove(struct gw_flow_table *t, uint32_t hash, uint32_t fi)
 {
-    uint64_t want = (uint64_t)hash << 32 | (fi + 1);
+    uint32_t want = slot_make(hash, fi);
     uint32_t i = hash & t->slot_mask;
     while (t->slots[i] != want) {
-        GW_ASSERT(t->slots[i] != 0);
-        if (!t->slots[i]) return;
+        GW_ASSERT(t->slots[i] != SLOT_EMPTY);
+        if (t->slots[i] == SLOT_EMPTY) return;
         i = (i + 1) & t->slot_mask;
     }
     for (uint32_t j = i;;) {
-        t->slots[i] = 0;
+        t->slots[i] = SLOT_EMPTY;
         for (;;) {
             j = (j + 1) & t->slot_mask;
-            if (!t->slots[j]) return;
+            if (t->slots[j] == SLOT_EMPTY) return;
             uint32_t home = slot_home(t, t->slots[j]);
             /* the entry at j may move to i unless its home lies in (i, j] */
             bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
@@ -520,10 +533,10 @@ static struct gw_flow *find_flow(const struct gw_flow_table *t, const struct gw_
                                  uint32_t hash, int *dir)
 {
     for (uint32_t i = hash & t->slot_mask;; i = (i + 1) & t->slot_mask) {
-        uint64_t slot = t->slots[i];
-        if (!slot) return NULL;
-        if ((uint32_t)(slot >> 32) != hash) continue;
-        struct gw_flow *f = &t->flows[(uint32_t)slot - 1];
+        uint32_t slot = t->slots[i];
+        if (slot == SLOT_EMPTY) return NULL;
+        if (!slot_tag_is(slot, hash)) continue;
+        struct gw_flow *f = &t->flows[slot_flow(slot)];
         if (endpoint_eq(&f->client, f->client_port, &s->src, s->sport) &&
             endpoint_eq(&f->server, f->server_port, &s->dst, s->dport)) {
             *dir = GW_DIR_TO_SERVER;
@@ -596,7 +609,7 @@ uint32_t gw_flow_table_max_probe(const struct gw_flow_table *t)
 {
     uint32_t worst = 0;
     for (uint32_t i = 0; i <= t->slot_mask; i++) {
-        if (!t->slots[i]) continue;
+        if (t->slots[i] == SLOT_EMPTY) continue;
         uint32_t d = (i - slot_home(t, t->slots[i])) & t->slot_mask;
         if (d > worst) worst = d;
     }

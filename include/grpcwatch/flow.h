@@ -16,7 +16,7 @@
  *  - Every eviction, timeout and destroy calls on_end(user, flow, reason)
  *    exactly once before the flow's memory is reused; the callback frees what
  *    it hung on flow->app and may write records.
- *  - A gw_flow has a fixed size (224 bytes, plus 16 of index per flow of
+ *  - A gw_flow has a fixed size (224 bytes, plus 8 of index per flow of
  *    max_flows); nothing in this module allocates per packet, and a packet
  *    writes no other flow's memory but, once an epoch (~65 ms) of the
  *    flow's, its two LRU neighbours'.
