@@ -13,12 +13,12 @@ bool gw_hold_append(struct gw_hold *h, const uint8_t *p, size_t n, uint32_t limi
         uint32_t want = h->cap ? h->cap : 512;
         while (want < h->len + n) want *= 2;
         if (want > limit) want = limit;
-        uint8_t *nb = realloc(h->buf, want);
+        uint8_t *nb = realloc(h->own, want);
         if (!nb) return false;
-        h->buf = nb;
+        h->buf = h->own = nb;
         h->cap = want;
     }
-    memcpy(h->buf + h->len, p, n);
+    memcpy(h->own + h->len, p, n);
     h->len += (uint32_t)n;
     GW_ASSERT(h->len <= h->cap && h->cap <= limit);
     return true;
@@ -26,7 +26,7 @@ bool gw_hold_append(struct gw_hold *h, const uint8_t *p, size_t n, uint32_t limi
 
 void gw_hold_free(struct gw_hold *h)
 {
-    if (h->cap) free(h->buf);
+    free(h->own);
     memset(h, 0, sizeof *h);
 }
 
@@ -34,7 +34,7 @@ void gw_hold_borrow(struct gw_hold *h, const uint8_t *p, size_t n)
 {
     GW_ASSERT(h->len == 0 && n <= UINT32_MAX);
     gw_hold_free(h);
-    h->buf = (uint8_t *)(uintptr_t)p;
+    h->buf = p;
     h->len = (uint32_t)n;
 }
 

@@ -137,7 +137,7 @@ int gw_pcapfile_next(struct gw_pcapfile *r, struct gw_pcapfile_packet *pkt, char
     if (left < RECORD_HEADER) {
         snprintf(r->fault, sizeof r->fault,
                  "truncated dump file; tried to read %u header bytes, only got %zu",
-                 RECORD_HEADER, left);
+                 (unsigned)RECORD_HEADER, left);
         return fail(r, err, errlen);
     }
     /* the 16 bytes are there (checked above): read them as four words */

@@ -12,7 +12,8 @@
 #include "grpcwatch/common.h"
 
 struct gw_hold {
-    uint8_t *buf;
+    const uint8_t *buf;  /* the bytes: own storage, or borrowed */
+    uint8_t *own;        /* own storage (cap bytes), NULL while borrowed or empty */
     uint32_t len, cap;
 };
 
