@@ -124,13 +124,31 @@ static bool contains(const void *hay, size_t n, const char *needle)
     return false;
 }
 
+/* Whether any text the call holds (each field up to its NUL: the bytes
+ * after it are not the call's, see gw_grpc_call_init) contains needle. */
+static bool call_contains(const struct gw_grpc_call *c, const char *needle)
+{
+    const char *texts[] = { c->path, c->service, c->method, c->authority.s, c->content_type.s,
+                            c->user_agent.s, c->grpc_message.s, c->grpc_encoding.s };
+    const size_t sizes[] = { sizeof c->path, sizeof c->service, sizeof c->method,
+                             sizeof c->authority.s, sizeof c->content_type.s,
+                             sizeof c->user_agent.s, sizeof c->grpc_message.s,
+                             sizeof c->grpc_encoding.s };
+    for (size_t i = 0; i < GW_ARRAY_LEN(texts); i++)
+        if (contains(texts[i], strnlen(texts[i], sizes[i]), needle)) return true;
+    for (size_t i = 0; i < c->n_metadata_keys; i++)
+        if (contains(c->metadata_keys[i], strnlen(c->metadata_keys[i], GW_GRPC_KEY_MAX), needle))
+            return true;
+    return false;
+}
+
 static void assert_no_secret(const struct gw_grpc_call *call)
 {
     static const char *const secrets[] = { SECRET_AUTH, SECRET_RID, SECRET_TRACE, "SECRET" };
     for (size_t i = 0; i < GW_ARRAY_LEN(secrets); i++)
-        ck_assert_msg(!contains(call, sizeof *call, secrets[i]), "%s stored", secrets[i]);
+        ck_assert_msg(!call_contains(call, secrets[i]), "%s stored", secrets[i]);
     /* the check itself can see a stored string */
-    ck_assert(contains(call, sizeof *call, "GetInvoice"));
+    ck_assert(call_contains(call, "GetInvoice"));
 }
 
 static void assert_unary_call(const struct gw_grpc_call *c, uint32_t sid)
