@@ -426,7 +426,7 @@ def part_allocs(tmp, cap, conf, what, packets, target=None):
 def part_flows(tmp):
     say("")
     say("== flows series: idle tracked TCP flows (handshake + one HTTP/1.1 exchange, no FIN)")
-    rows = []
+    rows, points = [], []
     for n in FLOWS:
         cap, meta, dt = cached("flows-%d" % n, ["-t", "idle", "-n", str(n), "-s", str(SEED), "-k", "1000"])
         conf = write_conf(os.path.join(tmp, "flows.yaml"), pow2_at_least(n + n // 4))
@@ -441,6 +441,7 @@ def part_flows(tmp):
         check(tracked >= n and fl.get("evicted", 1) == 0, "flows-%d: all %d flows tracked at once (max_active %d)" % (
             n, n, tracked))
         per_flow = (rss - base_rss) / n
+        points.append((n, rss))
         rows.append((str(n), gen_note(dt), str(pb[0]), "%.2f" % (gt / (pb[1] / 1e9)), "%.3f" % (pb[0] / gt / 1e6),
                      "%.3f" % (ft / gt), "%.1f" % (rss / MIB), "%.1f" % (base_rss / MIB), str(tracked),
                      "%.0f" % per_flow, "<= 256"))
@@ -449,6 +450,11 @@ def part_flows(tmp):
                      "B/flow", "target"))
         say("flows: RSS per idle tracked TCP flow = (RSS_N - RSS_baseline) / N: %s bytes  (target <= 256 B)" %
             ", ".join("%s at %s" % (r[-2], r[0]) for r in rows))
+    if len(points) >= 2:
+        (n0, r0), (n1, r1) = points[-2], points[-1]
+        # what one more flow costs, without the fixed part (huge-page rounding, buffers)
+        say("flows: marginal RSS per idle tracked TCP flow between %d and %d flows = %.0f bytes  (target <= 256 B)"
+            % (n0, n1, (r1 - r0) / (n1 - n0)))
 
 
 def part_worst(tmp, specs):
