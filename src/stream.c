@@ -25,8 +25,9 @@ enum {
     ST_ORIENTED = 1u << 2,     /* who is the client is known, not guessed */
     ST_OPEN = 1u << 3,         /* the window closed: segments go straight through */
     ST_SWAP_PENDING = 1u << 4, /* the consumer asked for a swap not applied yet */
-    ST_BYPASS = 1u << 5,       /* reassembly stopped */
-    ST_WINDOWED = 1u << 6      /* counted in stats.windows */
+    ST_BYPASS = 1u << 5,       /* reassembly asked to stop */
+    ST_WINDOWED = 1u << 6,     /* counted in stats.windows */
+    ST_BYPASSED = 1u << 7      /* ... and stopped: the releases are done, once */
 };
 
 struct gw_stream_held {
@@ -264,10 +265,11 @@ static unsigned after_delivery(struct gw_stream *s, struct gw_flow *f)
 {
     struct gw_stream_state *st = &f->stream;
     unsigned acts = GW_STREAM_CONTINUE;
-    if (st->flags & ST_BYPASS) {
-        /* nothing held is wanted any more */
+    if ((st->flags & (ST_BYPASS | ST_BYPASSED)) == ST_BYPASS) {
+        /* nothing held is wanted any more (once: every later segment of a
+         * bypassed flow would otherwise release both directions again) */
         gw_stream_release(s, f);
-        st->flags |= ST_OPEN;
+        st->flags |= ST_OPEN | ST_BYPASSED;
         gw_reasm_bypass(&f->reasm[0], &s->cfg.reasm);
         gw_reasm_bypass(&f->reasm[1], &s->cfg.reasm);
         acts |= GW_STREAM_BYPASS;

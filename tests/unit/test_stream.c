@@ -268,7 +268,8 @@ START_TEST(bypass_stops_reassembly)
     r.g.ask = GW_STREAM_BYPASS;
     unsigned acts = send_seg(&r, CLIENT, GW_TCP_ACK, 101, "abc");
     ck_assert(acts & GW_STREAM_BYPASS);
-    send_seg(&r, CLIENT, GW_TCP_ACK, 104, "def");
+    acts = send_seg(&r, CLIENT, GW_TCP_ACK, 104, "def");
+    ck_assert(!(acts & GW_STREAM_BYPASS)); /* said once, done once */
     ck_assert_uint_eq(r.g.len[0], 3); /* nothing after the bypass */
     send_seg(&r, CLIENT, GW_TCP_FIN | GW_TCP_ACK, 107, NULL);
     ck_assert(the_flow(&r)->reasm[0].ended); /* FINs still tracked */
