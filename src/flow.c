@@ -308,7 +308,11 @@ static struct gw_flow *at(const struct gw_flow_table *t, uint32_t i)
  * (the hash's top byte, folded to 0..254) can not make a full slot 0. */
 #define SLOT_EMPTY 0u
 
-static uint32_t slot_tag(uint32_t hash) { return (hash >> 24) % 255; }
+static uint32_t slot_tag(uint32_t hash)
+{
+    uint32_t tag = hash >> 24;
+    return tag - (tag == 255); /* 0..254 */
+}
 static uint32_t slot_make(uint32_t hash, uint32_t fi) { return ~(slot_tag(hash) << 24 | fi); }
 static uint32_t slot_flow(uint32_t slot) { return ~slot & 0xffffff; }
 static bool slot_tag_is(uint32_t slot, uint32_t hash) { return (~slot >> 24) == slot_tag(hash); }
@@ -555,14 +559,18 @@ static struct gw_flow *find_flow(const struct gw_flow_table *t, const struct gw_
 static int64_t epoch_of(gw_time_us ts) { return ts >> EPOCH_SHIFT; }
 
 /* Counts the segment; the flow moves to its list's head only when the
- * segment starts a new epoch for it or changes its list (see the top). */
+ * segment starts a new epoch for it or changes its list (see the top): a
+ * packet changes a flow's list only with its first payload byte (NEW to
+ * ESTABLISHED); closing and values move flows where they are set. */
 static void touch(struct gw_flow_table *t, struct gw_flow *f, const struct gw_segment *s, int dir)
 {
     int64_t was = epoch_of(f->last_ts);
+    bool first_bytes = s->payload_wire_len && !(f->bytes[0] | f->bytes[1]);
     if (s->ts > f->last_ts) f->last_ts = s->ts;
     if (f->pkts[dir] != UINT32_MAX) f->pkts[dir]++;
     f->bytes[dir] += s->payload_wire_len;
-    if (epoch_of(f->last_ts) != was || f->lru != list_of(f)) lru_move(t, f);
+    if (epoch_of(f->last_ts) != was || first_bytes) lru_move(t, f);
+    GW_ASSERT(f->lru == list_of(f));
 }
 
 /* ---- public ---- */
