@@ -265,6 +265,20 @@ static bool compile_for(int linktype, const char *bpf, struct bpf_program *prog,
     return ok;
 }
 
+/* Keeps the filter's text: pcapng and mapped files compile it per link type
+ * as packets come (filter_for). */
+static int keep_filter_text(struct gw_capture *c, const char *bpf, char *err, size_t errlen)
+{
+    char *copy = strdup(bpf);
+    if (!copy) {
+        snprintf(err, errlen, "cannot set filter '%s': out of memory", bpf);
+        return GW_ERR_ARG;
+    }
+    free(c->ng_filter);
+    c->ng_filter = copy;
+    return GW_OK;
+}
+
 /* pcapng: no link type is known yet, so check the filter against the usual
  * ones and keep its text; it is compiled per link type as packets come. */
 static int set_pcapng_filter(struct gw_capture *c, const char *bpf, char *err, size_t errlen)
@@ -281,14 +295,7 @@ static int set_pcapng_filter(struct gw_capture *c, const char *bpf, char *err, s
         snprintf(err, errlen, "bad filter '%s': %s", bpf, why);
         return GW_ERR_ARG;
     }
-    char *copy = strdup(bpf);
-    if (!copy) {
-        snprintf(err, errlen, "cannot set filter '%s': out of memory", bpf);
-        return GW_ERR_ARG;
-    }
-    free(c->ng_filter);
-    c->ng_filter = copy;
-    return GW_OK;
+    return keep_filter_text(c, bpf, err, errlen);
 }
 
 /* The filter compiled for a link type, compiled on its first packet. */
@@ -327,14 +334,7 @@ static int set_mapped_filter(struct gw_capture *c, const char *bpf, char *err, s
         return GW_ERR_ARG;
     }
     pcap_freecode(&prog);
-    char *copy = strdup(bpf);
-    if (!copy) {
-        snprintf(err, errlen, "cannot set filter '%s': out of memory", bpf);
-        return GW_ERR_ARG;
-    }
-    free(c->ng_filter);
-    c->ng_filter = copy;
-    return GW_OK;
+    return keep_filter_text(c, bpf, err, errlen);
 }
 
 int gw_capture_set_filter(struct gw_capture *c, const char *bpf, char *err, size_t errlen)
