@@ -17,13 +17,22 @@
 #include "grpcwatch/grpc.h"
 #include "grpcwatch/h2.h"
 #include "grpcwatch/h2guard.h"
+#include "grpcwatch/pool.h"
+
+#include <nghttp2/nghttp2.h>
 
 #include <stdlib.h>
 #include <string.h>
 
 #define ONE_SIDED_PACKETS 8
 
+/* HPACK's buffers come from the sensor's pool (pool.h): a malloc and a
+ * free per literal header field otherwise. 1 MiB cached at most. */
+#define HPACK_POOL_CACHE (1u << 20)
+
 struct h2_global {
+    struct gw_pool *pool;
+    nghttp2_mem mem;             /* over pool; the inflaters keep a pointer to it */
     struct gw_h2_limits h2;
     struct gw_h2guard_limits guard;
     struct gw_h2_stats h2_totals;
@@ -81,10 +90,22 @@ static int probe(struct gw_probe *pr)
 
 /* ---- per sensor ---------------------------------------------------------------- */
 
+static void *mem_malloc(size_t n, void *pool) { return gw_pool_alloc(pool, n); }
+static void mem_free(void *ptr, void *pool) { gw_pool_free(pool, ptr); }
+static void *mem_calloc(size_t k, size_t n, void *pool) { return gw_pool_calloc(pool, k, n); }
+static void *mem_realloc(void *ptr, size_t n, void *pool) { return gw_pool_realloc(pool, ptr, n); }
+
 static void *global_create(const struct gw_config *cfg)
 {
     struct h2_global *g = calloc(1, sizeof *g);
     if (!g) return NULL;
+    g->pool = gw_pool_create(HPACK_POOL_CACHE);
+    if (!g->pool) {
+        free(g);
+        return NULL;
+    }
+    g->mem = (nghttp2_mem){ g->pool, mem_malloc, mem_free, mem_calloc, mem_realloc };
+    g->h2.hpack_mem = &g->mem;
     g->h2.max_streams = cfg->h2_max_streams;
     g->h2.max_header_table = cfg->h2_max_header_table;
     g->h2.max_header_list = cfg->h2_max_header_list;
@@ -96,7 +117,9 @@ static void *global_create(const struct gw_config *cfg)
 
 static void global_destroy(void *global)
 {
-    free(global);
+    struct h2_global *g = global;
+    if (g) gw_pool_destroy(g->pool);
+    free(g);
 }
 
 

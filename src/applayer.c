@@ -17,6 +17,7 @@
 #include "grpcwatch/applayer.h"
 
 #include "grpcwatch/hold.h"
+#include "grpcwatch/pool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,12 @@ const struct gw_app_proto *const gw_app_protocols[] = {
 };
 const size_t gw_app_protocols_len = GW_ARRAY_LEN(gw_app_protocols);
 
+/* Freed apps kept for the next flows: one is created and freed per flow
+ * (and per park), the most frequent allocation of a busy link. */
+#define APP_POOL_CACHE (256u << 10)
+
 struct gw_applayer {
+    struct gw_pool *apps;
     const struct gw_app_proto *const *table;
     size_t n;
     void *global[GW_APP_MAX_PROTOS];
@@ -80,6 +86,11 @@ struct gw_applayer *gw_applayer_create(const struct gw_app_proto *const *table, 
     if (n > GW_APP_MAX_PROTOS) return NULL;
     struct gw_applayer *al = calloc(1, sizeof *al);
     if (!al) return NULL;
+    al->apps = gw_pool_create(APP_POOL_CACHE);
+    if (!al->apps) {
+        free(al);
+        return NULL;
+    }
     al->table = table;
     al->n = n;
     al->emit = emit;
@@ -99,6 +110,7 @@ void gw_applayer_destroy(struct gw_applayer *al)
     if (!al) return;
     for (size_t i = 0; i < al->n; i++)
         if (al->global[i] && al->table[i]->global_destroy) al->table[i]->global_destroy(al->global[i]);
+    gw_pool_destroy(al->apps);
     free(al);
 }
 
@@ -160,7 +172,7 @@ static void classify_free(struct gw_app *a, struct level *l)
 
 struct gw_app *gw_app_create(struct gw_applayer *al, struct gw_flow *f)
 {
-    struct gw_app *a = calloc(1, sizeof *a);
+    struct gw_app *a = gw_pool_calloc(al->apps, 1, sizeof *a);
     if (!a) {
         al->counters.alloc_failures++;
         return NULL;
@@ -576,7 +588,7 @@ void gw_app_destroy(struct gw_app *a, int reason, gw_time_us ts)
         l->proto = NULL;
         classify_free(a, l);
     }
-    free(a);
+    gw_pool_free(a->al->apps, a);
 }
 
 void gw_app_loss(const struct gw_app *a, struct gw_record_loss *loss)

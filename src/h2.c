@@ -656,14 +656,14 @@ static void rx_sync(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
 
 /* ---- public API --------------------------------------------------------- */
 
-static bool rx_init(struct h2_rx *rx, int dir, bool midstream, uint32_t max_table)
+static bool rx_init(struct h2_rx *rx, int dir, bool midstream, uint32_t max_table, nghttp2_mem *mem)
 {
     memset(rx, 0, sizeof *rx);
     rx->hd_size = H2_DEFAULT_TABLE;
     if (!midstream) {
         rx->state = dir == GW_DIR_TO_SERVER ? RX_PREFACE : RX_FRAME_HEADER;
         rx->max_frame = H2_DEFAULT_MAX_FRAME;
-        return nghttp2_hd_inflate_new(&rx->hd) == 0;
+        return (mem ? nghttp2_hd_inflate_new2(&rx->hd, mem) : nghttp2_hd_inflate_new(&rx->hd)) == 0;
     }
     /* fed from any point: the first boundary is searched for as after a
      * gap; the receiver's SETTINGS are unknown */
@@ -678,7 +678,7 @@ static bool rx_init(struct h2_rx *rx, int dir, bool midstream, uint32_t max_tabl
 
 static struct gw_h2_limits limits_or_defaults(const struct gw_h2_limits *lim)
 {
-    struct gw_h2_limits l = { 0, 0, 0 };
+    struct gw_h2_limits l = { 0, 0, 0, NULL };
     if (lim) l = *lim;
     if (l.max_streams == 0) l.max_streams = H2_DEFAULT_MAX_STREAMS;
     if (l.max_streams > H2_MAX_MAX_STREAMS) l.max_streams = H2_MAX_MAX_STREAMS;
@@ -702,7 +702,7 @@ static struct gw_h2_conn *conn_create(const struct gw_h2_limits *lim, const stru
     c->slot_bits = H2_INITIAL_SLOT_BITS;
     c->slots = calloc(c->nslots, sizeof *c->slots);
     bool ok = c->slots != NULL;
-    for (int d = 0; d < 2; d++) ok = rx_init(&c->rx[d], d, midstream, c->lim.max_header_table) && ok;
+    for (int d = 0; d < 2; d++) ok = rx_init(&c->rx[d], d, midstream, c->lim.max_header_table, c->lim.hpack_mem) && ok;
     if (!ok) {
         gw_h2_conn_destroy(c);
         return NULL;

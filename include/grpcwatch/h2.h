@@ -134,6 +134,9 @@ struct gw_h2_limits {
     uint32_t max_streams;        /* open streams per connection */
     uint32_t max_header_table;   /* cap on any HPACK dynamic table size */
     uint32_t max_header_list;    /* decoded header list bytes per block */
+    /* the nghttp2_mem the HPACK inflaters allocate with (it must outlive
+     * every connection); NULL: nghttp2's default, malloc */
+    void *hpack_mem;
 };
 
 /* Counters of one connection, or summed over connections

@@ -718,8 +718,8 @@ START_TEST(test_table_size_capped_by_limit)
     sc_settings1(&sc, 0, 0x1, 65536);
     open_stream1(&sc);
     sc_headers(&sc, 1, 1, 0, big_resp_nv, GW_ARRAY_LEN(big_resp_nv));
-    struct gw_h2_limits small = { 16, 4096, 65536 };
-    struct gw_h2_limits large = { 16, 65536, 65536 };
+    struct gw_h2_limits small = { 16, 4096, 65536, NULL };
+    struct gw_h2_limits large = { 16, 65536, 65536, NULL };
     ck_assert_int_eq(anomalies_of(&sc, &small, GW_H2_ANOM_HPACK_ERROR, &decoded), 1);
     ck_assert(!decoded);
     ck_assert_int_eq(anomalies_of(&sc, &large, GW_H2_ANOM_HPACK_ERROR, &decoded), 0);
@@ -976,7 +976,7 @@ START_TEST(test_stream_cap)
     /* stream 7 refers to the table entry stream 5's block added */
     size_t k = sc_headers(&sc, 0, 7, 0, s7, 3);
     ck_assert_uint_lt(k, 12);
-    struct gw_h2_limits lim = { 2, 4096, 65536 };
+    struct gw_h2_limits lim = { 2, 4096, 65536, NULL };
     rec_init(&r);
     run_script(&sc, &lim, FEED_WHOLE, 0, &r, &out);
     ck_assert_int_eq(r.anomalies[GW_H2_ANOM_TOO_MANY_STREAMS], 1);
@@ -1010,7 +1010,7 @@ START_TEST(test_many_streams_table_growth)
         uint32_t j = (i * 7) % 300; /* 7 is coprime to 300: a permutation */
         sc_headers(&sc, 1, 1 + 2 * j, F_END_STREAM, resp_nv, GW_ARRAY_LEN(resp_nv));
     }
-    struct gw_h2_limits lim = { 1000, 4096, 65536 };
+    struct gw_h2_limits lim = { 1000, 4096, 65536, NULL };
     rec_init(&r);
     run_script(&sc, &lim, FEED_WHOLE, 0, &r, &out);
     ck_assert_int_eq(r.begins, 300);
@@ -1046,7 +1046,7 @@ START_TEST(test_header_list_cap)
     sc_init(&sc, true);
     sc_headers(&sc, 0, 1, 0, many, 4);
     sc_headers(&sc, 0, 3, 0, many + 2, 2); /* indexed from stream 1's block */
-    struct gw_h2_limits lim = { 16, 4096, 200 };
+    struct gw_h2_limits lim = { 16, 4096, 200, NULL };
     rec_init(&r);
     run_script(&sc, &lim, FEED_WHOLE, 0, &r, &out);
     buf_printf(&e, "B1\n");

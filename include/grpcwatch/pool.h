@@ -1,0 +1,39 @@
+/*
+ * pool.h - freed small blocks kept by size class for the next allocation.
+ *
+ * nghttp2's HPACK inflater allocates a buffer for every literal header it
+ * decodes and frees it at the next field: a malloc and a free per header,
+ * a few per packet of a gRPC connection. Given to it as its allocator
+ * (nghttp2_mem), the pool answers those from blocks freed before, so the
+ * steady state calls malloc for none of them.
+ *
+ * Invariants: classes are 32 << i bytes (i < GW_POOL_CLASSES), larger
+ * requests go to malloc as they are; every block carries a 16-byte header
+ * with its class; a freed block is cached while the cache holds at most
+ * max_cached bytes, else freed; the counters say how many blocks were
+ * served from the cache, from malloc, and how many bytes are cached.
+ * One pool per sensor (not thread-safe; workers each have theirs).
+ */
+#ifndef GRPCWATCH_POOL_H
+#define GRPCWATCH_POOL_H
+
+#include "grpcwatch/common.h"
+
+#define GW_POOL_CLASSES 8 /* 32 .. 4096 bytes */
+
+struct gw_pool_stats {
+    uint64_t reused, allocated, big, cached_bytes;
+};
+
+struct gw_pool;
+
+struct gw_pool *gw_pool_create(size_t max_cached);
+/* Every block must have been freed; what is cached is released. */
+void gw_pool_destroy(struct gw_pool *p);
+void *gw_pool_alloc(struct gw_pool *p, size_t n);
+void *gw_pool_calloc(struct gw_pool *p, size_t nmemb, size_t size);
+void *gw_pool_realloc(struct gw_pool *p, void *ptr, size_t n);
+void gw_pool_free(struct gw_pool *p, void *ptr);
+const struct gw_pool_stats *gw_pool_stats(const struct gw_pool *p);
+
+#endif
