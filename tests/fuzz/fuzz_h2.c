@@ -74,10 +74,10 @@ struct probe {
 };
 
 static const struct gw_h2_limits profiles[4] = {
-    { 512, 65536, 262144 }, /* the sensor's defaults (conf/grpcwatch.yaml) */
-    { 1, 0, 1024 },
-    { 4, 256, 2048 },
-    { 0, 0, 0 },
+    { 512, 65536, 262144, NULL }, /* the sensor's defaults (conf/grpcwatch.yaml) */
+    { 1, 0, 1024, NULL },
+    { 4, 256, 2048, NULL },
+    { 0, 0, 0, NULL },
 };
 
 static struct live_stream *find_live(struct probe *pr, const struct gw_h2_stream *s)
