@@ -15,72 +15,9 @@
 #include <string.h>
 #include <time.h>
 
-/* xorshift64*: deterministic, so a failure reproduces. */
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * UINT64_C(2685821657736338717);
-}
+#include "json_ref.h"
 
 /* ---- escaping ------------------------------------------------------------ */
-
-/* Code point of the k-byte sequence at p, or -1 (arithmetic decode, then
- * RFC 3629's exclusions: overlongs, surrogates, > U+10FFFF). */
-static long ref_decode(const uint8_t *p, size_t n, size_t k)
-{
-    static const uint8_t mask[5] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
-    static const uint8_t tag[5] = { 0, 0x00, 0xc0, 0xe0, 0xf0 };
-    static const long min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-
-    if (k > n || (p[0] & (uint8_t)~mask[k]) != tag[k]) return -1;
-    long cp = p[0] & mask[k];
-    for (size_t i = 1; i < k; i++) {
-        if ((p[i] & 0xc0) != 0x80) return -1;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min_cp[k] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -1;
-    return cp;
-}
-
-/* The expected quoted JSON text of p[0..n), one byte at a time. */
-static size_t ref_escape(const uint8_t *p, size_t n, char *out)
-{
-    size_t o = 0;
-    out[o++] = '"';
-    for (size_t i = 0; i < n;) {
-        uint8_t b = p[i];
-        const char *two = b == '"' ? "\\\"" : b == '\\' ? "\\\\" : b == '\n' ? "\\n"
-                        : b == '\r' ? "\\r" : b == '\t' ? "\\t" : b == '\b' ? "\\b"
-                        : b == '\f' ? "\\f" : NULL;
-        size_t k = 2;
-        if (b >= 0x80)
-            while (k <= 4 && ref_decode(p + i, n - i, k) < 0) k++;
-        if (two) {
-            memcpy(out + o, two, 2);
-            o += 2;
-            i++;
-        } else if (b < 0x20 || b == 0x7f) {
-            o += (size_t)sprintf(out + o, "\\u%04x", b);
-            i++;
-        } else if (b < 0x80) {
-            out[o++] = (char)b;
-            i++;
-        } else if (k <= 4) {
-            memcpy(out + o, p + i, k);
-            o += k;
-            i += k;
-        } else {
-            memcpy(out + o, "\\ufffd", 6);
-            o += 6;
-            i++;
-        }
-    }
-    out[o++] = '"';
-    out[o] = '\0';
-    return o;
-}
 
 /* gw_json_string of p[0..n) as the only element of an array, compared
  * with the reference; the array brackets are stripped. */
