@@ -102,8 +102,9 @@ static void on_flow_end(void *user, struct gw_flow *f, int reason)
     struct gw_sensor *s = user;
     struct delivery d = { s, f };
     /* what the window and reassembly still hold goes to the parsers, holes
-     * as gaps; a flow that never delivered a byte has no parser to tell */
-    if (f->app || f->stream.held) gw_stream_flush(s->stream, f, &consumer, &d);
+     * as gaps (a parked flow is resumed by them); a flow that never
+     * delivered a byte has no parser to tell */
+    if (f->app || f->app_park || f->stream.held) gw_stream_flush(s->stream, f, &consumer, &d);
     gw_stream_release(s->stream, f);
     if (f->app) gw_app_destroy(f->app, end_reason(reason), s->now);
     f->app = NULL;
