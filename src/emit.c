@@ -34,7 +34,8 @@ struct gw_emit {
     struct gw_emit_counters n;
     struct addr_slot addrs[ADDR_CACHE];
     unsigned addr_next; /* the slot replaced next */
-    struct gw_hasher *hasher;
+    struct gw_hasher *hasher;  /* made at the first community ID: a run that writes
+                                * no record does not load OpenSSL's provider */
     char buf[GW_EMIT_RECORD_MAX];
     char alert_buf[GW_EMIT_RECORD_MAX];
 };
@@ -45,8 +46,7 @@ struct gw_emit *gw_emit_create(const struct gw_config *cfg, struct gw_router *ro
     if (!e) return NULL;
     e->router = router;
     e->policy = gw_policy_create(cfg);
-    e->hasher = gw_hasher_create();
-    if (!e->policy || !e->hasher) {
+    if (!e->policy) {
         gw_emit_destroy(e);
         return NULL;
     }
@@ -99,9 +99,11 @@ static void head(struct gw_emit *e, struct gw_emit_flow *ef, struct gw_record_he
     const struct gw_addr *server = swap ? &f->client : &f->server;
     uint16_t cport = swap ? f->server_port : f->client_port;
     uint16_t sport = swap ? f->client_port : f->server_port;
-    if (!ef->community_id[0])
+    if (!ef->community_id[0]) {
+        if (!e->hasher) e->hasher = gw_hasher_create(); /* NULL: EVP_Digest, same ID */
         gw_community_id_with(e->hasher, 0, client, cport, server, sport, 6, ef->community_id,
-                        sizeof ef->community_id);
+                             sizeof ef->community_id);
+    }
     *h = (struct gw_record_head){
         .ts = ts,
         .event_type = event_type,
