@@ -117,7 +117,7 @@ void gw_applayer_destroy(struct gw_applayer *al)
 #define C(m) GW_STAT_FIELD(struct gw_app_counters, m, #m)
 static const struct gw_stat_field flow_fields[] = {
     C(http2), C(tls), C(other), C(http1), C(http1_switches), C(http1_tunnels),
-    C(http2_midstream), C(one_sided), C(parked), C(resumed),
+    C(http2_midstream), C(one_sided), C(parked), C(resumed), C(app_states),
 };
 #undef C
 
@@ -177,6 +177,7 @@ struct gw_app *gw_app_create(struct gw_applayer *al, struct gw_flow *f)
         al->counters.alloc_failures++;
         return NULL;
     }
+    al->counters.app_states++;
     a->lv[0].cls = &a->cls0;
     a->al = al;
     a->flow = f;
@@ -588,6 +589,8 @@ void gw_app_destroy(struct gw_app *a, int reason, gw_time_us ts)
         l->proto = NULL;
         classify_free(a, l);
     }
+    GW_ASSERT(a->al->counters.app_states > 0);
+    a->al->counters.app_states--;
     gw_pool_free(a->al->apps, a);
 }
 

@@ -12,9 +12,10 @@
  *
  * Invariants:
  *  - a flow's application state (flow->app, a struct gw_app) is created on
- *    its first delivered byte, never per packet, and destroyed in the flow
- *    table's on_end: whatever the stream still holds is delivered first, so
- *    the calls that were open are written (ended_by says how);
+ *    its first delivered byte, never per packet, and destroyed when the
+ *    connection closes (FIN both ways, RST) or in the flow table's on_end,
+ *    whichever is first: whatever the stream still holds is delivered
+ *    first, so the calls that were open are written (ended_by says how);
  *  - the sensor's clock only moves forward: packet time offline, wall time
  *    live (gw_sensor_tick);
  *  - every counter lives in the module that counts it and reaches the
@@ -97,17 +98,23 @@ static int end_reason(int flow_end)
     }
 }
 
-static void on_flow_end(void *user, struct gw_flow *f, int reason)
+/* The flow's parsers get what the window and reassembly still hold, holes
+ * as gaps (a parked flow is resumed by them), and are destroyed: the calls
+ * that were open are written, ended by `app_end`. A flow that never
+ * delivered a byte has no parser to tell. */
+static void end_app(struct gw_sensor *s, struct gw_flow *f, int app_end)
 {
-    struct gw_sensor *s = user;
     struct delivery d = { s, f };
-    /* what the window and reassembly still hold goes to the parsers, holes
-     * as gaps (a parked flow is resumed by them); a flow that never
-     * delivered a byte has no parser to tell */
     if (f->app || f->app_park || f->stream.held) gw_stream_flush(s->stream, f, &consumer, &d);
     gw_stream_release(s->stream, f);
-    if (f->app) gw_app_destroy(f->app, end_reason(reason), s->now);
+    if (f->app) gw_app_destroy(f->app, app_end, s->now);
     f->app = NULL;
+    f->app_park = 0;
+}
+
+static void on_flow_end(void *user, struct gw_flow *f, int reason)
+{
+    end_app(user, f, end_reason(reason));
 }
 
 /* ---- the packet path ---------------------------------------------------------- */
@@ -155,7 +162,12 @@ static void segment(struct gw_sensor *s, const struct gw_segment *seg)
     if (acts & GW_STREAM_DROPPED) return;
     if ((seg->flags & GW_TCP_RST) || (f->reasm[0].ended && f->reasm[1].ended)) {
         if (!f->closed) {
-            if (a) gw_app_close(a, GW_END_CONN_CLOSED, s->now);
+            /* nothing more can come: the parsers go now, not when the
+             * closed flow times out (its entry stays to absorb the last
+             * ACKs and retransmissions), so their memory serves the next
+             * connections */
+            end_app(s, f, GW_END_CONN_CLOSED);
+            f->app_done = 1;
             gw_flow_mark_closed(s->flows, f);
         }
     }

@@ -81,6 +81,7 @@ struct gw_app_counters {
     uint64_t http2_midstream, one_sided;
     uint64_t hold_overflows, alloc_failures;
     uint64_t parked, resumed;   /* idle connections whose state went, and came back */
+    uint64_t app_states;        /* gauge: flows holding parser state now */
 };
 
 /* What a parser instance is given when it is created. */
