@@ -74,9 +74,10 @@ static const struct gw_http1_callbacks callbacks = {
     .on_grpc_web_call = on_grpc_web_call,
 };
 
-static void *global_create(const struct gw_config *cfg)
+static void *global_create(const struct gw_config *cfg, struct gw_pool *pool)
 {
     GW_UNUSED(cfg);
+    GW_UNUSED(pool);
     return calloc(1, sizeof(struct h1_global));
 }
 
@@ -97,13 +98,13 @@ static int register_stats(void *global, struct gw_stats *reg)
 
 static void *create(const struct gw_app_env *env)
 {
-    struct h1_flow *h = calloc(1, sizeof *h);
+    struct h1_flow *h = gw_pool_calloc(env->pool, 1, sizeof *h);
     if (!h) return NULL;
     h->env = *env;
     h->g = env->global;
-    h->h1 = gw_http1_conn_create(&callbacks, h);
+    h->h1 = gw_http1_conn_create(env->pool, &callbacks, h);
     if (!h->h1) {
-        free(h);
+        gw_pool_free(env->pool, h);
         return NULL;
     }
     if (!env->resumed) env->counters->http1++; /* a parked connection is not a new one */
@@ -170,7 +171,7 @@ static void destroy(void *st, int reason, gw_time_us ts)
     gw_http1_stats_add(&h->g->http1, gw_http1_conn_stats(h->h1));
     gw_grpcweb_stats_add(&h->g->web, gw_http1_conn_web_stats(h->h1));
     gw_http1_conn_destroy(h->h1);
-    free(h);
+    gw_pool_free(h->env.pool, h);
 }
 
 static bool parkable(const void *st)

@@ -19,20 +19,12 @@
 #include "grpcwatch/h2guard.h"
 #include "grpcwatch/pool.h"
 
-#include <nghttp2/nghttp2.h>
-
 #include <stdlib.h>
 #include <string.h>
 
 #define ONE_SIDED_PACKETS 8
 
-/* HPACK's buffers come from the sensor's pool (pool.h): a malloc and a
- * free per literal header field otherwise. 1 MiB cached at most. */
-#define HPACK_POOL_CACHE (1u << 20)
-
 struct h2_global {
-    struct gw_pool *pool;
-    nghttp2_mem mem;             /* over pool; the inflaters keep a pointer to it */
     struct gw_h2_limits h2;
     struct gw_h2guard_limits guard;
     struct gw_h2_stats h2_totals;
@@ -90,22 +82,11 @@ static int probe(struct gw_probe *pr)
 
 /* ---- per sensor ---------------------------------------------------------------- */
 
-static void *mem_malloc(size_t n, void *pool) { return gw_pool_alloc(pool, n); }
-static void mem_free(void *ptr, void *pool) { gw_pool_free(pool, ptr); }
-static void *mem_calloc(size_t k, size_t n, void *pool) { return gw_pool_calloc(pool, k, n); }
-static void *mem_realloc(void *ptr, size_t n, void *pool) { return gw_pool_realloc(pool, ptr, n); }
-
-static void *global_create(const struct gw_config *cfg)
+static void *global_create(const struct gw_config *cfg, struct gw_pool *pool)
 {
     struct h2_global *g = calloc(1, sizeof *g);
     if (!g) return NULL;
-    g->pool = gw_pool_create(HPACK_POOL_CACHE);
-    if (!g->pool) {
-        free(g);
-        return NULL;
-    }
-    g->mem = (nghttp2_mem){ g->pool, mem_malloc, mem_free, mem_calloc, mem_realloc };
-    g->h2.hpack_mem = &g->mem;
+    g->h2.pool = pool; /* connections, streams, HPACK's buffers */
     g->h2.max_streams = cfg->h2_max_streams;
     g->h2.max_header_table = cfg->h2_max_header_table;
     g->h2.max_header_list = cfg->h2_max_header_list;
@@ -117,9 +98,7 @@ static void *global_create(const struct gw_config *cfg)
 
 static void global_destroy(void *global)
 {
-    struct h2_global *g = global;
-    if (g) gw_pool_destroy(g->pool);
-    free(g);
+    free(global);
 }
 
 
@@ -178,12 +157,12 @@ static void on_frame(void *user, int dir, uint8_t type, uint8_t flags, uint32_t 
 
 static void *create(const struct gw_app_env *env)
 {
-    struct h2_flow *h = calloc(1, sizeof *h);
+    struct h2_flow *h = gw_pool_calloc(env->pool, 1, sizeof *h);
     if (!h) return NULL;
     h->env = *env;
     h->g = env->global;
     gw_h2guard_init(&h->guard, &h->g->guard, on_guard_event, h);
-    h->grpc = gw_grpc_session_create(on_call, h);
+    h->grpc = gw_grpc_session_create(env->pool, on_call, h);
     if (!h->grpc) goto fail;
     /* grpc's callbacks, with anomalies and frame headers seen here first */
     h->cb = *gw_grpc_h2_callbacks();
@@ -204,7 +183,7 @@ static void *create(const struct gw_app_env *env)
     return h;
 fail:
     gw_grpc_session_destroy(h->grpc);
-    free(h);
+    gw_pool_free(env->pool, h);
     return NULL;
 }
 
@@ -266,7 +245,7 @@ static void destroy(void *st, int reason, gw_time_us ts)
     gw_h2_conn_destroy(h->h2);
     gw_grpc_stats_add(&h->g->grpc_totals, gw_grpc_session_stats(h->grpc));
     gw_grpc_session_destroy(h->grpc);
-    free(h);
+    gw_pool_free(h->env.pool, h);
 }
 
 const struct gw_app_proto gw_app_http2 = {

@@ -41,7 +41,7 @@ static int probe(struct gw_probe *pr)
 
 static void *create(const struct gw_app_env *env)
 {
-    struct tls_flow *t = calloc(1, sizeof *t);
+    struct tls_flow *t = gw_pool_calloc(env->pool, 1, sizeof *t);
     if (!t) return NULL;
     t->env = *env;
     env->counters->tls++;
@@ -63,7 +63,7 @@ static void try_parse(struct tls_flow *t, int dir)
                                      : gw_tls_parse_server_hello(h->buf, h->len, &t->info);
     if (rc == GW_ERR_NEED_MORE) return;
     t->done[dir] = 1;
-    gw_hold_free(h);
+    gw_hold_free(h, t->env.pool);
     if (rc != GW_OK)
         gw_emit_anomaly(t->env.emit, t->env.ef, "tls",
                         dir == GW_DIR_TO_SERVER ? "client_hello_malformed" : "server_hello_malformed",
@@ -76,9 +76,9 @@ static void feed(void *st, int dir, const uint8_t *p, size_t n, gw_time_us ts)
     t->now = ts;
     if (!t->ts) t->ts = ts;
     if (t->done[dir]) return;
-    if (!gw_hold_append(&t->hold[dir], p, n, TLS_HOLD_MAX)) {
+    if (!gw_hold_append(&t->hold[dir], t->env.pool, p, n, TLS_HOLD_MAX)) {
         t->done[dir] = 1;
-        gw_hold_free(&t->hold[dir]);
+        gw_hold_free(&t->hold[dir], t->env.pool);
         return;
     }
     try_parse(t, dir);
@@ -94,7 +94,7 @@ static void gap(void *st, int dir, size_t len, gw_time_us ts)
     GW_UNUSED(len);
     t->now = ts;
     t->done[dir] = 1;
-    gw_hold_free(&t->hold[dir]);
+    gw_hold_free(&t->hold[dir], t->env.pool);
 }
 
 static void close_(void *st, int reason, gw_time_us ts)
@@ -110,9 +110,9 @@ static void destroy(void *st, int reason, gw_time_us ts)
     GW_UNUSED(reason);
     t->now = ts;
     write_once(t);
-    gw_hold_free(&t->hold[0]);
-    gw_hold_free(&t->hold[1]);
-    free(t);
+    gw_hold_free(&t->hold[0], t->env.pool);
+    gw_hold_free(&t->hold[1], t->env.pool);
+    gw_pool_free(t->env.pool, t);
 }
 
 const struct gw_app_proto gw_app_tls = {

@@ -31,12 +31,14 @@ const struct gw_app_proto *const gw_app_protocols[] = {
 };
 const size_t gw_app_protocols_len = GW_ARRAY_LEN(gw_app_protocols);
 
-/* Freed apps kept for the next flows: one is created and freed per flow
- * (and per park), the most frequent allocation of a busy link. */
-#define APP_POOL_CACHE (256u << 10)
+/* The sensor's pool (pool.h): every protocol's per-flow and per-call
+ * memory (env.pool, global_create) and the app layer's own (apps, held
+ * first bytes), created and freed per flow, per park, per call. At most
+ * 8 MiB of freed blocks are kept for the next ones. */
+#define POOL_CACHE (8u << 20)
 
 struct gw_applayer {
-    struct gw_pool *apps;
+    struct gw_pool *pool;
     const struct gw_app_proto *const *table;
     size_t n;
     void *global[GW_APP_MAX_PROTOS];
@@ -86,8 +88,8 @@ struct gw_applayer *gw_applayer_create(const struct gw_app_proto *const *table, 
     if (n > GW_APP_MAX_PROTOS) return NULL;
     struct gw_applayer *al = calloc(1, sizeof *al);
     if (!al) return NULL;
-    al->apps = gw_pool_create(APP_POOL_CACHE);
-    if (!al->apps) {
+    al->pool = gw_pool_create(POOL_CACHE);
+    if (!al->pool) {
         free(al);
         return NULL;
     }
@@ -96,7 +98,7 @@ struct gw_applayer *gw_applayer_create(const struct gw_app_proto *const *table, 
     al->emit = emit;
     for (size_t i = 0; i < n; i++) {
         if (!table[i]->global_create) continue;
-        al->global[i] = table[i]->global_create(cfg);
+        al->global[i] = table[i]->global_create(cfg, al->pool);
         if (!al->global[i]) {
             gw_applayer_destroy(al);
             return NULL;
@@ -110,7 +112,7 @@ void gw_applayer_destroy(struct gw_applayer *al)
     if (!al) return;
     for (size_t i = 0; i < al->n; i++)
         if (al->global[i] && al->table[i]->global_destroy) al->table[i]->global_destroy(al->global[i]);
-    gw_pool_destroy(al->apps);
+    gw_pool_destroy(al->pool);
     free(al);
 }
 
@@ -155,10 +157,10 @@ static int proto_index(const struct gw_applayer *al, const char *name)
  * app's embedded level-0 one. */
 static void classify_release(struct gw_app *a, struct classify *c)
 {
-    gw_hold_free(&c->hold[0]);
-    gw_hold_free(&c->hold[1]);
-    free(c->pstate);
-    if (c != &a->cls0) free(c);
+    gw_hold_free(&c->hold[0], a->al->pool);
+    gw_hold_free(&c->hold[1], a->al->pool);
+    gw_pool_free(a->al->pool, c->pstate);
+    if (c != &a->cls0) gw_pool_free(a->al->pool, c);
 }
 
 static void classify_free(struct gw_app *a, struct level *l)
@@ -172,7 +174,7 @@ static void classify_free(struct gw_app *a, struct level *l)
 
 struct gw_app *gw_app_create(struct gw_applayer *al, struct gw_flow *f)
 {
-    struct gw_app *a = gw_pool_calloc(al->apps, 1, sizeof *a);
+    struct gw_app *a = gw_pool_calloc(al->pool, 1, sizeof *a);
     if (!a) {
         al->counters.alloc_failures++;
         return NULL;
@@ -238,7 +240,7 @@ static struct verdict probe_dir(struct gw_app *a, struct level *l, int mode, int
         r.v = GW_PROBE_NEED_MORE;
         return r;
     }
-    if (mode == GW_PROBE_MIDSTREAM && !c->pstate && !(c->pstate = malloc(sizeof *c->pstate))) {
+    if (mode == GW_PROBE_MIDSTREAM && !c->pstate && !(c->pstate = gw_pool_alloc(a->al->pool, sizeof *c->pstate))) {
         a->al->counters.alloc_failures++;
         return r; /* NO: the flow is given up, not mis-read */
     }
@@ -384,7 +386,7 @@ static bool start_as(struct gw_app *a, int li, int idx, bool midstream, bool via
     const struct gw_app_proto *p = a->al->table[idx];
     l->env = (struct gw_app_env){
         .app = a, .emit = a->al->emit, .ef = &a->ef, .flow = a->flow,
-        .global = a->al->global[idx], .counters = &a->al->counters,
+        .global = a->al->global[idx], .counters = &a->al->counters, .pool = a->al->pool,
         .midstream = midstream, .via_switch = via_switch, .resumed = resumed,
     };
     l->st = p->create(&l->env);
@@ -434,8 +436,8 @@ static void classify_feed(struct gw_app *a, int li, int dir, const uint8_t *p, s
         /* nothing held yet: the probes read the segment where it lies, and
          * it is copied only if they ask for more (most flows are decided
          * on their first bytes: no copy, no allocation) */
-        gw_hold_borrow(h, p, n);
-    } else if (!gw_hold_append(h, p, n, cap)) {
+        gw_hold_borrow(h, a->al->pool, p, n);
+    } else if (!gw_hold_append(h, a->al->pool, p, n, cap)) {
         a->al->counters.hold_overflows++;
         decide(a, li, other(), ts);
         return;
@@ -447,7 +449,7 @@ static void classify_feed(struct gw_app *a, int li, int dir, const uint8_t *p, s
     }
     /* waiting: what is borrowed (a swap may have moved it) is copied now */
     for (int k = 0; borrowed && k < 2; k++) {
-        if (!gw_hold_own(&l->cls->hold[k], cap)) {
+        if (!gw_hold_own(&l->cls->hold[k], a->al->pool, cap)) {
             a->al->counters.hold_overflows++;
             decide(a, li, other(), ts);
             return;
@@ -478,7 +480,7 @@ void gw_app_switch(struct gw_app *a, int dir, const char *proto, const uint8_t *
             if (!start(a, 1, idx, false, true)) level_dead(a, l);
         } else if (!proto) {
             a->al->counters.http1_tunnels++;
-            l->cls = calloc(1, sizeof *l->cls);
+            l->cls = gw_pool_calloc(a->al->pool, 1, sizeof *l->cls);
             if (l->cls) l->cls->tunnel = 1;
             else level_dead(a, l);
         } else {
@@ -514,7 +516,7 @@ unsigned gw_app_gap(struct gw_app *a, int dir, size_t len, gw_time_us ts)
             decide(a, li, other(), ts); /* the connection's first bytes are lost */
         } else {
             /* a pickup point after the hole: look for frames from there */
-            gw_hold_free(&l->cls->hold[dir]);
+            gw_hold_free(&l->cls->hold[dir], a->al->pool);
             for (size_t i = 0; i < GW_APP_MAX_PROTOS; i++) l->cls->pstate_used[i][dir] = 0;
         }
     }
@@ -591,7 +593,7 @@ void gw_app_destroy(struct gw_app *a, int reason, gw_time_us ts)
     }
     GW_ASSERT(a->al->counters.app_states > 0);
     a->al->counters.app_states--;
-    gw_pool_free(a->al->apps, a);
+    gw_pool_free(a->al->pool, a);
 }
 
 void gw_app_loss(const struct gw_app *a, struct gw_record_loss *loss)

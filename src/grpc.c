@@ -55,10 +55,10 @@ struct gw_grpc_session {
     void *user;
     bool midstream;
     struct gw_grpc_stats stats;
-    /* the last ended stream's memory, for the next: calls on a connection
-     * mostly follow each other, and a 5 KB malloc/free a call is the
-     * allocator's slow path (it consolidates its small free lists first) */
-    struct grpc_stream *spare;
+    /* streams' memory: a 5 KB malloc/free a call is the allocator's slow
+     * path (it consolidates its small free lists first); the pool hands
+     * back the block the last call freed */
+    struct gw_pool *pool;
 };
 
 struct grpc_stream {
@@ -287,8 +287,7 @@ static void mark_end(struct gw_grpc_call *call, int dir)
 static void cb_stream_begin(void *user, struct gw_h2_stream *s, gw_time_us ts)
 {
     struct gw_grpc_session *sess = user;
-    struct grpc_stream *st = sess->spare ? sess->spare : malloc(sizeof *st);
-    sess->spare = NULL;
+    struct grpc_stream *st = gw_pool_alloc(sess->pool, sizeof *st);
     s->app = st;
     if (!st) return; /* the stream is then not reported */
     gw_grpc_call_init(&st->call);
@@ -394,8 +393,7 @@ static void cb_stream_end(void *user, struct gw_h2_stream *s, int reason, gw_tim
     } else {
         sess->stats.non_grpc_streams++;
     }
-    if (!sess->spare) sess->spare = st;
-    else free(st);
+    gw_pool_free(sess->pool, st);
 }
 
 static const struct gw_h2_callbacks grpc_h2_callbacks = {
@@ -430,10 +428,12 @@ void gw_grpc_stats_add(struct gw_grpc_stats *total, const struct gw_grpc_stats *
 
 /* ---- session ------------------------------------------------------------ */
 
-struct gw_grpc_session *gw_grpc_session_create(gw_grpc_call_fn on_call, void *user)
+struct gw_grpc_session *gw_grpc_session_create(struct gw_pool *pool, gw_grpc_call_fn on_call,
+                                               void *user)
 {
-    struct gw_grpc_session *s = calloc(1, sizeof *s);
+    struct gw_grpc_session *s = gw_pool_calloc(pool, 1, sizeof *s);
     if (!s) return NULL;
+    s->pool = pool;
     s->on_call = on_call;
     s->user = user;
     return s;
@@ -447,8 +447,7 @@ void *gw_grpc_session_user(const struct gw_grpc_session *s)
 void gw_grpc_session_destroy(struct gw_grpc_session *s)
 {
     if (!s) return;
-    free(s->spare);
-    free(s);
+    gw_pool_free(s->pool, s);
 }
 
 void gw_grpc_session_set_midstream(struct gw_grpc_session *s, bool midstream)

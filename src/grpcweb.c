@@ -57,6 +57,7 @@ struct gw_grpcweb_call {
 struct gw_grpcweb {
     gw_grpc_call_fn on_call;
     void *user;
+    struct gw_pool *pool;      /* its memory and its calls' */
     gw_time_us now;            /* latest time seen: destroy's end_ts */
     struct gw_grpcweb_call *calls[GW_HTTP1_MAX_WEB_CALLS];
     struct gw_grpcweb_stats stats;
@@ -417,7 +418,7 @@ struct gw_grpcweb_call *gw_grpcweb_request(struct gw_grpcweb *w, const struct gw
     if (!w || !req || !x) return NULL;
     size_t slot = 0;
     while (slot < GW_HTTP1_MAX_WEB_CALLS && w->calls[slot]) slot++;
-    struct gw_grpcweb_call *wc = slot < GW_HTTP1_MAX_WEB_CALLS ? calloc(1, sizeof *wc) : NULL;
+    struct gw_grpcweb_call *wc = slot < GW_HTTP1_MAX_WEB_CALLS ? gw_pool_calloc(w->pool, 1, sizeof *wc) : NULL;
     if (!wc) {
         w->stats.calls_untracked++;
         return NULL;
@@ -486,7 +487,7 @@ static void call_emit(struct gw_grpcweb *w, size_t slot, int reason, gw_time_us 
     if (call->path_present && !call->path_truncated) gw_grpc_split_path(call->path, call->service, call->method);
     w->stats.calls++;
     if (w->on_call) w->on_call(w->user, call);
-    free(wc);
+    gw_pool_free(w->pool, wc);
 }
 
 void gw_grpcweb_finish(struct gw_grpcweb *w, struct gw_grpcweb_call *wc, int reason, gw_time_us ts)
@@ -507,10 +508,11 @@ void gw_grpcweb_close(struct gw_grpcweb *w, int reason, gw_time_us ts)
         if (w->calls[i]) call_emit(w, i, reason, ts);
 }
 
-struct gw_grpcweb *gw_grpcweb_create(gw_grpc_call_fn on_call, void *user)
+struct gw_grpcweb *gw_grpcweb_create(struct gw_pool *pool, gw_grpc_call_fn on_call, void *user)
 {
-    struct gw_grpcweb *w = calloc(1, sizeof *w);
+    struct gw_grpcweb *w = gw_pool_calloc(pool, 1, sizeof *w);
     if (!w) return NULL;
+    w->pool = pool;
     w->on_call = on_call;
     w->user = user;
     return w;
@@ -521,7 +523,7 @@ void gw_grpcweb_destroy(struct gw_grpcweb *w)
     if (!w) return;
     gw_grpcweb_close(w, GW_END_CONN_CLOSED, w->now);
     GW_ASSERT(gw_grpcweb_open_calls(w) == 0);
-    free(w);
+    gw_pool_free(w->pool, w);
 }
 
 size_t gw_grpcweb_open_calls(const struct gw_grpcweb *w)

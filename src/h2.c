@@ -507,9 +507,9 @@ static bool gap_inside_data(struct gw_h2_conn *c, int dir, size_t len)
 }
 
 /* The held bytes are no longer needed (a boundary found, or given up). */
-static void sync_release(struct h2_rx *rx)
+static void sync_release(struct gw_h2_conn *c, struct h2_rx *rx)
 {
-    free(rx->sync_buf);
+    gw_pool_free(c->lim.pool, rx->sync_buf);
     rx->sync_buf = NULL;
     rx->sync_len = rx->sync_cap = 0;
 }
@@ -540,7 +540,7 @@ static void gap_resync(struct gw_h2_conn *c, int dir)
     }
     h2_mhd_restart(c, dir);
     if (rx_failed(rx)) {
-        sync_release(rx);
+        sync_release(c, rx);
         c->stats.gaps_stopped[dir] += rx->gaps_pending + 1;
         rx->gaps_pending = 0;
         return;
@@ -558,7 +558,7 @@ static void gap_resync(struct gw_h2_conn *c, int dir)
 static void sync_give_up(struct gw_h2_conn *c, int dir, int err)
 {
     struct h2_rx *rx = &c->rx[dir];
-    sync_release(rx);
+    sync_release(c, rx);
     c->stats.gaps_stopped[dir] += rx->gaps_pending;
     rx->gaps_pending = 0;
     rx->pickup = false;
@@ -571,19 +571,19 @@ static void sync_give_up(struct gw_h2_conn *c, int dir, int err)
 
 /* A hole before a pickup's first boundary: nothing was decoded, so nothing
  * is lost but the bytes held; the search starts again after it. */
-static void pickup_restart(struct h2_rx *rx)
+static void pickup_restart(struct gw_h2_conn *c, struct h2_rx *rx)
 {
     GW_ASSERT(rx->state == RX_SYNC && rx->gaps_pending == 0);
-    sync_release(rx);
+    sync_release(c, rx);
     gw_h2_sniff_init(&rx->sniff, 0);
 }
 
-static bool sync_reserve(struct h2_rx *rx, uint32_t need)
+static bool sync_reserve(struct gw_h2_conn *c, struct h2_rx *rx, uint32_t need)
 {
     if (need <= rx->sync_cap) return true;
     uint32_t want = rx->sync_cap ? rx->sync_cap : SYNC_INITIAL;
     while (want < need) want = want > SYNC_HOLD_MAX / 2 ? SYNC_HOLD_MAX : want * 2;
-    uint8_t *nb = realloc(rx->sync_buf, want);
+    uint8_t *nb = gw_pool_realloc(c->lim.pool, rx->sync_buf, want);
     if (!nb) return false;
     rx->sync_buf = nb;
     rx->sync_cap = want;
@@ -628,7 +628,7 @@ static void sync_found(struct gw_h2_conn *c, int dir, size_t off)
     c->fed[dir] = true; /* its first decoded byte, on a pickup */
     struct gw_cursor sub = gw_cursor_make(held + off, len - off);
     rx_run(c, dir, &sub);
-    free(held);
+    gw_pool_free(c->lim.pool, held);
 }
 
 /* RX_SYNC: hold the bytes and look for a frame boundary in them. */
@@ -637,7 +637,7 @@ static void rx_sync(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
     struct h2_rx *rx = &c->rx[dir];
     GW_ASSERT(rx->sync_len < SYNC_HOLD_MAX); /* a full hold was given up on */
     size_t k = GW_MIN(gw_cursor_left(cur), (size_t)(SYNC_HOLD_MAX - rx->sync_len));
-    if (!sync_reserve(rx, rx->sync_len + (uint32_t)k)) {
+    if (!sync_reserve(c, rx, rx->sync_len + (uint32_t)k)) {
         sync_give_up(c, dir, GW_ERR_NOMEM);
         return;
     }
@@ -687,22 +687,30 @@ static struct gw_h2_limits limits_or_defaults(const struct gw_h2_limits *lim)
     return l;
 }
 
+/* nghttp2's allocator over the connection's pool (nghttp2_mem) */
+static void *hd_malloc(size_t n, void *pool) { return gw_pool_alloc(pool, n); }
+static void hd_free(void *ptr, void *pool) { gw_pool_free(pool, ptr); }
+static void *hd_calloc(size_t k, size_t n, void *pool) { return gw_pool_calloc(pool, k, n); }
+static void *hd_realloc(void *ptr, size_t n, void *pool) { return gw_pool_realloc(pool, ptr, n); }
+
 static struct gw_h2_conn *conn_create(const struct gw_h2_limits *lim, const struct gw_h2_callbacks *cb,
                                       void *user, bool midstream)
 {
     if (!cb) return NULL;
-    struct gw_h2_conn *c = calloc(1, sizeof *c);
+    struct gw_pool *pool = lim ? lim->pool : NULL;
+    struct gw_h2_conn *c = gw_pool_calloc(pool, 1, sizeof *c);
     if (!c) return NULL;
     c->lim = limits_or_defaults(lim);
+    c->mem = (nghttp2_mem){ pool, hd_malloc, hd_free, hd_calloc, hd_realloc };
     c->cb = cb;
     c->user = user;
     c->midstream = midstream;
     c->one_sided = -1;
     c->nslots = H2_INITIAL_SLOTS;
     c->slot_bits = H2_INITIAL_SLOT_BITS;
-    c->slots = calloc(c->nslots, sizeof *c->slots);
+    c->slots = gw_pool_calloc(pool, c->nslots, sizeof *c->slots);
     bool ok = c->slots != NULL;
-    for (int d = 0; d < 2; d++) ok = rx_init(&c->rx[d], d, midstream, c->lim.max_header_table, c->lim.hpack_mem) && ok;
+    for (int d = 0; d < 2; d++) ok = rx_init(&c->rx[d], d, midstream, c->lim.max_header_table, pool ? &c->mem : NULL) && ok;
     if (!ok) {
         gw_h2_conn_destroy(c);
         return NULL;
@@ -733,7 +741,7 @@ int gw_h2_conn_set_boundary(struct gw_h2_conn *c, int dir)
     struct h2_rx *rx = &c->rx[dir];
     if (!rx->pickup || rx->sync_len > 0) return GW_ERR_ARG;
     GW_ASSERT(rx->state == RX_SYNC);
-    sync_release(rx);
+    sync_release(c, rx);
     rx->pickup = false;
     rx->state = RX_FRAME_HEADER;
     return GW_OK;
@@ -767,11 +775,11 @@ void gw_h2_conn_destroy(struct gw_h2_conn *c)
     for (int d = 0; d < 2; d++) {
         if (c->rx[d].hd) nghttp2_hd_inflate_del(c->rx[d].hd);
         if (c->rx[d].mhd) gw_hpack_destroy(c->rx[d].mhd);
-        free(c->rx[d].blk);
-        free(c->rx[d].sync_buf);
+        gw_pool_free(c->lim.pool, c->rx[d].blk);
+        gw_pool_free(c->lim.pool, c->rx[d].sync_buf);
     }
-    free(c->slots);
-    free(c);
+    gw_pool_free(c->lim.pool, c->slots);
+    gw_pool_free(c->lim.pool, c);
 }
 
 int gw_h2_conn_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n, gw_time_us ts)
@@ -809,7 +817,7 @@ void gw_h2_conn_gap(struct gw_h2_conn *c, int dir, size_t len, gw_time_us ts)
         return;
     }
     if (rx->pickup) {
-        pickup_restart(rx);
+        pickup_restart(c, rx);
         return;
     }
     if (gap_inside_data(c, dir, len)) {

@@ -9,6 +9,7 @@
 
 #include "grpcwatch/h2.h"
 #include "grpcwatch/hpack.h"
+#include "grpcwatch/pool.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -117,7 +118,8 @@ struct h2_rx {
 };
 
 struct gw_h2_conn {
-    struct gw_h2_limits lim;
+    struct gw_h2_limits lim;     /* lim.pool: where its memory comes from */
+    nghttp2_mem mem;             /* the inflaters' allocator, over lim.pool */
     const struct gw_h2_callbacks *cb;
     void *user;
     struct h2_rx rx[2];

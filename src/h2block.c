@@ -149,7 +149,7 @@ static void blk_append(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n
     if (need > rx->blk_cap) {
         uint32_t want = rx->blk_cap ? rx->blk_cap : GW_MIN(BLK_INITIAL, cap);
         while (want < need) want = want > cap / 2 ? cap : want * 2;
-        uint8_t *nb = realloc(rx->blk, want);
+        uint8_t *nb = gw_pool_realloc(c->lim.pool, rx->blk, want);
         if (!nb) {
             rx->blk_overflow = true;
             return;

@@ -5,7 +5,7 @@
  * Invariants:
  *  - Streams live in a linked list (for iteration) and an open-addressing
  *    index (linear probing, backward-shift deletion) keyed by stream id.
- *    At most limits.max_streams are open; each is one calloc, freed right
+ *    At most limits.max_streams are open; each is one block of limits.pool, freed right
  *    after on_stream_end. The index grows by doubling up to twice the cap.
  *  - Odd stream ids begun are remembered (in every mode: mid-stream, and
  *    after a client-direction hole they tell a new stream from a closed one) in a ring of SEEN_IDS bits
@@ -49,9 +49,9 @@ static bool slots_reserve(struct gw_h2_conn *c, uint32_t count)
 {
     if ((uint64_t)count * 2 <= c->nslots) return true;
     uint32_t n = c->nslots * 2;
-    struct h2_stream **slots = calloc(n, sizeof *slots);
+    struct h2_stream **slots = gw_pool_calloc(c->lim.pool, n, sizeof *slots);
     if (!slots) return false;
-    free(c->slots);
+    gw_pool_free(c->lim.pool, c->slots);
     c->slots = slots;
     c->nslots = n;
     c->slot_bits++;
@@ -86,7 +86,7 @@ struct h2_stream *h2_stream_open(struct gw_h2_conn *c, int dir, uint32_t id)
     if (id & 1) seen_mark(c, id);
     struct h2_stream *s = NULL;
     if (c->stats.open_streams < c->lim.max_streams && slots_reserve(c, c->stats.open_streams + 1))
-        s = calloc(1, sizeof *s);
+        s = gw_pool_calloc(c->lim.pool, 1, sizeof *s);
     if (!s) {
         /* Over the cap (or out of memory): the stream's frames are ignored. */
         h2_anomaly(c, dir, GW_H2_ANOM_TOO_MANY_STREAMS, id);
@@ -119,7 +119,7 @@ void h2_stream_end(struct gw_h2_conn *c, struct h2_stream *s, int reason, gw_tim
     if (s->next) s->next->prev = s->prev;
     c->stats.open_streams--;
     if (c->cb->on_stream_end) c->cb->on_stream_end(c->user, &s->pub, reason, ts);
-    free(s);
+    gw_pool_free(c->lim.pool, s);
 }
 
 /* Whether the stream has nothing more to show: END_STREAM both ways; or in

@@ -103,6 +103,7 @@ struct h1_dir {
 struct gw_http1_conn {
     struct gw_http1_callbacks cb;
     void *user;
+    struct gw_pool *pool;      /* its memory, and its gRPC-Web calls' */
     struct h1_dir d[2];
     struct growbuf hold;       /* client bytes after a switch request, unanswered */
     uint8_t await_kind;        /* what the awaited request asked for */
@@ -178,7 +179,8 @@ static bool list_each(struct gw_http1_str v, bool (*fn)(void *ctx, struct gw_htt
 
 /* Appends to a buffer that grows up to cap. GW_ERR_MALFORMED past the cap
  * (a head or hold that large is refused), GW_ERR_NOMEM if growing fails. */
-static int growbuf_append(struct growbuf *b, const uint8_t *p, size_t n, uint32_t cap, uint32_t initial)
+static int growbuf_append(struct gw_pool *pool, struct growbuf *b, const uint8_t *p, size_t n, uint32_t cap,
+                          uint32_t initial)
 {
     if (n > (size_t)(cap - b->len)) return GW_ERR_MALFORMED;
     uint32_t need = b->len + (uint32_t)n;
@@ -186,7 +188,7 @@ static int growbuf_append(struct growbuf *b, const uint8_t *p, size_t n, uint32_
         uint32_t want = b->cap ? b->cap : initial;
         while (want < need) want *= 2;
         if (want > cap) want = cap;
-        uint8_t *nb = realloc(b->p, want);
+        uint8_t *nb = gw_pool_realloc(pool, b->p, want);
         if (!nb) return GW_ERR_NOMEM;
         b->p = nb;
         b->cap = want;
@@ -196,9 +198,9 @@ static int growbuf_append(struct growbuf *b, const uint8_t *p, size_t n, uint32_
     return GW_OK;
 }
 
-static void growbuf_free(struct growbuf *b)
+static void growbuf_free(struct gw_pool *pool, struct growbuf *b)
 {
-    free(b->p);
+    gw_pool_free(pool, b->p);
     memset(b, 0, sizeof *b);
 }
 
@@ -276,7 +278,7 @@ static void client_switch_held(struct gw_http1_conn *c, int kind)
     struct growbuf h = c->hold;
     memset(&c->hold, 0, sizeof c->hold);
     dir_switch(c, GW_DIR_TO_SERVER, kind, h.p, h.len);
-    growbuf_free(&h);
+    growbuf_free(c->pool, &h);
 }
 
 /* Does hold + p start with the HTTP/2 connection preface? */
@@ -306,11 +308,11 @@ static int await_feed(struct gw_http1_conn *c, const uint8_t *p, size_t n, size_
         client_switch_held(c, kind);
         return GW_ERR_UNSUPPORTED;
     }
-    int rc = growbuf_append(&c->hold, p, n, GW_HTTP1_HOLD_MAX, HOLD_BUF_INITIAL);
+    int rc = growbuf_append(c->pool, &c->hold, p, n, GW_HTTP1_HOLD_MAX, HOLD_BUF_INITIAL);
     if (rc != GW_OK) {
         d->state = ST_FAILED;
         d->err = rc == GW_ERR_MALFORMED ? GW_ERR_LIMIT : rc;
-        growbuf_free(&c->hold);
+        growbuf_free(c->pool, &c->hold);
         return d->err;
     }
     *consumed = n;
@@ -653,7 +655,7 @@ static void resume_client(struct gw_http1_conn *c)
         memset(&h, 0, sizeof h);
         await_feed(c, NULL, 0, &more);
     }
-    growbuf_free(&h);
+    growbuf_free(c->pool, &h);
 }
 
 static int response_head(struct gw_http1_conn *c, const uint8_t *p, size_t n)
@@ -750,11 +752,11 @@ static int head_step(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t 
         if (!empty) continue;
         *used = cur.off;
         if (d->head.len == 0) return head_complete(c, dir, p + start, cur.off - start);
-        int rc = growbuf_append(&d->head, p + start, cur.off - start, GW_HTTP1_HEAD_MAX, HEAD_BUF_INITIAL);
+        int rc = growbuf_append(c->pool, &d->head, p + start, cur.off - start, GW_HTTP1_HEAD_MAX, HEAD_BUF_INITIAL);
         return rc == GW_OK ? head_complete(c, dir, d->head.p, d->head.len) : rc;
     }
     *used = n;
-    return growbuf_append(&d->head, p + start, n - start, GW_HTTP1_HEAD_MAX, HEAD_BUF_INITIAL);
+    return growbuf_append(c->pool, &d->head, p + start, n - start, GW_HTTP1_HEAD_MAX, HEAD_BUF_INITIAL);
 }
 
 static int body_len_step(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n, size_t *used)
@@ -946,15 +948,17 @@ const char *gw_http1_switch_str(int kind)
     return kind >= 0 && kind < (int)GW_ARRAY_LEN(names) ? names[kind] : "unknown";
 }
 
-struct gw_http1_conn *gw_http1_conn_create(const struct gw_http1_callbacks *cb, void *user)
+struct gw_http1_conn *gw_http1_conn_create(struct gw_pool *pool, const struct gw_http1_callbacks *cb,
+                                           void *user)
 {
-    struct gw_http1_conn *c = calloc(1, sizeof *c);
+    struct gw_http1_conn *c = gw_pool_calloc(pool, 1, sizeof *c);
     if (!c) return NULL;
     if (cb) c->cb = *cb;
     c->user = user;
-    c->web = gw_grpcweb_create(c->cb.on_grpc_web_call, user);
+    c->pool = pool;
+    c->web = gw_grpcweb_create(pool, c->cb.on_grpc_web_call, user);
     if (!c->web) {
-        free(c);
+        gw_pool_free(pool, c);
         return NULL;
     }
     return c;
@@ -965,10 +969,10 @@ void gw_http1_conn_destroy(struct gw_http1_conn *c)
     if (!c) return;
     gw_http1_conn_close(c, GW_END_CONN_CLOSED, c->now);
     gw_grpcweb_destroy(c->web);
-    growbuf_free(&c->d[0].head);
-    growbuf_free(&c->d[1].head);
-    growbuf_free(&c->hold);
-    free(c);
+    growbuf_free(c->pool, &c->d[0].head);
+    growbuf_free(c->pool, &c->d[1].head);
+    growbuf_free(c->pool, &c->hold);
+    gw_pool_free(c->pool, c);
 }
 
 int gw_http1_conn_feed(struct gw_http1_conn *c, int dir, const uint8_t *p, size_t n,
@@ -1029,7 +1033,7 @@ int gw_http1_conn_gap(struct gw_http1_conn *c, int dir, size_t len, gw_time_us t
         return GW_OK;
     }
     /* the next head would start at an unknown place */
-    if (dir == GW_DIR_TO_SERVER) growbuf_free(&c->hold);
+    if (dir == GW_DIR_TO_SERVER) growbuf_free(c->pool, &c->hold);
     fail(d, GW_ERR_TRUNCATED);
     return GW_ERR_TRUNCATED;
 }

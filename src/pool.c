@@ -73,12 +73,14 @@ void gw_pool_destroy(struct gw_pool *p)
 
 void *gw_pool_alloc(struct gw_pool *p, size_t n)
 {
+    if (!p) return malloc(n);
     uint32_t cls = class_of(n);
     if (cls != BIG && p->free[cls]) {
         struct block *b = p->free[cls];
         p->free[cls] = b->next;
         p->st.cached_bytes -= class_size(cls);
         p->st.reused++;
+        p->st.in_use++;
         UNPOISON(payload(b), class_size(cls));
         return payload(b);
     }
@@ -88,11 +90,13 @@ void *gw_pool_alloc(struct gw_pool *p, size_t n)
     b->cls = cls;
     if (cls == BIG) p->st.big++;
     else p->st.allocated++;
+    p->st.in_use++;
     return payload(b);
 }
 
 void *gw_pool_calloc(struct gw_pool *p, size_t nmemb, size_t size)
 {
+    if (!p) return calloc(nmemb, size);
     if (size && nmemb > SIZE_MAX / size) return NULL;
     void *ptr = gw_pool_alloc(p, nmemb * size);
     if (ptr) memset(ptr, 0, nmemb * size);
@@ -101,8 +105,13 @@ void *gw_pool_calloc(struct gw_pool *p, size_t nmemb, size_t size)
 
 void gw_pool_free(struct gw_pool *p, void *ptr)
 {
-    if (!ptr) return;
+    if (!p || !ptr) {
+        free(ptr);
+        return;
+    }
     struct block *b = block_of(ptr);
+    GW_ASSERT(p->st.in_use > 0);
+    p->st.in_use--;
     if (b->cls == BIG || p->st.cached_bytes + class_size(b->cls) > p->max_cached) {
         free(b);
         return;
@@ -116,6 +125,7 @@ void gw_pool_free(struct gw_pool *p, void *ptr)
 
 void *gw_pool_realloc(struct gw_pool *p, void *ptr, size_t n)
 {
+    if (!p) return realloc(ptr, n);
     if (!ptr) return gw_pool_alloc(p, n);
     struct block *b = block_of(ptr);
     if (b->cls == BIG) {

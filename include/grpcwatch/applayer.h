@@ -41,6 +41,7 @@
 #include "grpcwatch/config.h"
 #include "grpcwatch/emit.h"
 #include "grpcwatch/flow.h"
+#include "grpcwatch/pool.h"
 #include "grpcwatch/record.h"
 #include "grpcwatch/stats.h"
 #include "grpcwatch/stream.h"
@@ -92,6 +93,7 @@ struct gw_app_env {
     const struct gw_flow *flow;  /* read only: packet counts, reassembly losses */
     void *global;                /* the protocol's per-sensor state (global_create) */
     struct gw_app_counters *counters;
+    struct gw_pool *pool;        /* the sensor's, for the instance's memory (pool.h) */
     uint8_t midstream;           /* found mid-stream (GW_PROBE_MIDSTREAM) */
     uint8_t via_switch;          /* started by another protocol's switch */
     uint8_t resumed;             /* a parked connection's next bytes (not a new one) */
@@ -102,7 +104,7 @@ struct gw_app_proto {
     /* NULL: never found by probing, only switched to */
     int (*probe)(struct gw_probe *pr);
     /* per sensor; may be NULL */
-    void *(*global_create)(const struct gw_config *cfg);
+    void *(*global_create)(const struct gw_config *cfg, struct gw_pool *pool);
     void (*global_destroy)(void *global);
     int (*register_stats)(void *global, struct gw_stats *reg);
     /* per flow */

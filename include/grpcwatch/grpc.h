@@ -125,8 +125,10 @@ void gw_grpc_stats_add(struct gw_grpc_stats *total, const struct gw_grpc_stats *
 
 struct gw_grpc_session;
 
-/* on_call receives each finished gRPC call; the call is valid during the call only. */
-struct gw_grpc_session *gw_grpc_session_create(gw_grpc_call_fn on_call, void *user);
+/* on_call receives each finished gRPC call; the call is valid during the call only.
+ * The session and its streams take their memory from pool (NULL: malloc). */
+struct gw_grpc_session *gw_grpc_session_create(struct gw_pool *pool, gw_grpc_call_fn on_call,
+                                               void *user);
 void gw_grpc_session_destroy(struct gw_grpc_session *s);
 /* The user given at create: for h2 callbacks added beside the session's own
  * (they receive the session as their user). */

@@ -77,8 +77,8 @@ void gw_grpcweb_head_field(struct gw_grpcweb_head *x, const uint8_t *name, size_
 struct gw_grpcweb;
 struct gw_grpcweb_call;
 
-/* on_call may be NULL. Returns NULL when out of memory. */
-struct gw_grpcweb *gw_grpcweb_create(gw_grpc_call_fn on_call, void *user);
+/* on_call may be NULL; memory from pool (NULL: malloc). Returns NULL when out of memory. */
+struct gw_grpcweb *gw_grpcweb_create(struct gw_pool *pool, gw_grpc_call_fn on_call, void *user);
 /* gw_grpcweb_close(GW_END_CONN_CLOSED) of the calls still open, then frees
  * everything. */
 void gw_grpcweb_destroy(struct gw_grpcweb *w);

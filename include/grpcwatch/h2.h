@@ -44,6 +44,7 @@
 #define GRPCWATCH_H2_H
 
 #include "grpcwatch/common.h"
+#include "grpcwatch/pool.h"
 #include "grpcwatch/h2frame.h"
 #include "grpcwatch/h2sniff.h"
 #include "grpcwatch/stats.h"
@@ -134,9 +135,10 @@ struct gw_h2_limits {
     uint32_t max_streams;        /* open streams per connection */
     uint32_t max_header_table;   /* cap on any HPACK dynamic table size */
     uint32_t max_header_list;    /* decoded header list bytes per block */
-    /* the nghttp2_mem the HPACK inflaters allocate with (it must outlive
-     * every connection); NULL: nghttp2's default, malloc */
-    void *hpack_mem;
+    /* where a connection's memory comes from: its struct, stream index,
+     * streams, held bytes and nghttp2's HPACK buffers (pool.h; it must
+     * outlive every connection); NULL: malloc */
+    struct gw_pool *pool;
 };
 
 /* Counters of one connection, or summed over connections

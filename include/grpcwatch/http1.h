@@ -190,8 +190,9 @@ void gw_http1_stats_add(struct gw_http1_stats *total, const struct gw_http1_stat
 struct gw_http1_conn;
 struct gw_grpcweb_stats;
 
-/* cb is copied. Returns NULL when out of memory. */
-struct gw_http1_conn *gw_http1_conn_create(const struct gw_http1_callbacks *cb, void *user);
+/* cb is copied; memory from pool (NULL: malloc). Returns NULL when out of memory. */
+struct gw_http1_conn *gw_http1_conn_create(struct gw_pool *pool, const struct gw_http1_callbacks *cb,
+                                           void *user);
 /* gw_http1_conn_close(GW_END_CONN_CLOSED) (hands on the calls still open),
  * then frees everything: calls, head buffers, held bytes. */
 void gw_http1_conn_destroy(struct gw_http1_conn *c);

@@ -1,28 +1,31 @@
 /*
  * pool.h - freed small blocks kept by size class for the next allocation.
  *
- * nghttp2's HPACK inflater allocates a buffer for every literal header it
- * decodes and frees it at the next field: a malloc and a free per header,
- * a few per packet of a gRPC connection. Given to it as its allocator
- * (nghttp2_mem), the pool answers those from blocks freed before, so the
- * steady state calls malloc for none of them.
+ * What a sensor allocates per flow and per call (parser states, held
+ * first bytes, HTTP/2 streams, gRPC calls, nghttp2's HPACK buffers: a
+ * malloc and a free per literal header field) is answered from blocks
+ * freed before, so the steady state calls malloc for none of them.
  *
  * Invariants: classes are 32 << i bytes (i < GW_POOL_CLASSES), larger
  * requests go to malloc as they are; every block carries a 16-byte header
  * with its class; a freed block is cached while the cache holds at most
  * max_cached bytes, else freed; the counters say how many blocks were
  * served from the cache, from malloc, and how many bytes are cached.
- * One pool per sensor (not thread-safe; workers each have theirs).
+ * One pool per sensor (not thread-safe; workers each have theirs), shared
+ * by every stage that allocates per flow or per call. A NULL pool is
+ * malloc itself (modules used on their own, in tests and fuzzers); a block
+ * goes back to the pool it came from.
  */
 #ifndef GRPCWATCH_POOL_H
 #define GRPCWATCH_POOL_H
 
 #include "grpcwatch/common.h"
 
-#define GW_POOL_CLASSES 8 /* 32 .. 4096 bytes */
+#define GW_POOL_CLASSES 10 /* 32 .. 16384 bytes */
 
 struct gw_pool_stats {
     uint64_t reused, allocated, big, cached_bytes;
+    uint64_t in_use; /* blocks handed out and not freed yet (big ones too) */
 };
 
 struct gw_pool;

@@ -367,7 +367,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_small_config(&cfg);
     pr->lim = profiles[flags & 3];
     pr->policy = gw_policy_create(&cfg);
-    pr->grpc = gw_grpc_session_create(on_call, pr);
+    pr->grpc = gw_grpc_session_create(NULL, on_call, pr);
     pr->json = malloc(RECORD_BUF);
     FZ_CHECK(pr->policy && pr->grpc && pr->json, "setup");
     gw_grpc_session_set_midstream(pr->grpc, (flags & 4) != 0);

@@ -448,7 +448,7 @@ static struct probe *probe_new(void)
 {
     struct probe *pr = calloc(1, sizeof *pr);
     FZ_CHECK(pr != NULL, "out of memory");
-    pr->c = gw_http1_conn_create(&probe_callbacks, pr);
+    pr->c = gw_http1_conn_create(NULL, &probe_callbacks, pr);
     FZ_CHECK(pr->c != NULL, "gw_http1_conn_create failed");
     return pr;
 }

@@ -50,7 +50,7 @@ static void direct_begin(struct direct *d, uint32_t sid, gw_time_us ts)
 {
     memset(d, 0, sizeof *d);
     d->calls = calls_new();
-    d->sess = gw_grpc_session_create(collect, d->calls);
+    d->sess = gw_grpc_session_create(NULL, collect, d->calls);
     ck_assert_ptr_nonnull(d->sess);
     d->cb = gw_grpc_h2_callbacks();
     d->stream.id = sid;
@@ -288,7 +288,7 @@ static void wire_data(struct wire *w, int dir, uint32_t sid, bool es, const uint
 static struct calls *wire_run(const struct wire *w, struct gw_grpc_stats *stats)
 {
     struct calls *calls = calls_new();
-    struct gw_grpc_session *sess = gw_grpc_session_create(collect, calls);
+    struct gw_grpc_session *sess = gw_grpc_session_create(NULL, collect, calls);
     struct gw_h2_conn *c = gw_h2_conn_create(NULL, gw_grpc_h2_callbacks(), sess);
     ck_assert_ptr_nonnull(c);
     for (int d = 0; d < 2; d++) ck_assert_int_eq(gw_h2_conn_feed(c, d, w->p[d], w->n[d], 10 + d), GW_OK);
@@ -307,6 +307,22 @@ static const nghttp2_nv unary_req[] = {
 };
 static const nghttp2_nv ok_resp[] = { NV(":status", "200"), NV("content-type", "application/grpc") };
 static const nghttp2_nv ok_trailers[] = { NV("grpc-status", "0"), NV("grpc-message", "") };
+
+/* The same, every block of the session and the connection from a pool. */
+static struct calls *wire_run_pooled(const struct wire *w, struct gw_pool *pool)
+{
+    struct calls *calls = calls_new();
+    struct gw_h2_limits lim = { .pool = pool };
+    struct gw_grpc_session *sess = gw_grpc_session_create(pool, collect, calls);
+    struct gw_h2_conn *c = gw_h2_conn_create(&lim, gw_grpc_h2_callbacks(), sess);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_uint_ge(gw_pool_stats(pool)->in_use, 2);
+    for (int d = 0; d < 2; d++) ck_assert_int_eq(gw_h2_conn_feed(c, d, w->p[d], w->n[d], 10 + d), GW_OK);
+    gw_h2_conn_destroy(c);
+    gw_grpc_session_destroy(sess);
+    ck_assert_uint_eq(gw_pool_stats(pool)->in_use, 0);
+    return calls;
+}
 
 START_TEST(test_unary_through_h2)
 {
@@ -340,6 +356,43 @@ static size_t build_messages(uint8_t *p)
 }
 
 #define MSGS_LEN (4 * 5 + 3 + 0 + 300 + 70000)
+
+START_TEST(test_pooled_connections_reuse_blocks)
+{
+    struct wire w;
+    uint8_t buf[64];
+    wire_init(&w);
+    for (uint32_t sid = 1; sid <= 5; sid += 2) {
+        wire_headers(&w, 0, sid, false, unary_req, GW_ARRAY_LEN(unary_req));
+        wire_data(&w, 0, sid, true, buf, msg(buf, 7, 'q'));
+        wire_headers(&w, 1, sid, false, ok_resp, GW_ARRAY_LEN(ok_resp));
+        wire_data(&w, 1, sid, false, buf, msg(buf, 12, 'r'));
+        wire_headers(&w, 1, sid, true, ok_trailers, GW_ARRAY_LEN(ok_trailers));
+    }
+    struct gw_pool *pool = gw_pool_create(8u << 20);
+    struct calls *first = wire_run_pooled(&w, pool);
+    uint64_t allocated = gw_pool_stats(pool)->allocated;
+    ck_assert_uint_gt(allocated, 0);
+    struct calls *second = wire_run_pooled(&w, pool);
+    /* the second connection (streams, HPACK buffers, calls) ran on blocks
+     * the first gave back */
+    ck_assert_uint_eq(gw_pool_stats(pool)->allocated, allocated);
+    ck_assert_uint_eq(gw_pool_stats(pool)->big, 0);
+    struct calls *plain = wire_run(&w, NULL);
+    ck_assert_int_eq(first->n, 3);
+    ck_assert_int_eq(second->n, 3);
+    ck_assert_int_eq(plain->n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_unary_call(&first->call[i], 1 + 2 * (uint32_t)i);
+        assert_unary_call(&second->call[i], 1 + 2 * (uint32_t)i);
+    }
+    gw_pool_destroy(pool);
+    free(first);
+    free(second);
+    free(plain);
+    wire_free(&w);
+}
+END_TEST
 
 START_TEST(test_messages_any_split_direct)
 {
@@ -824,7 +877,7 @@ START_TEST(test_session_misc)
     ck_assert_ptr_null(gw_grpc_session_stats(NULL));
     gw_grpc_session_destroy(NULL);
     /* a session with no on_call still counts */
-    struct gw_grpc_session *s = gw_grpc_session_create(NULL, NULL);
+    struct gw_grpc_session *s = gw_grpc_session_create(NULL, NULL, NULL);
     struct gw_h2_stream st = { .id = 1 };
     cb->on_stream_begin(s, &st, 0);
     cb->on_header(s, &st, 0, (const uint8_t *)"content-type", 12, (const uint8_t *)"application/grpc", 16);
@@ -1069,7 +1122,7 @@ static struct calls *wire_run_gaps(const struct wire *w, size_t cfrom, size_t ct
                                    struct gw_h2_stats *h2stats)
 {
     struct calls *calls = calls_new();
-    struct gw_grpc_session *sess = gw_grpc_session_create(collect, calls);
+    struct gw_grpc_session *sess = gw_grpc_session_create(NULL, collect, calls);
     struct gw_h2_conn *c = gw_h2_conn_create(NULL, gw_grpc_h2_callbacks(), sess);
     ck_assert_ptr_nonnull(c);
     size_t from[2] = { cfrom, sfrom }, to[2] = { cto, sto };
@@ -1341,6 +1394,7 @@ static Suite *grpc_suite(void)
     tcase_add_test(tc, test_unary_direct);
     tcase_add_test(tc, test_call_init_reads_as_zeroed);
     tcase_add_test(tc, test_unary_through_h2);
+    tcase_add_test(tc, test_pooled_connections_reuse_blocks);
     tcase_add_test(tc, test_messages_any_split_direct);
     tcase_add_test(tc, test_messages_split_across_data_frames);
     tcase_add_test(tc, test_huge_declared_length);

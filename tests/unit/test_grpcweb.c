@@ -51,7 +51,7 @@ static struct gw_http1_request request(uint32_t seq, const char *ct)
 START_TEST(test_call_lifecycle)
 {
     struct sink sk = { .n = 0 };
-    struct gw_grpcweb *w = gw_grpcweb_create(on_call, &sk);
+    struct gw_grpcweb *w = gw_grpcweb_create(NULL, on_call, &sk);
     ck_assert_ptr_nonnull(w);
     struct gw_http1_request rq = request(1, "application/grpc-web+proto");
     struct gw_grpcweb_head x;
@@ -100,7 +100,7 @@ END_TEST
 START_TEST(test_close_and_destroy_write_each_once)
 {
     struct sink sk = { .n = 0 };
-    struct gw_grpcweb *w = gw_grpcweb_create(on_call, &sk);
+    struct gw_grpcweb *w = gw_grpcweb_create(NULL, on_call, &sk);
     struct gw_grpcweb_head x;
     memset(&x, 0, sizeof x);
     for (uint32_t i = 1; i <= GW_HTTP1_MAX_WEB_CALLS + 1; i++) {
@@ -133,7 +133,7 @@ END_TEST
 START_TEST(test_text_loss)
 {
     struct sink sk = { .n = 0 };
-    struct gw_grpcweb *w = gw_grpcweb_create(on_call, &sk);
+    struct gw_grpcweb *w = gw_grpcweb_create(NULL, on_call, &sk);
     struct gw_grpcweb_head x;
     memset(&x, 0, sizeof x);
     /* "AAAAAAJoaQ" is 00 00 00 00 02 'h' 'i' without padding */

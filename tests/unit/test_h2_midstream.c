@@ -710,7 +710,7 @@ static void feed_range(struct feeder *f, int dir, size_t from, size_t to)
 
 static void feeder_start_conn(struct feeder *f)
 {
-    f->sess = gw_grpc_session_create(collect, &f->pk->got);
+    f->sess = gw_grpc_session_create(NULL, collect, &f->pk->got);
     REQ_NONNULL(f->sess);
     f->h2 = gw_h2_conn_create_midstream(NULL, gw_grpc_h2_callbacks(), f->sess);
     REQ_NONNULL(f->h2);
@@ -948,7 +948,7 @@ static void check_fixture(bool use_nghttp2)
     static struct got got;
     memset(&got, 0, sizeof got);
     conn_build(&c, use_nghttp2);
-    struct gw_grpc_session *sess = gw_grpc_session_create(collect, &got);
+    struct gw_grpc_session *sess = gw_grpc_session_create(NULL, collect, &got);
     struct gw_h2_conn *h2 = gw_h2_conn_create(NULL, gw_grpc_h2_callbacks(), sess);
     REQ_NONNULL(h2);
     for (int i = 0; i < c.nchunks; i++) {
@@ -1054,7 +1054,7 @@ START_TEST(test_client_only_from_start)
     static struct got got;
     memset(&got, 0, sizeof got);
     conn_build(&c, false);
-    struct gw_grpc_session *sess = gw_grpc_session_create(collect, &got);
+    struct gw_grpc_session *sess = gw_grpc_session_create(NULL, collect, &got);
     struct gw_h2_conn *h2 = gw_h2_conn_create(NULL, gw_grpc_h2_callbacks(), sess);
     gw_h2_conn_set_one_sided(h2, GW_DIR_TO_SERVER);
     const struct bytes *d = &c.dir[GW_DIR_TO_SERVER];
@@ -1087,7 +1087,7 @@ START_TEST(test_client_only_without_hint)
     static struct got got;
     memset(&got, 0, sizeof got);
     conn_build(&c, true);
-    struct gw_grpc_session *sess = gw_grpc_session_create(collect, &got);
+    struct gw_grpc_session *sess = gw_grpc_session_create(NULL, collect, &got);
     struct gw_h2_conn *h2 = gw_h2_conn_create(NULL, gw_grpc_h2_callbacks(), sess);
     const struct bytes *d = &c.dir[GW_DIR_TO_SERVER];
     REQ_EQ(gw_h2_conn_feed(h2, GW_DIR_TO_SERVER, d->p, d->n, 1), GW_OK);
@@ -1111,7 +1111,7 @@ START_TEST(test_server_only_from_start)
     static struct got got;
     memset(&got, 0, sizeof got);
     conn_build(&c, false);
-    struct gw_grpc_session *sess = gw_grpc_session_create(collect, &got);
+    struct gw_grpc_session *sess = gw_grpc_session_create(NULL, collect, &got);
     struct gw_h2_conn *h2 = gw_h2_conn_create(NULL, gw_grpc_h2_callbacks(), sess);
     gw_h2_conn_set_one_sided(h2, GW_DIR_TO_CLIENT);
     const struct bytes *d = &c.dir[GW_DIR_TO_CLIENT];

@@ -518,7 +518,7 @@ static struct fixture fx_new(void)
     struct fixture f;
     f.r = calloc(1, sizeof *f.r);
     ck_assert_ptr_nonnull(f.r);
-    f.c = gw_http1_conn_create(&callbacks, f.r);
+    f.c = gw_http1_conn_create(NULL, &callbacks, f.r);
     ck_assert_ptr_nonnull(f.c);
     return f;
 }

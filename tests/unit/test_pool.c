@@ -64,6 +64,34 @@ START_TEST(test_cache_is_capped)
 }
 END_TEST
 
+START_TEST(test_in_use_and_null_pool)
+{
+    struct gw_pool *p = gw_pool_create(1 << 20);
+    void *a = gw_pool_alloc(p, 100), *b = gw_pool_alloc(p, 20000), *c = gw_pool_calloc(p, 3, 1000);
+    ck_assert_uint_eq(gw_pool_stats(p)->in_use, 3);
+    b = gw_pool_realloc(p, b, 40000); /* big stays one block */
+    a = gw_pool_realloc(p, a, 5000);  /* moves to the 8 KiB class: still one */
+    ck_assert_uint_eq(gw_pool_stats(p)->in_use, 3);
+    gw_pool_free(p, a);
+    gw_pool_free(p, b);
+    gw_pool_free(p, c);
+    ck_assert_uint_eq(gw_pool_stats(p)->in_use, 0);
+    void *d = gw_pool_alloc(p, 16384); /* the largest class: cached, not big */
+    gw_pool_free(p, d);
+    ck_assert_uint_eq(gw_pool_stats(p)->big, 1);
+    ck_assert_ptr_eq(gw_pool_alloc(p, 16000), d);
+    gw_pool_free(p, d);
+    gw_pool_destroy(p);
+    /* no pool: malloc's own blocks, which free() takes (ASan checks the pairing) */
+    uint8_t *m = gw_pool_calloc(NULL, 10, 10);
+    for (int i = 0; i < 100; i++) ck_assert_uint_eq(m[i], 0);
+    m = gw_pool_realloc(NULL, m, 1000);
+    ck_assert_uint_eq(m[99], 0);
+    free(m);
+    gw_pool_free(NULL, gw_pool_alloc(NULL, 64));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pool");
@@ -71,6 +99,7 @@ int main(void)
     tcase_add_test(tc, test_freed_block_is_reused);
     tcase_add_test(tc, test_big_and_calloc_and_realloc);
     tcase_add_test(tc, test_cache_is_capped);
+    tcase_add_test(tc, test_in_use_and_null_pool);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
