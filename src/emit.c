@@ -34,8 +34,6 @@ struct gw_emit {
     struct gw_emit_counters n;
     struct addr_slot addrs[ADDR_CACHE];
     unsigned addr_next; /* the slot replaced next */
-    struct gw_hasher *hasher;  /* made at the first community ID: a run that writes
-                                * no record does not load OpenSSL's provider */
     char buf[GW_EMIT_RECORD_MAX];
     char alert_buf[GW_EMIT_RECORD_MAX];
 };
@@ -59,7 +57,6 @@ void gw_emit_destroy(struct gw_emit *e)
 {
     if (!e) return;
     gw_policy_destroy(e->policy);
-    gw_hasher_destroy(e->hasher);
     free(e);
 }
 
@@ -100,9 +97,8 @@ static void head(struct gw_emit *e, struct gw_emit_flow *ef, struct gw_record_he
     uint16_t cport = swap ? f->server_port : f->client_port;
     uint16_t sport = swap ? f->client_port : f->server_port;
     if (!ef->community_id[0]) {
-        if (!e->hasher) e->hasher = gw_hasher_create(); /* NULL: EVP_Digest, same ID */
-        gw_community_id_with(e->hasher, 0, client, cport, server, sport, 6, ef->community_id,
-                             sizeof ef->community_id);
+        gw_community_id(0, client, cport, server, sport, 6, ef->community_id,
+                        sizeof ef->community_id);
     }
     *h = (struct gw_record_head){
         .ts = ts,

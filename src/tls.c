@@ -21,14 +21,16 @@
  *  - JA4 needs the cipher and extension lists sorted, so they are copied to
  *    stack arrays whose size follows from GW_TLS_MAX_HELLO (they cannot
  *    overflow). Peak stack use is about 40 KB, once per hello, not per packet.
- *    Hashing uses one EVP_MD_CTX per ClientHello; if libcrypto fails, ja4 is
- *    left empty and the rest of the hello is still reported.
+ *    Hashing is libcrypto's SHA-256 through its direct interface, on the
+ *    stack: OpenSSL 3's EVP allocates a context per digest (and fetches
+ *    the provider's SHA-256 per hello through EVP_sha256()), three
+ *    allocations a TLS flow.
  */
 #include "grpcwatch/tls.h"
 
 #include "grpcwatch/cursor.h"
 
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,18 +406,20 @@ static void ja4_alpn_chars(const struct hello_facts *f, char out2[2])
     }
 }
 
-/* Feeds "xxxx" items to a digest, comma separated, via a small buffer so the
- * digest sees few large updates. */
+/* Feeds "xxxx" items to SHA-256, comma separated, via a small buffer so the
+ * digest sees few large updates. The direct SHA256_* interface is
+ * deprecated in OpenSSL 3.0 but kept, and allocates nothing (see above). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 struct hex_feed {
-    EVP_MD_CTX *ctx;
+    SHA256_CTX ctx;
     char buf[512];
     size_t len;
-    bool ok;
 };
 
 static void feed_flush(struct hex_feed *h)
 {
-    if (h->len > 0 && h->ok) h->ok = EVP_DigestUpdate(h->ctx, h->buf, h->len) == 1;
+    if (h->len > 0) SHA256_Update(&h->ctx, h->buf, h->len);
     h->len = 0;
 }
 
@@ -432,28 +436,25 @@ static void feed_hex16(struct hex_feed *h, uint16_t v, bool comma)
 }
 
 /* Writes the first 12 hex digits of the digest into dst (13 bytes). */
-static bool feed_finish(struct hex_feed *h, char *dst)
+static void feed_finish(struct hex_feed *h, char *dst)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    _Static_assert(SHA256_DIGEST_LENGTH * 2 >= JA4_HASH_HEX, "the digest covers the hash's digits");
     feed_flush(h);
-    if (!h->ok || EVP_DigestFinal_ex(h->ctx, md, &md_len) != 1 || md_len * 2 < JA4_HASH_HEX)
-        return false;
+    SHA256_Final(md, &h->ctx);
     for (int i = 0; i < JA4_HASH_HEX / 2; i++) {
         dst[2 * i] = hex_digits[md[i] >> 4];
         dst[2 * i + 1] = hex_digits[md[i] & 0x0f];
     }
     dst[JA4_HASH_HEX] = '\0';
-    return true;
 }
 
-static bool feed_start(struct hex_feed *h, EVP_MD_CTX *ctx)
+static void feed_start(struct hex_feed *h)
 {
-    h->ctx = ctx;
+    SHA256_Init(&h->ctx);
     h->len = 0;
-    h->ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
-    return h->ok;
 }
+#pragma GCC diagnostic pop
 
 static int cmp_u16(const void *a, const void *b)
 {
@@ -461,33 +462,33 @@ static int cmp_u16(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static bool ja4_cipher_hash(EVP_MD_CTX *ctx, struct hello_facts *f, char *dst)
+static void ja4_cipher_hash(struct hello_facts *f, char *dst)
 {
     if (f->n_ciphers == 0) {
         memcpy(dst, "000000000000", JA4_HASH_HEX + 1);
-        return true;
+        return;
     }
     qsort(f->ciphers, f->n_ciphers, sizeof f->ciphers[0], cmp_u16);
     struct hex_feed h;
-    if (!feed_start(&h, ctx)) return false;
+    feed_start(&h);
     for (size_t i = 0; i < f->n_ciphers; i++) feed_hex16(&h, f->ciphers[i], i > 0);
-    return feed_finish(&h, dst);
+    feed_finish(&h, dst);
 }
 
 /* Sorted extensions minus SNI and ALPN, then '_' and the signature
  * algorithms in wire order (no '_' when there are none). */
-static bool ja4_extension_hash(EVP_MD_CTX *ctx, struct hello_facts *f, char *dst)
+static void ja4_extension_hash(struct hello_facts *f, char *dst)
 {
     size_t kept = 0;
     for (size_t i = 0; i < f->n_exts; i++)
         if (f->exts[i] != EXT_SERVER_NAME && f->exts[i] != EXT_ALPN) f->exts[kept++] = f->exts[i];
     if (kept == 0) {
         memcpy(dst, "000000000000", JA4_HASH_HEX + 1);
-        return true;
+        return;
     }
     qsort(f->exts, kept, sizeof f->exts[0], cmp_u16);
     struct hex_feed h;
-    if (!feed_start(&h, ctx)) return false;
+    feed_start(&h);
     for (size_t i = 0; i < kept; i++) feed_hex16(&h, f->exts[i], i > 0);
 
     struct gw_cursor sig = gw_cursor_make(f->sigalgs, f->sigalgs ? f->sigalgs_len : 0);
@@ -499,11 +500,10 @@ static bool ja4_extension_hash(EVP_MD_CTX *ctx, struct hello_facts *f, char *dst
         feed_hex16(&h, v, !first);
         first = false;
     }
-    return feed_finish(&h, dst);
+    feed_finish(&h, dst);
 }
 
-/* Builds "t13d1516h2_8daaf6152771_e5627efa2ab1" into out->ja4 ("" on a
- * libcrypto failure). Counts use the full lists (before the SNI/ALPN
+/* Builds "t13d1516h2_8daaf6152771_e5627efa2ab1" into out->ja4. Counts use the full lists (before the SNI/ALPN
  * removal, which ja4_extension_hash does in place), so they come first. */
 static void compute_ja4(struct hello_facts *f, struct gw_tls_info *out)
 {
@@ -515,11 +515,8 @@ static void compute_ja4(struct hello_facts *f, struct gw_tls_info *out)
 
     out->ja4[0] = '\0';
     ja4_alpn_chars(f, alpn2);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx == NULL) return;
-    bool ok = ja4_cipher_hash(ctx, f, hash_b) && ja4_extension_hash(ctx, f, hash_c);
-    EVP_MD_CTX_free(ctx);
-    if (!ok) return;
+    ja4_cipher_hash(f, hash_b);
+    ja4_extension_hash(f, hash_c);
     snprintf(out->ja4, sizeof out->ja4, "t%s%c%02u%02u%c%c_%s_%s", ja4_version(version),
              f->have_sni_ext ? 'd' : 'i', n_ciphers, n_exts, alpn2[0], alpn2[1], hash_b, hash_c);
 }

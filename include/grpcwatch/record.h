@@ -68,14 +68,6 @@ const char *gw_format_timestamp(gw_time_us ts, char *buf, size_t buflen);
 void gw_community_id(uint16_t seed, const struct gw_addr *src, uint16_t sport,
                      const struct gw_addr *dst, uint16_t dport, uint8_t proto,
                      char *out, size_t outlen);
-/* The same with a hasher kept by a caller that hashes often (one SHA-1
- * fetch and context for its life); NULL = gw_community_id. */
-struct gw_hasher;
-struct gw_hasher *gw_hasher_create(void);
-void gw_hasher_destroy(struct gw_hasher *h);
-void gw_community_id_with(struct gw_hasher *h, uint16_t seed, const struct gw_addr *src,
-                          uint16_t sport, const struct gw_addr *dst, uint16_t dport,
-                          uint8_t proto, char *out, size_t outlen);
 
 /* An address's text (gw_addr_fmt) kept by a caller that writes it often. */
 struct gw_addr_text {
