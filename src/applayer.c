@@ -31,14 +31,8 @@ const struct gw_app_proto *const gw_app_protocols[] = {
 };
 const size_t gw_app_protocols_len = GW_ARRAY_LEN(gw_app_protocols);
 
-/* The sensor's pool (pool.h): every protocol's per-flow and per-call
- * memory (env.pool, global_create) and the app layer's own (apps, held
- * first bytes), created and freed per flow, per park, per call. At most
- * 8 MiB of freed blocks are kept for the next ones. */
-#define POOL_CACHE (8u << 20)
-
 struct gw_applayer {
-    struct gw_pool *pool;
+    struct gw_pool *pool;     /* the sensor's: apps, held bytes, every protocol's memory */
     const struct gw_app_proto *const *table;
     size_t n;
     void *global[GW_APP_MAX_PROTOS];
@@ -83,16 +77,13 @@ struct gw_app {
 /* ---- the registry --------------------------------------------------------- */
 
 struct gw_applayer *gw_applayer_create(const struct gw_app_proto *const *table, size_t n,
-                                       const struct gw_config *cfg, struct gw_emit *emit)
+                                       const struct gw_config *cfg, struct gw_emit *emit,
+                                       struct gw_pool *pool)
 {
     if (n > GW_APP_MAX_PROTOS) return NULL;
     struct gw_applayer *al = calloc(1, sizeof *al);
     if (!al) return NULL;
-    al->pool = gw_pool_create(POOL_CACHE);
-    if (!al->pool) {
-        free(al);
-        return NULL;
-    }
+    al->pool = pool;
     al->table = table;
     al->n = n;
     al->emit = emit;
@@ -112,7 +103,6 @@ void gw_applayer_destroy(struct gw_applayer *al)
     if (!al) return;
     for (size_t i = 0; i < al->n; i++)
         if (al->global[i] && al->table[i]->global_destroy) al->table[i]->global_destroy(al->global[i]);
-    gw_pool_destroy(al->pool);
     free(al);
 }
 

@@ -39,7 +39,13 @@ struct gw_pool {
     struct gw_pool_stats st;
 };
 
-static size_t class_size(uint32_t cls) { return (size_t)32 << cls; }
+/* Powers of two, and 6 KiB between 4 and 8: a gRPC call's state (~5 KB) is
+ * the most common large block, and would waste 3 KB in an 8 KiB one. */
+static const uint32_t class_sizes[GW_POOL_CLASSES] = {
+    32, 64, 128, 256, 512, 1024, 2048, 4096, 6144, 8192, 16384,
+};
+
+static size_t class_size(uint32_t cls) { return class_sizes[cls]; }
 
 static uint32_t class_of(size_t n)
 {
@@ -142,3 +148,10 @@ void *gw_pool_realloc(struct gw_pool *p, void *ptr, size_t n)
 }
 
 const struct gw_pool_stats *gw_pool_stats(const struct gw_pool *p) { return &p->st; }
+
+#define F(m) GW_STAT_FIELD(struct gw_pool_stats, m, #m)
+const struct gw_stat_field gw_pool_stat_fields[] = {
+    F(in_use), F(cached_bytes), F(reused), F(allocated), F(big),
+};
+#undef F
+const size_t gw_pool_stat_fields_len = GW_ARRAY_LEN(gw_pool_stat_fields);

@@ -61,6 +61,7 @@ struct run {
     struct gw_reasm_dir *d;
     uint32_t max_bytes, max_segments;
     struct gw_reasm_budget *budget;
+    struct gw_pool *pool;
     gw_reasm_deliver_fn deliver;
     void *user;
 };
@@ -92,6 +93,7 @@ static void run_init(struct run *r, struct gw_reasm_dir *d, const struct gw_reas
     r->max_bytes = resolve_cap(lim ? lim->ooo_max_bytes : 0, GW_REASM_HARD_MAX_BYTES);
     r->max_segments = resolve_cap(lim ? lim->ooo_max_segments : 0, GW_REASM_HARD_MAX_SEGMENTS);
     r->budget = lim ? lim->budget : NULL;
+    r->pool = lim ? lim->pool : NULL;
     r->deliver = deliver;
     r->user = user;
 }
@@ -118,13 +120,14 @@ static struct gw_reasm_seg *pop_head(struct gw_reasm_dir *d, struct gw_reasm_bud
     return h;
 }
 
-static void release_all(struct gw_reasm_dir *d, struct gw_reasm_budget *b)
+static void release_all(struct gw_reasm_dir *d, struct gw_reasm_budget *b, struct gw_pool *pool)
 {
-    while (d->held) free(pop_head(d, b));
+    while (d->held) gw_pool_free(pool, pop_head(d, b));
 }
 
 /* Drops held nodes that start at or after `from` (data past a FIN). */
-static void drop_from(struct gw_reasm_dir *d, struct gw_reasm_budget *b, uint32_t from)
+static void drop_from(struct gw_reasm_dir *d, struct gw_reasm_budget *b, struct gw_pool *pool,
+                      uint32_t from)
 {
     struct gw_reasm_seg **link = &d->held;
     while (*link && seq_lt((*link)->seq, from)) link = &(*link)->next;
@@ -136,7 +139,7 @@ static void drop_from(struct gw_reasm_dir *d, struct gw_reasm_budget *b, uint32_
             d->held_bytes -= n->len;
             budget_return(b, n->len);
         }
-        free(n);
+        gw_pool_free(pool, n);
     }
 }
 
@@ -170,13 +173,13 @@ static void emit_node(const struct run *r, struct gw_reasm_seg *h)
         emit_gap(r, h->len);
     else
         emit_data(r, h->data, h->len);
-    free(h);
+    gw_pool_free(r->pool, h);
 }
 
 static void end_with(const struct run *r, int ev)
 {
     struct gw_reasm_dir *d = r->d;
-    release_all(d, r->budget);
+    release_all(d, r->budget, r->pool);
     d->ended = 1;
     d->state &= (uint8_t)~RS_FIN_PENDING;
     emit(r, ev, NULL, 0);
@@ -253,9 +256,10 @@ static void advance(const struct run *r, struct incoming *in)
 
 /* ---- holding out-of-order data ---- */
 
-static struct gw_reasm_seg *seg_new(uint32_t seq, uint32_t len, const uint8_t *data)
+static struct gw_reasm_seg *seg_new(struct gw_pool *pool, uint32_t seq, uint32_t len,
+                                    const uint8_t *data)
 {
-    struct gw_reasm_seg *n = malloc(sizeof *n + (data ? len : 0));
+    struct gw_reasm_seg *n = gw_pool_alloc(pool, sizeof *n + (data ? len : 0));
     if (!n) return NULL;
     n->seq = seq;
     n->len = len;
@@ -279,7 +283,7 @@ static bool place_piece(const struct run *r, struct gw_reasm_seg ***link, const 
         if (sp->data) pl->bytes += len;
         return true;
     }
-    struct gw_reasm_seg *n = seg_new(pos, len, sp->data ? sp->data + (pos - sp->seq) : NULL);
+    struct gw_reasm_seg *n = seg_new(r->pool, pos, len, sp->data ? sp->data + (pos - sp->seq) : NULL);
     if (!n) return false;
     n->next = **link;
     **link = n;
@@ -413,7 +417,7 @@ static void note_fin(const struct run *r, uint32_t fin_seq)
     if (seq_lt(d->next_seq, fin_seq) && !within_window(d, fin_seq, 0)) return;
     d->state |= RS_FIN_PENDING;
     d->fin_seq = fin_seq;
-    drop_from(d, r->budget, fin_seq);
+    drop_from(d, r->budget, r->pool, fin_seq);
 }
 
 static void check_fin(const struct run *r)
@@ -442,7 +446,7 @@ static void flush_held(const struct run *r)
         }
         emit_node(r, h);
     }
-    release_all(d, r->budget);
+    release_all(d, r->budget, r->pool);
 }
 
 /* ---- public ---- */
@@ -483,7 +487,7 @@ void gw_reasm_flush(struct gw_reasm_dir *d, const struct gw_reasm_limits *lim,
     struct run r;
     run_init(&r, d, lim, deliver, user);
     if (d->ended) {
-        release_all(d, r.budget);
+        release_all(d, r.budget, r.pool);
         return;
     }
     flush_held(&r);
@@ -495,13 +499,13 @@ void gw_reasm_flush(struct gw_reasm_dir *d, const struct gw_reasm_limits *lim,
 
 void gw_reasm_release(struct gw_reasm_dir *d, const struct gw_reasm_limits *lim)
 {
-    if (d) release_all(d, lim ? lim->budget : NULL);
+    if (d) release_all(d, lim ? lim->budget : NULL, lim ? lim->pool : NULL);
 }
 
 void gw_reasm_bypass(struct gw_reasm_dir *d, const struct gw_reasm_limits *lim)
 {
     if (!d) return;
-    release_all(d, lim ? lim->budget : NULL);
+    release_all(d, lim ? lim->budget : NULL, lim ? lim->pool : NULL);
     d->state |= RS_BYPASS;
 }
 

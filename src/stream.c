@@ -143,7 +143,7 @@ static bool hold(struct gw_stream *s, struct gw_flow *f, int dir, const struct g
     if (st->held_segments >= GW_STREAM_WINDOW_PACKETS ||
         st->held_bytes + cost > s->cfg.window_bytes || !budget_take(s, cost))
         return false;
-    struct gw_stream_held *h = malloc(cost);
+    struct gw_stream_held *h = gw_pool_alloc(s->cfg.pool, cost);
     if (!h) {
         budget_give(s, cost);
         return false;
@@ -224,7 +224,7 @@ static void release(struct gw_stream *s, struct gw_flow *f, int dir,
         struct push x = { s, f, h->dir, h->ts, c, user };
         push(&x, h->seq, h->flags, h->data, h->len, h->wire_len);
         budget_give(s, held_cost(h->len));
-        free(h);
+        gw_pool_free(s->cfg.pool, h);
     }
 }
 
@@ -346,7 +346,7 @@ void gw_stream_release(struct gw_stream *s, struct gw_flow *f)
     size_t n = take_held(s, f, -1, out);
     for (size_t i = 0; i < n; i++) {
         budget_give(s, held_cost(out[i]->len));
-        free(out[i]);
+        gw_pool_free(s->cfg.pool, out[i]);
     }
 }
 

@@ -134,9 +134,11 @@ extern const struct gw_app_proto gw_app_http1;
 extern const struct gw_app_proto *const gw_app_protocols[];
 extern const size_t gw_app_protocols_len;
 
-/* table: n rows (at most GW_APP_MAX_PROTOS); emit is borrowed. */
+/* table: n rows (at most GW_APP_MAX_PROTOS); emit and pool (pool.h: the
+ * memory of every flow's parsers; NULL: malloc) are borrowed. */
 struct gw_applayer *gw_applayer_create(const struct gw_app_proto *const *table, size_t n,
-                                       const struct gw_config *cfg, struct gw_emit *emit);
+                                       const struct gw_config *cfg, struct gw_emit *emit,
+                                       struct gw_pool *pool);
 void gw_applayer_destroy(struct gw_applayer *al);
 /* "flow" counters (http2, tls, other, ...) under prefix "flow". */
 int gw_applayer_register_flow_stats(struct gw_applayer *al, struct gw_stats *reg);

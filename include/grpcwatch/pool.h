@@ -6,8 +6,9 @@
  * malloc and a free per literal header field) is answered from blocks
  * freed before, so the steady state calls malloc for none of them.
  *
- * Invariants: classes are 32 << i bytes (i < GW_POOL_CLASSES), larger
- * requests go to malloc as they are; every block carries a 16-byte header
+ * Invariants: classes are powers of two from 32 bytes to 16 KiB, and
+ * 6 KiB (class_sizes in pool.c); larger requests go to malloc as they
+ * are; every block carries a 16-byte header
  * with its class; a freed block is cached while the cache holds at most
  * max_cached bytes, else freed; the counters say how many blocks were
  * served from the cache, from malloc, and how many bytes are cached.
@@ -20,8 +21,9 @@
 #define GRPCWATCH_POOL_H
 
 #include "grpcwatch/common.h"
+#include "grpcwatch/stats.h"
 
-#define GW_POOL_CLASSES 10 /* 32 .. 16384 bytes */
+#define GW_POOL_CLASSES 11 /* 32 .. 16384 bytes */
 
 struct gw_pool_stats {
     uint64_t reused, allocated, big, cached_bytes;
@@ -38,5 +40,8 @@ void *gw_pool_calloc(struct gw_pool *p, size_t nmemb, size_t size);
 void *gw_pool_realloc(struct gw_pool *p, void *ptr, size_t n);
 void gw_pool_free(struct gw_pool *p, void *ptr);
 const struct gw_pool_stats *gw_pool_stats(const struct gw_pool *p);
+/* "pool" in stats records: in_use, cached_bytes, reused, allocated, big */
+extern const struct gw_stat_field gw_pool_stat_fields[];
+extern const size_t gw_pool_stat_fields_len;
 
 #endif

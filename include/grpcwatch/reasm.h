@@ -25,6 +25,7 @@
 #define GRPCWATCH_REASM_H
 
 #include "grpcwatch/common.h"
+#include "grpcwatch/pool.h"
 
 enum gw_reasm_event { GW_REASM_DATA = 0, GW_REASM_GAP, GW_REASM_FIN, GW_REASM_RST };
 
@@ -43,6 +44,7 @@ struct gw_reasm_limits {
     uint32_t ooo_max_bytes;    /* held bytes per direction */
     uint32_t ooo_max_segments; /* held segments per direction */
     struct gw_reasm_budget *budget; /* may be NULL: no global cap */
+    struct gw_pool *pool;      /* held segments' memory (pool.h); NULL: malloc */
 };
 
 struct gw_reasm_seg; /* private: a held out-of-order segment */

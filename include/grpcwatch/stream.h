@@ -47,6 +47,7 @@
 #include "grpcwatch/common.h"
 #include "grpcwatch/decode.h"
 #include "grpcwatch/flow.h"
+#include "grpcwatch/pool.h"
 #include "grpcwatch/reasm.h"
 #include "grpcwatch/stats.h"
 
@@ -70,6 +71,7 @@ struct gw_stream_consumer {
 struct gw_stream_config {
     struct gw_reasm_limits reasm;  /* budget: held window bytes are charged to it */
     uint32_t window_bytes;         /* 0: GW_STREAM_WINDOW_BYTES */
+    struct gw_pool *pool;          /* held window segments' memory (pool.h); NULL: malloc */
 };
 
 struct gw_stream_stats {

@@ -154,7 +154,7 @@ static void rig_init(struct rig *r, bool start_seen)
     r->router = gw_router_create();
     ck_assert_int_eq(gw_router_add(r->router, "json:/dev/null", NULL, err, sizeof err), GW_OK);
     r->emit = gw_emit_create(&cfg, r->router);
-    r->al = gw_applayer_create(table, GW_ARRAY_LEN(table), &cfg, r->emit);
+    r->al = gw_applayer_create(table, GW_ARRAY_LEN(table), &cfg, r->emit, NULL);
     ck_assert_ptr_nonnull(r->al);
     r->flow.saw_syn = start_seen;
     r->flow.pkts[0] = r->flow.pkts[1] = 1;

@@ -403,7 +403,7 @@ END_TEST
 START_TEST(test_data_after_fin_ignored)
 {
     struct gw_reasm_budget budget = { .cap = 1000, .used = 0, .refused = 0 };
-    struct gw_reasm_limits lim = { 0, 0, &budget };
+    struct gw_reasm_limits lim = { 0, 0, &budget, NULL };
     struct gw_reasm_dir d;
     struct sink s;
     sink_init(&s, 128);
@@ -443,7 +443,7 @@ END_TEST
 
 START_TEST(test_rst)
 {
-    struct gw_reasm_limits lim = { 0, 0, NULL };
+    struct gw_reasm_limits lim = { 0, 0, NULL, NULL };
     struct gw_reasm_budget budget = { .cap = 1000, .used = 0, .refused = 0 };
     lim.budget = &budget;
     struct gw_reasm_dir d;
@@ -469,7 +469,7 @@ END_TEST
 START_TEST(test_bypass)
 {
     struct gw_reasm_budget budget = { .cap = 1000, .used = 0, .refused = 0 };
-    struct gw_reasm_limits lim = { 0, 0, &budget };
+    struct gw_reasm_limits lim = { 0, 0, &budget, NULL };
     struct gw_reasm_dir d;
     struct sink s;
     sink_init(&s, 128);
@@ -499,7 +499,7 @@ END_TEST
 START_TEST(test_bypass_from_callback)
 {
     struct gw_reasm_budget budget = { .cap = 1000, .used = 0, .refused = 0 };
-    struct gw_reasm_limits lim = { 0, 0, &budget };
+    struct gw_reasm_limits lim = { 0, 0, &budget, NULL };
     struct gw_reasm_dir d;
     struct sink s;
     sink_init(&s, 128);
@@ -524,7 +524,7 @@ END_TEST
  * past held data: nothing more may be delivered from it. */
 START_TEST(test_bypass_from_callback_mid_segment)
 {
-    struct gw_reasm_limits lim = { 0, 0, NULL };
+    struct gw_reasm_limits lim = { 0, 0, NULL, NULL };
     struct gw_reasm_dir d;
     struct sink s;
     sink_init(&s, 128);
@@ -546,7 +546,8 @@ END_TEST
 START_TEST(test_budget_shared_and_returned)
 {
     struct gw_reasm_budget budget = { .cap = 25, .used = 0, .refused = 0 };
-    struct gw_reasm_limits lim = { 1000, 100, &budget };
+    struct gw_pool *pool = gw_pool_create(1 << 20); /* held segments' memory */
+    struct gw_reasm_limits lim = { 1000, 100, &budget, pool };
     struct gw_reasm_dir a, b;
     struct sink sa, sb;
     sink_init(&sa, 128);
@@ -563,14 +564,17 @@ START_TEST(test_budget_shared_and_returned)
     expect_event(&sb, 1, GW_REASM_DATA, 10);
     ck_assert_uint_eq(budget.used, a.held_bytes + b.held_bytes);
     ck_assert_uint_eq(budget.used, 20);
+    ck_assert_uint_eq(gw_pool_stats(pool)->in_use, a.held_segments + b.held_segments);
     gw_reasm_release(&a, &lim);
     ck_assert_uint_eq(budget.used, 10);
     gw_reasm_release(&b, &lim);
     ck_assert_uint_eq(budget.used, 0);
+    ck_assert_uint_eq(gw_pool_stats(pool)->in_use, 0);
     ck_assert(gw_reasm_check(&a));
     ck_assert(gw_reasm_check(&b));
     gw_reasm_release(&b, &lim); /* twice is harmless */
     ck_assert_uint_eq(budget.used, 0);
+    gw_pool_destroy(pool);
     sink_free(&sa);
     sink_free(&sb);
 }
@@ -652,7 +656,7 @@ static void run_random_stream(uint64_t seed, uint32_t isn)
     size_t k = make_pieces(&rng, n, 1460, 300, &pc);
 
     struct gw_reasm_budget budget = { .cap = UINT64_MAX, .used = 0, .refused = 0 };
-    struct gw_reasm_limits lim = { 0, 0, &budget }; /* built-in caps: large */
+    struct gw_reasm_limits lim = { 0, 0, &budget, NULL }; /* built-in caps: large */
     struct gw_reasm_dir d;
     struct sink s;
     sink_init(&s, n);
@@ -698,7 +702,7 @@ START_TEST(test_random_tight_limits)
     size_t k = make_pieces(&rng, n, 1000, 100, &pc);
     /* loop 0: the per-direction limits bind; later loops: the budget too */
     struct gw_reasm_budget budget = { .cap = _i == 0 ? 100000 : 3000, .used = 0, .refused = 0 };
-    struct gw_reasm_limits lim = { 4000, 8, &budget };
+    struct gw_reasm_limits lim = { 4000, 8, &budget, NULL };
     struct gw_reasm_dir d;
     struct sink s;
     sink_init(&s, n);
