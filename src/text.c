@@ -1,8 +1,9 @@
 /*
  * text.c - shared ASCII text helpers (text.h).
  *
- * Every byte of the input is read through a cursor: the one bounds check
- * is the cursor's, however the caller computed n.
+ * Every byte of the input is read through a cursor (the one bounds check
+ * is the cursor's, however the caller computed n), but for the comparison
+ * with a literal, which checks its length once.
  */
 #include "grpcwatch/text.h"
 
@@ -13,10 +14,11 @@
 
 bool gw_text_eq_ci_n(const uint8_t *p, size_t n, const char *lit, size_t k)
 {
+    /* the one bounds check, for all k bytes: a cursor's per byte cost 2k
+     * instructions more on every header name of every call */
     if (k > n) return false;
-    struct gw_cursor c = gw_cursor_make(p, n);
     for (size_t i = 0; i < k; i++)
-        if (gw_ascii_lower(gw_get_u8(&c)) != (uint8_t)lit[i]) return false;
+        if (gw_ascii_lower(p[i]) != (uint8_t)lit[i]) return false;
     return true;
 }
 

@@ -4,7 +4,8 @@
  * fixed char arrays, decimal numbers.
  *
  * Inputs are byte ranges (p, n), not NUL-terminated; every read goes
- * through the cursor (cursor.h), so none passes n. Literals are lowercase
+ * through the cursor (cursor.h) or one check of the length, so none
+ * passes n. Literals are lowercase
  * ASCII. The character classes are inline: parsers call them per byte.
  */
 #ifndef GRPCWATCH_TEXT_H
