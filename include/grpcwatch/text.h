@@ -30,12 +30,17 @@ static inline bool gw_is_blank(uint8_t ch) { return ch == ' ' || ch == '\t'; }
 bool gw_text_eq_ci_n(const uint8_t *p, size_t n, const char *lit, size_t k);
 
 /* p/n equals the lowercase literal lit, ignoring ASCII case. Inline so a
- * literal's strlen is folded at compile time: most calls (header names)
- * differ in length and cost one comparison. */
+ * literal's strlen and first byte are folded at compile time: most calls
+ * (header names) differ in length or first byte and cost one or two
+ * comparisons. */
 static inline bool gw_text_eq_ci(const uint8_t *p, size_t n, const char *lit)
 {
     size_t k = strlen(lit);
-    return n == k && gw_text_eq_ci_n(p, n, lit, k);
+    /* n == k >= 1 makes p[0] a byte of p/n; the first byte tells most
+     * names of one length apart (":path", "grpc-...", "content-type") */
+    if (n != k) return false;
+    if (k == 0) return true;
+    return gw_ascii_lower(p[0]) == (uint8_t)lit[0] && gw_text_eq_ci_n(p + 1, n - 1, lit + 1, k - 1);
 }
 
 /* p/n starts with the lowercase literal lit, ignoring ASCII case. */

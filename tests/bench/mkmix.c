@@ -31,7 +31,8 @@
  * The special modes (-t) write only one kind:
  *   idle N     N connections: handshake, one HTTP/1.1 request and response,
  *              left open (no FIN) so all N are tracked at the end
- *   h2many     h2c connections with 1000 concurrent gRPC calls each
+ *   h2many     h2c connections with 1000 concurrent gRPC calls each, one
+ *              message each way of -z bytes (131..16000; default ~12)
  *   h2hpack    h2c connections, SETTINGS_HEADER_TABLE_SIZE 65536 both ways,
  *              every request and response inserting 4 KiB headers into the
  *              HPACK tables (incremental indexing) and reusing earlier ones
@@ -464,15 +465,29 @@ static int h2hp_nsteps, h2hp_calls;
 #define H2MANY_STREAMS 1000
 #define H2HP_REQS 128
 
+static uint32_t h2many_msg; /* -z: bytes of each h2many message (0: ~12) */
+#define H2MANY_MSG_MAX 16000
+
+/* One gRPC message in one DATA frame: a protobuf with field 1 a string,
+ * "req-NNNNNN" (-z 0) or h2many_msg bytes of it. */
 static size_t grpc_msg(uint8_t *b, uint32_t sid, int end_stream, int i)
 {
-    char body[32];
-    int bl = snprintf(body + 2, sizeof body - 2, "req-%06d", i);
-    body[0] = 0x0a; body[1] = (char)bl;
-    size_t k = h2frame(b, 5 + 2 + (uint32_t)bl, 0, end_stream ? 1 : 0, sid);
-    b[k] = 0; put32(b + k + 1, 2 + (uint32_t)bl);
-    memcpy(b + k + 5, body, 2 + (size_t)bl);
-    return k + 5 + 2 + (size_t)bl;
+    static uint8_t body[H2MANY_MSG_MAX + 8];
+    uint32_t bl;
+    if (h2many_msg == 0) {
+        bl = (uint32_t)snprintf((char *)body + 2, 16, "req-%06d", i);
+        body[0] = 0x0a; body[1] = (uint8_t)bl;
+        bl += 2;
+    } else {
+        uint32_t sl = h2many_msg - 3; /* tag + 2-byte varint length */
+        body[0] = 0x0a; body[1] = (uint8_t)(0x80 | (sl & 0x7f)); body[2] = (uint8_t)(sl >> 7);
+        for (uint32_t j = 0; j < sl; j++) body[3 + j] = (uint8_t)('a' + (i + j) % 26);
+        bl = h2many_msg;
+    }
+    size_t k = h2frame(b, 5 + bl, 0, end_stream ? 1 : 0, sid);
+    b[k] = 0; put32(b + k + 1, bl);
+    memcpy(b + k + 5, body, bl);
+    return k + 5 + bl;
 }
 static size_t req_headers(uint8_t *b, uint32_t sid, int tsu, const uint8_t *extra, size_t extral)
 {
@@ -524,7 +539,7 @@ static size_t settings(uint8_t *b, int ack, uint32_t table, uint32_t maxstreams)
 
 static void build_h2_scripts(void)
 {
-    size_t cap = H2MANY_STREAMS * 256 + 1024, k;
+    size_t cap = H2MANY_STREAMS * (256 + (size_t)h2many_msg) + 1024, k;
     h2many_c = xmalloc(cap); h2many_s = xmalloc(cap);
     k = 0;
     memcpy(h2many_c, PREFACE, 24); k = 24;
@@ -823,7 +838,8 @@ static int burst_of(struct sess *s)
 static void usage(void)
 {
     fprintf(stderr, "usage: mkmix [-m MB] [-n SESSIONS] [-s SEED] [-k CONCURRENT] [-w R,H,T,O,D] [-b MIN,MAX] [-S SMALL_PCT]\n"
-                    "             [-t mix|idle|h2many|h2hpack] [-v base|recut|reorder] [-M META] OUT.pcap [SRC:PORTS:CALLS ...]\n");
+                    "             [-t mix|idle|h2many|h2hpack] [-v base|recut|reorder] [-z MSG_BYTES] [-M META]\n"
+                    "             OUT.pcap [SRC:PORTS:CALLS ...]\n");
     exit(2);
 }
 
@@ -834,7 +850,7 @@ int main(int argc, char **argv)
     int conc = 1000, opt;
     double w[NKIND] = {7, 44, 27, 18, 4};
     const char *mode = "mix", *variant = "base", *meta = NULL;
-    while ((opt = getopt(argc, argv, "m:n:s:k:w:b:S:t:v:M:")) != -1) {
+    while ((opt = getopt(argc, argv, "m:n:s:k:w:b:S:t:v:M:z:")) != -1) {
         switch (opt) {
         case 'm': mb = atof(optarg); break;
         case 'n': nsess = strtoull(optarg, NULL, 10); break;
@@ -846,6 +862,9 @@ int main(int argc, char **argv)
         case 't': mode = optarg; break;
         case 'v': variant = optarg; break;
         case 'M': meta = optarg; break;
+        case 'z': h2many_msg = (uint32_t)atoi(optarg);
+                  if (h2many_msg && (h2many_msg < 131 || h2many_msg > H2MANY_MSG_MAX)) usage();
+                  break;
         default: usage();
         }
     }
