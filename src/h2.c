@@ -663,7 +663,7 @@ static bool rx_init(struct h2_rx *rx, int dir, bool midstream, uint32_t max_tabl
     if (!midstream) {
         rx->state = dir == GW_DIR_TO_SERVER ? RX_PREFACE : RX_FRAME_HEADER;
         rx->max_frame = H2_DEFAULT_MAX_FRAME;
-        return (mem ? nghttp2_hd_inflate_new2(&rx->hd, mem) : nghttp2_hd_inflate_new(&rx->hd)) == 0;
+        return nghttp2_hd_inflate_new2(&rx->hd, mem) == 0;
     }
     /* fed from any point: the first boundary is searched for as after a
      * gap; the receiver's SETTINGS are unknown */
@@ -687,12 +687,6 @@ static struct gw_h2_limits limits_or_defaults(const struct gw_h2_limits *lim)
     return l;
 }
 
-/* nghttp2's allocator over the connection's pool (nghttp2_mem) */
-static void *hd_malloc(size_t n, void *pool) { return gw_pool_alloc(pool, n); }
-static void hd_free(void *ptr, void *pool) { gw_pool_free(pool, ptr); }
-static void *hd_calloc(size_t k, size_t n, void *pool) { return gw_pool_calloc(pool, k, n); }
-static void *hd_realloc(void *ptr, size_t n, void *pool) { return gw_pool_realloc(pool, ptr, n); }
-
 static struct gw_h2_conn *conn_create(const struct gw_h2_limits *lim, const struct gw_h2_callbacks *cb,
                                       void *user, bool midstream)
 {
@@ -701,7 +695,7 @@ static struct gw_h2_conn *conn_create(const struct gw_h2_limits *lim, const stru
     struct gw_h2_conn *c = gw_pool_calloc(pool, 1, sizeof *c);
     if (!c) return NULL;
     c->lim = limits_or_defaults(lim);
-    c->mem = (nghttp2_mem){ pool, hd_malloc, hd_free, hd_calloc, hd_realloc };
+    if (!midstream) h2_mem_init(&c->mem, pool);
     c->cb = cb;
     c->user = user;
     c->midstream = midstream;
@@ -710,7 +704,7 @@ static struct gw_h2_conn *conn_create(const struct gw_h2_limits *lim, const stru
     c->slot_bits = H2_INITIAL_SLOT_BITS;
     c->slots = gw_pool_calloc(pool, c->nslots, sizeof *c->slots);
     bool ok = c->slots != NULL;
-    for (int d = 0; d < 2; d++) ok = rx_init(&c->rx[d], d, midstream, c->lim.max_header_table, pool ? &c->mem : NULL) && ok;
+    for (int d = 0; d < 2; d++) ok = rx_init(&c->rx[d], d, midstream, c->lim.max_header_table, &c->mem.nmem) && ok;
     if (!ok) {
         gw_h2_conn_destroy(c);
         return NULL;
@@ -772,13 +766,16 @@ void gw_h2_conn_destroy(struct gw_h2_conn *c)
 {
     if (!c) return;
     if (c->slots) gw_h2_conn_close(c, GW_END_CONN_CLOSED, c->now);
+    /* inflaters wholly in the arena go with it (h2mem.c) */
+    bool whole = h2_mem_whole(&c->mem);
     for (int d = 0; d < 2; d++) {
-        if (c->rx[d].hd) nghttp2_hd_inflate_del(c->rx[d].hd);
+        if (c->rx[d].hd && !whole) nghttp2_hd_inflate_del(c->rx[d].hd);
         if (c->rx[d].mhd) gw_hpack_destroy(c->rx[d].mhd);
         gw_pool_free(c->lim.pool, c->rx[d].blk);
         gw_pool_free(c->lim.pool, c->rx[d].sync_buf);
     }
     gw_pool_free(c->lim.pool, c->slots);
+    h2_mem_release(&c->mem);
     gw_pool_free(c->lim.pool, c);
 }
 

@@ -11,6 +11,7 @@
  */
 #include "grpcwatch/h2.h"
 #include "grpcwatch/h2guard.h"
+#include "grpcwatch/pool.h"
 
 #include <check.h>
 #include <nghttp2/nghttp2.h>
@@ -1134,6 +1135,72 @@ START_TEST(test_thirty_requests_dynamic_table)
 }
 END_TEST
 
+/* n requests, each with a field of a new value (inserted into the table):
+ * the log expected, in e. */
+static void build_unique_requests(struct script *sc, struct buf *e, uint32_t n)
+{
+    sc_init(sc, true);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t sid = 1 + 2 * i;
+        char trace[96];
+        snprintf(trace, sizeof trace, "trace-%04u-%070u", i, i);
+        nghttp2_nv nv[] = {
+            NV(":method", "POST"), NV(":scheme", "http"), NV(":path", "/svc.S/M"),
+            NV(":authority", "host:50051"), NV("content-type", "application/grpc"),
+            { (uint8_t *)"x-trace", (uint8_t *)trace, 7, strlen(trace), 0 },
+        };
+        sc_headers(sc, 0, sid, F_END_STREAM, nv, GW_ARRAY_LEN(nv));
+        sc_headers(sc, 1, sid, F_END_STREAM, resp_nv, GW_ARRAY_LEN(resp_nv));
+        buf_printf(e, "B%u\n", sid);
+        exp_block(e, sid, 0, nv, GW_ARRAY_LEN(nv), true);
+        exp_block(e, sid, 1, resp_nv, GW_ARRAY_LEN(resp_nv), true);
+        buf_printf(e, "X%u r0 rst0 es11\n", sid);
+    }
+}
+
+/* Runs sc on a pooled connection; returns the pool blocks it took. */
+static uint64_t pooled_run(const struct script *sc, const char *expected)
+{
+    struct gw_pool *pool = gw_pool_create(8u << 20);
+    struct gw_h2_limits lim = { 16, 4096, 65536, pool };
+    struct rec r;
+    struct run out;
+    rec_init(&r);
+    run_script(sc, &lim, FEED_WHOLE, 0, &r, &out);
+    ck_assert_str_eq(buf_str(&r.log), expected);
+    buf_free(&r.log);
+    const struct gw_pool_stats *st = gw_pool_stats(pool);
+    /* everything the connection and its inflaters took came back */
+    ck_assert_uint_eq(st->in_use, 0);
+    uint64_t taken = st->reused + st->allocated + st->big;
+    gw_pool_destroy(pool);
+    return taken;
+}
+
+/* The inflaters' memory (h2mem.c): a short connection's tables fit in the
+ * arena and go with it, a long one's spill to the pool and are freed by
+ * nghttp2; decoding is the same either way, and without a pool, and
+ * nothing stays taken (under ASan nothing leaks). */
+START_TEST(test_inflater_memory_arena_and_spill)
+{
+    struct script sc;
+    struct buf e = { 0 };
+    build_unique_requests(&sc, &e, 2);
+    uint64_t few = pooled_run(&sc, buf_str(&e));
+    check_script(&sc, NULL, buf_str(&e), false);
+    ck_assert_uint_lt(few, 12); /* the connection, its slots, the arena, streams */
+    buf_free(&e);
+    sc_free(&sc);
+
+    build_unique_requests(&sc, &e, 80); /* ~10 KB of inserted fields, table 4 KiB */
+    uint64_t many = pooled_run(&sc, buf_str(&e));
+    check_script(&sc, NULL, buf_str(&e), false);
+    ck_assert_uint_gt(many, few + 80); /* entries and their buffers from the pool */
+    buf_free(&e);
+    sc_free(&sc);
+}
+END_TEST
+
 START_TEST(test_server_side_only)
 {
     struct script sc;
@@ -1707,6 +1774,7 @@ static Suite *h2_suite(void)
     tcase_add_test(tc, test_header_list_cap);
     tcase_add_test(tc, test_bad_preface);
     tcase_add_test(tc, test_thirty_requests_dynamic_table);
+    tcase_add_test(tc, test_inflater_memory_arena_and_spill);
     tcase_add_test(tc, test_server_side_only);
     tcase_add_test(tc, test_gap_resyncs_direction);
     tcase_add_test(tc, test_destroy_ends_open_streams);
