@@ -196,6 +196,14 @@ static inline size_t plain_end(const uint8_t *p, size_t i, size_t n)
         if (swar_special(x)) break;
         i += 8;
     }
+    if (i < n && n - i < 8) {
+        /* the tail in one word: the last 8 bytes (some seen already), or
+         * fewer padded with a plain byte */
+        uint64_t x = SWAR_ONES * 'a';
+        if (n >= 8) memcpy(&x, p + n - 8, 8);
+        else memcpy(&x, p + i, n - i);
+        if (!swar_special(x)) return n;
+    }
     while (i < n && byte_class[p[i]] == CLS_PLAIN) i++;
     return i;
 }
@@ -279,10 +287,22 @@ static size_t escape_byte(char *o, uint8_t b)
 static void json_put_quoted(struct gw_json *j, const char *s, size_t n)
 {
     const uint8_t *p = (const uint8_t *)s;
-    size_t i = 0;
 
     if (!s) n = 0;
+    size_t i = plain_end(p, 0, n);
+    if (i == n) {
+        /* the usual string, nothing to escape: one reservation */
+        char *o = json_reserve(j, n + 2);
+        if (!o) return;
+        *o++ = '"';
+        if (n) memcpy(o, s, n);
+        o += n;
+        *o++ = '"';
+        json_commit(j, o);
+        return;
+    }
     json_putc(j, '"');
+    json_put(j, s, i);
     while (i < n && !j->overflow) {
         size_t end = verbatim_end(p, i, n);
         if (end > i) {

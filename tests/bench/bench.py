@@ -29,6 +29,8 @@ source captures, so a second run does not regenerate them.
      1000 streams on one connection (1 KB messages, and for information
      12-byte ones), large HPACK tables, SYN flood (BENCH_SYNS, 1000000)
 
+BENCH_PARTS (mixed,flows,worst) runs only some parts (the sources always).
+
 Targets are printed next to the numbers, never enforced. The exit status is
 1 when a run fails or any record count does not match (a fast wrong answer
 is not a result). --smoke: tiny sizes, one run each, no tshark, callgrind on
@@ -69,6 +71,7 @@ WORST_MB = env_num("BENCH_WORST_MB", 64, 1)
 SYNS = int(env_num("BENCH_SYNS", 1000000, 20000))
 CG_PACKETS = int(env_num("BENCH_CALLGRIND_PACKETS", 20000, 2000))
 FLOWS = [int(x) for x in os.environ.get("BENCH_FLOWS", "2000" if SMOKE else "10000,100000,1000000").split(",")]
+PARTS = os.environ.get("BENCH_PARTS", "mixed,flows,worst").split(",")
 TSHARK = os.environ.get("BENCH_TSHARK", "0" if SMOKE else "1") == "1" and shutil.which("tshark")
 MIB = 1024.0 * 1024.0
 
@@ -560,9 +563,12 @@ def main():
     tmp = tempfile.mkdtemp(prefix="grpcwatch-bench.")
     try:
         specs = part_sources(tmp)
-        part_mixed(tmp, specs)
-        part_flows(tmp)
-        part_worst(tmp, specs)
+        if "mixed" in PARTS:
+            part_mixed(tmp, specs)
+        if "flows" in PARTS:
+            part_flows(tmp)
+        if "worst" in PARTS:
+            part_worst(tmp, specs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     say("")
