@@ -695,6 +695,7 @@ static struct gw_h2_conn *conn_create(const struct gw_h2_limits *lim, const stru
     struct gw_h2_conn *c = gw_pool_calloc(pool, 1, sizeof *c);
     if (!c) return NULL;
     c->lim = limits_or_defaults(lim);
+    /* mid-stream directions decode with gw_hpack: no inflater, no arena */
     if (!midstream) h2_mem_init(&c->mem, pool);
     c->cb = cb;
     c->user = user;

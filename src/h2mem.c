@@ -6,8 +6,8 @@
  * some 20 to 45 blocks a connection. From the pool they land anywhere, so
  * with a thousand connections open each header block touches cold lines
  * all over the heap, and destroying the inflaters walks every entry again
- * only to give the blocks back (a tenth of the time on a capture of short
- * gRPC connections, 1000 open at once).
+ * only to give the blocks back (5% of the time on a capture of short gRPC
+ * connections, 1000 open at once).
  *
  * So a connection's inflaters first take their memory from one arena: a
  * single pool block, cut front to back. What is freed inside it is only
