@@ -183,9 +183,10 @@ static inline uint64_t swar_special(uint64_t x)
     return m & SWAR_HIGH;
 }
 
-/* The end of the CLS_PLAIN bytes from p[i]: 8 at a time, then by table.
+/* The end of the CLS_PLAIN bytes from p[i]: 8 at a time, the last few as
+ * one word, and only where that word holds a special byte by table.
  * GCC at -O3, inlining this into a caller of a short literal, warns of an
- * 8-byte read past it: the loop reads 8 bytes only while 8 are left. */
+ * 8-byte read past it: every 8-byte read lies within p[0..n). */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Warray-bounds"
 static inline size_t plain_end(const uint8_t *p, size_t i, size_t n)
