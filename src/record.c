@@ -16,6 +16,10 @@
  *    are escaped, well-formed UTF-8 (RFC 3629: no overlongs, no surrogates,
  *    nothing above U+10FFFF) is copied as is, and every byte that is not
  *    part of a well-formed sequence becomes the escape \ufffd.
+ *  - The record builders write their members through spans: the same
+ *    JSON and the same overflow rule, checked once per piece, with the
+ *    level's bookkeeping done once per run of members. Their literals
+ *    carry their own separators, so a builder's text shows its key order.
  *  - Keys given with GW_JSON_KEY and the record builders' own text
  *    (numbers, timestamps, addresses) are plain ASCII and are copied without
  *    escaping; GW_ASSERT builds check that.
@@ -283,40 +287,57 @@ static size_t escape_byte(char *o, uint8_t b)
     return 6;
 }
 
-/* Writes s as a quoted, escaped JSON string (no separator handling): one
- * capacity check per verbatim run and per escape, not per byte. */
-static void json_put_quoted(struct gw_json *j, const char *s, size_t n)
-{
-    const uint8_t *p = (const uint8_t *)s;
+/* ---- spans: pieces appended through a bare cursor ----------------------
+ *
+ * A span is a cursor over the free part of the buffer. Each piece (a
+ * literal, a string, a number) is checked against the end once and copied
+ * whole; the first piece that does not fit stops the span (nothing more is
+ * written) and ending it marks the writer overflowed. So a span overflows
+ * exactly when its text does not fit, as the calls above do, without
+ * their bookkeeping per piece: the record builders write a run of members
+ * whose order they know as one span (span_open .. span_close), their keys
+ * as literals with the separators in them. */
+struct span {
+    char *o;   /* the next byte */
+    char *end; /* buf + cap - 1: the place of the NUL */
+    bool full; /* a piece did not fit, or the writer had overflowed */
+};
 
-    if (!s) n = 0;
-    size_t i = plain_end(p, 0, n);
-    if (i == n) {
-        /* the usual string, nothing to escape: one reservation */
-        char *o = json_reserve(j, n + 2);
-        if (!o) return;
-        *o++ = '"';
-        if (n) memcpy(o, s, n);
-        o += n;
-        *o++ = '"';
-        json_commit(j, o);
+static void span_at(struct gw_json *j, struct span *s)
+{
+    s->o = j->buf + j->len;
+    s->end = j->cap ? j->buf + j->cap - 1 : j->buf;
+    s->full = j->overflow;
+}
+
+/* Commits what the span wrote, or marks the writer overflowed. */
+static void span_end_at(struct gw_json *j, const struct span *s)
+{
+    if (!s->full) {
+        json_commit(j, s->o);
         return;
     }
-    json_putc(j, '"');
-    json_put(j, s, i);
-    while (i < n && !j->overflow) {
-        size_t end = verbatim_end(p, i, n);
-        if (end > i) {
-            json_put(j, s + i, end - i);
-            i = end;
-            continue;
-        }
-        char e[6];
-        json_put(j, e, escape_byte(e, p[i]));
-        i++;
-    }
-    json_putc(j, '"');
+    j->overflow = 1;
+    if (j->cap) j->buf[j->len] = '\0'; /* the pieces that fit may have covered it */
 }
+
+/* Room for n more bytes; if not, the span is full from now on. */
+static inline bool span_room(struct span *s, size_t n)
+{
+    if (!s->full && (size_t)(s->end - s->o) >= n) return true;
+    s->full = true;
+    return false;
+}
+
+static inline void span_put(struct span *s, const char *p, size_t n)
+{
+    if (!span_room(s, n)) return;
+    memcpy(s->o, p, n);
+    s->o += n;
+}
+
+/* A literal: its length is known here, so the copy is a few moves. */
+#define SPAN_LIT(s, lit) span_put((s), "" lit "", sizeof(lit) - 1)
 
 static bool text_is_plain(const char *s, size_t n)
 {
@@ -325,22 +346,54 @@ static bool text_is_plain(const char *s, size_t n)
     return true;
 }
 
-/* A string value the writer made itself (a number, a timestamp, an
- * address): plain ASCII, so it is copied in one piece. */
-static void json_plain_string(struct gw_json *j, const char *s, size_t n)
+/* "p": text known to need no escaping (numbers, timestamps, addresses;
+ * GW_ASSERT builds check). */
+static inline void span_plain(struct span *s, const char *p, size_t n)
 {
-    GW_ASSERT(text_is_plain(s, n));
-    json_value_prefix(j);
-    char *o = json_reserve(j, n + 2);
-    if (!o) return;
+    GW_ASSERT(text_is_plain(p, n));
+    if (!span_room(s, n + 2)) return;
+    char *o = s->o;
     *o++ = '"';
-    /* s is the caller's formatted text of n bytes (cppcheck loses it in
-     * the callers' local buffers) */
-    // cppcheck-suppress uninitvar
-    memcpy(o, s, n);
+    memcpy(o, p, n);
     o += n;
     *o++ = '"';
-    json_commit(j, o);
+    s->o = o;
+}
+
+/* s as a quoted, escaped JSON string: one check per verbatim run and per
+ * escape, not per byte; a string with nothing to escape is one piece. */
+static void span_quoted(struct span *sp, const char *s, size_t n)
+{
+    const uint8_t *p = (const uint8_t *)s;
+
+    if (!s) n = 0;
+    size_t i = plain_end(p, 0, n);
+    if (i == n) {
+        span_plain(sp, n ? s : "", n);
+        return;
+    }
+    SPAN_LIT(sp, "\"");
+    span_put(sp, s, i);
+    while (i < n && !sp->full) {
+        size_t end = verbatim_end(p, i, n);
+        if (end > i) {
+            span_put(sp, s + i, end - i);
+            i = end;
+            continue;
+        }
+        char e[6];
+        span_put(sp, e, escape_byte(e, p[i]));
+        i++;
+    }
+    SPAN_LIT(sp, "\"");
+}
+
+static void json_put_quoted(struct gw_json *j, const char *s, size_t n)
+{
+    struct span sp;
+    span_at(j, &sp);
+    span_quoted(&sp, s, n);
+    span_end_at(j, &sp);
 }
 
 void gw_json_string(struct gw_json *j, const char *s, size_t n)
@@ -412,12 +465,6 @@ void gw_json_cstring(struct gw_json *j, const char *s)
     else gw_json_string(j, s, strlen(s));
 }
 
-/* A fixed-size field: never reads beyond its array even without a NUL. */
-static void json_field_str(struct gw_json *j, const char *s, size_t size)
-{
-    gw_json_string(j, s, strnlen(s, size));
-}
-
 /* ---- numbers ------------------------------------------------------------ */
 
 static const char digit_pairs[201] = "0001020304050607080910111213141516171819"
@@ -428,25 +475,26 @@ static const char digit_pairs[201] = "0001020304050607080910111213141516171819"
 
 static inline void put2(char *o, unsigned v) { memcpy(o, digit_pairs + 2 * v, 2); }
 
+static size_t u64_digits(uint64_t v)
+{
+    size_t n = 1;
+    for (uint64_t t = 10; n < GW_FMT_U64_MAX && v >= t; t *= 10) n++;
+    return n;
+}
+
 size_t gw_fmt_u64(char *out, uint64_t v)
 {
-    char tmp[GW_FMT_U64_MAX];
-    char *end = tmp + sizeof tmp, *p = end;
+    size_t n = u64_digits(v);
+    char *p = out + n;
 
-    /* Two digits per division, from the right. */
+    /* In place, two digits per division, from the right. */
     while (v >= 100) {
         p -= 2;
         put2(p, (unsigned)(v % 100));
         v /= 100;
     }
-    if (v >= 10) {
-        p -= 2;
-        put2(p, (unsigned)v);
-    } else {
-        *--p = (char)('0' + v);
-    }
-    size_t n = (size_t)(end - p);
-    memcpy(out, p, n);
+    if (v >= 10) put2(p - 2, (unsigned)v);
+    else p[-1] = (char)('0' + v);
     return n;
 }
 
@@ -662,35 +710,79 @@ void gw_json_kv_uint(struct gw_json *j, const char *key, uint64_t v)
     gw_json_uint(j, v);
 }
 
-/* K("key"): a literal key and its length known at compile time, for the
- * helpers below that take (key, klen). */
-#define K(lit) "" lit "", sizeof(lit) - 1
-
-static void kv_str(struct gw_json *j, const char *key, size_t klen, const char *s)
+/* A run of members of the object open at this level, written as one span:
+ * false (and overflow) where members may not go, as for a key. The ','
+ * before the first is written here if the object holds a member already;
+ * each member after it starts with its own. */
+static bool span_open(struct gw_json *j, struct span *s)
 {
-    gw_json_key_plain(j, key, klen);
-    gw_json_cstring(j, s);
+    uint8_t *lvl = json_key_level(j);
+    if (!lvl) return false;
+    span_at(j, s);
+    if (*lvl & LVL_COMMA) SPAN_LIT(s, ",");
+    return true;
 }
 
-static void kv_uint(struct gw_json *j, const char *key, size_t klen, uint64_t v)
+static void span_close(struct gw_json *j, const struct span *s)
 {
-    gw_json_key_plain(j, key, klen);
-    gw_json_uint(j, v);
+    span_end_at(j, s);
+    if (!j->overflow) j->need_comma[j->depth - 1] = LVL_COMMA;
+}
+
+static void span_u64(struct span *s, uint64_t v)
+{
+    if (!s->full && (size_t)(s->end - s->o) >= GW_FMT_U64_MAX) {
+        s->o += gw_fmt_u64(s->o, v);
+        return;
+    }
+    char tmp[GW_FMT_U64_MAX];
+    span_put(s, tmp, gw_fmt_u64(tmp, v));
+}
+
+static void span_cstring(struct span *s, const char *str)
+{
+    if (!str) SPAN_LIT(s, "null");
+    else span_quoted(s, str, strlen(str));
+}
+
+/* A fixed-size field, read no further than its array even without a NUL. */
+static void span_field(struct span *s, const char *str, size_t size)
+{
+    span_quoted(s, str, strnlen(str, size));
+}
+
+/* ...null when empty. */
+static void span_field_or_null(struct span *s, const char *str, size_t size)
+{
+    if (size == 0 || str[0] == '\0') SPAN_LIT(s, "null");
+    else span_field(s, str, size);
+}
+
+/* A gw_grpc_str: null when absent. */
+static void span_grpc_str(struct span *s, const struct gw_grpc_str *g)
+{
+    if (!g->present) SPAN_LIT(s, "null");
+    else span_field(s, g->s, sizeof g->s);
+}
+
+/* A status code: null when none (-1). */
+static void span_status(struct span *s, int32_t v)
+{
+    if (v < 0) SPAN_LIT(s, "null");
+    else span_u64(s, (uint64_t)v);
 }
 
 /* An address; t, when given, is its text already formatted (see
  * gw_record_head). */
-static void json_kv_addr(struct gw_json *j, const char *key, size_t klen, const struct gw_addr *a,
-                         const struct gw_addr_text *t)
+static void span_addr(struct span *s, const struct gw_addr *a, const struct gw_addr_text *t)
 {
-    gw_json_key_plain(j, key, klen);
     if (!a || (a->family != 4 && a->family != 6)) {
-        gw_json_null(j);
+        SPAN_LIT(s, "null");
     } else if (t) {
-        json_plain_string(j, t->s, t->len);
+        span_plain(s, t->s, t->len);
     } else {
         char tmp[GW_ADDR_STR_MAX];
-        json_plain_string(j, tmp, gw_addr_fmt(a, tmp));
+        span_plain(s, tmp, gw_addr_fmt(a, tmp));
     }
 }
 
@@ -705,26 +797,32 @@ static const char *tunnel_type_str(uint8_t type)
     return type < GW_ARRAY_LEN(names) ? names[type] : "unknown";
 }
 
-static void record_tunnel(struct gw_json *j, const struct gw_tunnel *t)
+static void record_tunnel(struct span *s, const struct gw_tunnel *t)
 {
-    GW_JSON_KEY(j, "tunnel");
-    gw_json_object_begin(j);
-    kv_str(j, K("type"), tunnel_type_str(t->type));
-    json_kv_addr(j, K("outer_src_ip"), &t->outer_src, NULL);
-    json_kv_addr(j, K("outer_dest_ip"), &t->outer_dst, NULL);
-    kv_uint(j, K("id"), t->id);
-    gw_json_object_end(j);
+    SPAN_LIT(s, ",\"tunnel\":{\"type\":");
+    span_cstring(s, tunnel_type_str(t->type));
+    SPAN_LIT(s, ",\"outer_src_ip\":");
+    span_addr(s, &t->outer_src, NULL);
+    SPAN_LIT(s, ",\"outer_dest_ip\":");
+    span_addr(s, &t->outer_dst, NULL);
+    SPAN_LIT(s, ",\"id\":");
+    span_u64(s, t->id);
+    SPAN_LIT(s, "}");
 }
 
 void gw_record_begin_event(struct gw_json *j, gw_time_us ts, const char *event_type)
 {
     char tsbuf[TS_LEN];
+    struct span s;
 
     gw_json_object_begin(j);
-    GW_JSON_KEY(j, "timestamp");
+    if (!span_open(j, &s)) return;
+    SPAN_LIT(&s, "\"timestamp\":");
     format_ts(ts, tsbuf);
-    json_plain_string(j, tsbuf, TS_LEN);
-    kv_str(j, K("event_type"), event_type);
+    span_plain(&s, tsbuf, TS_LEN);
+    SPAN_LIT(&s, ",\"event_type\":");
+    span_cstring(&s, event_type);
+    span_close(j, &s);
 }
 
 void gw_record_begin(struct gw_json *j, const struct gw_record_head *h)
@@ -735,67 +833,85 @@ void gw_record_begin(struct gw_json *j, const struct gw_record_head *h)
 
 void gw_record_head_fields(struct gw_json *j, const struct gw_record_head *h)
 {
-    kv_uint(j, K("flow_id"), h->flow_id);
-    kv_str(j, K("community_id"), h->community_id);
-    json_kv_addr(j, K("src_ip"), h->src, h->src_text);
-    kv_uint(j, K("src_port"), h->sport);
-    json_kv_addr(j, K("dest_ip"), h->dst, h->dst_text);
-    kv_uint(j, K("dest_port"), h->dport);
-    kv_str(j, K("proto"), "TCP");
-    if (h->app_proto) kv_str(j, K("app_proto"), h->app_proto);
-    if (h->tunnel && h->tunnel->type != GW_TUNNEL_NONE) record_tunnel(j, h->tunnel);
+    struct span s;
+
+    if (!span_open(j, &s)) return;
+    SPAN_LIT(&s, "\"flow_id\":");
+    span_u64(&s, h->flow_id);
+    SPAN_LIT(&s, ",\"community_id\":");
+    span_cstring(&s, h->community_id);
+    SPAN_LIT(&s, ",\"src_ip\":");
+    span_addr(&s, h->src, h->src_text);
+    SPAN_LIT(&s, ",\"src_port\":");
+    span_u64(&s, h->sport);
+    SPAN_LIT(&s, ",\"dest_ip\":");
+    span_addr(&s, h->dst, h->dst_text);
+    SPAN_LIT(&s, ",\"dest_port\":");
+    span_u64(&s, h->dport);
+    SPAN_LIT(&s, ",\"proto\":\"TCP\"");
+    if (h->app_proto) {
+        SPAN_LIT(&s, ",\"app_proto\":");
+        span_cstring(&s, h->app_proto);
+    }
+    if (h->tunnel && h->tunnel->type != GW_TUNNEL_NONE) record_tunnel(&s, h->tunnel);
+    span_close(j, &s);
 }
 
-/* A gw_grpc_str: null when absent. */
-static void json_kv_grpc_str(struct gw_json *j, const char *key, size_t klen,
-                             const struct gw_grpc_str *s)
-{
-    gw_json_key_plain(j, key, klen);
-    if (!s->present) gw_json_null(j);
-    else json_field_str(j, s->s, sizeof s->s);
-}
-
-/* A fixed-size string field: null when empty. */
-static void json_kv_field_or_null(struct gw_json *j, const char *key, size_t klen, const char *s,
-                                  size_t size)
-{
-    gw_json_key_plain(j, key, klen);
-    if (size == 0 || s[0] == '\0') gw_json_null(j);
-    else json_field_str(j, s, size);
-}
-
-static void json_kv_status(struct gw_json *j, const char *key, size_t klen, int32_t v)
-{
-    gw_json_key_plain(j, key, klen);
-    if (v < 0) gw_json_null(j);
-    else gw_json_int(j, v);
-}
-
-static void grpc_keys(struct gw_json *j, const struct gw_grpc_call *c)
+/* ,"metadata_keys":[...],"credential_keys":[...] */
+static void grpc_keys(struct span *s, const struct gw_grpc_call *c)
 {
     size_t n = GW_MIN((size_t)c->n_metadata_keys, (size_t)GW_GRPC_MAX_KEYS);
 
-    GW_JSON_KEY(j, "metadata_keys");
-    gw_json_array_begin(j);
-    for (size_t i = 0; i < n; i++)
-        json_field_str(j, c->metadata_keys[i], sizeof c->metadata_keys[i]);
-    gw_json_array_end(j);
-
-    GW_JSON_KEY(j, "credential_keys");
-    gw_json_array_begin(j);
-    for (size_t i = 0; i < n && i < 32; i++)
-        if (c->credential_mask & (UINT32_C(1) << i))
-            json_field_str(j, c->metadata_keys[i], sizeof c->metadata_keys[i]);
-    gw_json_array_end(j);
+    SPAN_LIT(s, ",\"metadata_keys\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i) SPAN_LIT(s, ",");
+        span_field(s, c->metadata_keys[i], sizeof c->metadata_keys[i]);
+    }
+    SPAN_LIT(s, "],\"credential_keys\":[");
+    bool first = true;
+    for (size_t i = 0; i < n && i < 32; i++) {
+        if (!(c->credential_mask & (UINT32_C(1) << i))) continue;
+        if (!first) SPAN_LIT(s, ",");
+        first = false;
+        span_field(s, c->metadata_keys[i], sizeof c->metadata_keys[i]);
+    }
+    SPAN_LIT(s, "]");
 }
 
-/* "truncated": the names of the fields that were cut, omitted if none. */
-static void grpc_truncated(struct gw_json *j, const struct gw_grpc_call *c)
+/* Names with a flag each: those set are written as array elements. */
+struct named_flag {
+    const char *name;
+    bool set;
+};
+
+static bool any_set(const struct named_flag *f, size_t n)
 {
-    const struct {
-        const char *name;
-        uint8_t flag;
-    } fields[] = {
+    for (size_t i = 0; i < n; i++)
+        if (f[i].set) return true;
+    return false;
+}
+
+static void span_names(struct span *s, const struct named_flag *f, size_t n)
+{
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        if (!f[i].set) continue;
+        if (!first) SPAN_LIT(s, ",");
+        first = false;
+        span_cstring(s, f[i].name);
+    }
+}
+
+/* "messages_partial": the directions whose message count is a lower bound
+ * (bytes of that stream were lost, or its start was not seen);
+ * "truncated": the names of the fields that were cut. Each omitted if empty. */
+static void grpc_partial_and_truncated(struct span *s, const struct gw_grpc_call *c)
+{
+    const struct named_flag partial[] = {
+        { "request", (c->messages_partial & GW_GRPC_PARTIAL_REQUEST) != 0 },
+        { "response", (c->messages_partial & GW_GRPC_PARTIAL_RESPONSE) != 0 },
+    };
+    const struct named_flag truncated[] = {
         { "path", c->path_truncated },
         { "authority", c->authority.truncated },
         { "content_type", c->content_type.truncated },
@@ -804,97 +920,110 @@ static void grpc_truncated(struct gw_json *j, const struct gw_grpc_call *c)
         { "grpc_encoding", c->grpc_encoding.truncated },
         { "metadata_keys", c->metadata_keys_truncated },
     };
-    bool any = false;
-
-    for (size_t i = 0; i < GW_ARRAY_LEN(fields); i++) any = any || fields[i].flag;
-    if (!any) return;
-    GW_JSON_KEY(j, "truncated");
-    gw_json_array_begin(j);
-    for (size_t i = 0; i < GW_ARRAY_LEN(fields); i++)
-        if (fields[i].flag) gw_json_cstring(j, fields[i].name);
-    gw_json_array_end(j);
-}
-
-/* "messages_partial": the directions whose message count is a lower bound
- * (bytes of that stream were lost, or its start was not seen). */
-static void grpc_partial(struct gw_json *j, const struct gw_grpc_call *c)
-{
-    if (!(c->messages_partial & (GW_GRPC_PARTIAL_REQUEST | GW_GRPC_PARTIAL_RESPONSE))) return;
-    GW_JSON_KEY(j, "messages_partial");
-    gw_json_array_begin(j);
-    if (c->messages_partial & GW_GRPC_PARTIAL_REQUEST) gw_json_cstring(j, "request");
-    if (c->messages_partial & GW_GRPC_PARTIAL_RESPONSE) gw_json_cstring(j, "response");
-    gw_json_array_end(j);
+    if (any_set(partial, GW_ARRAY_LEN(partial))) {
+        SPAN_LIT(s, ",\"messages_partial\":[");
+        span_names(s, partial, GW_ARRAY_LEN(partial));
+        SPAN_LIT(s, "]");
+    }
+    if (any_set(truncated, GW_ARRAY_LEN(truncated))) {
+        SPAN_LIT(s, ",\"truncated\":[");
+        span_names(s, truncated, GW_ARRAY_LEN(truncated));
+        SPAN_LIT(s, "]");
+    }
 }
 
 void gw_record_grpc_object(struct gw_json *j, const struct gw_grpc_call *c)
 {
-    GW_JSON_KEY(j, "grpc");
-    gw_json_object_begin(j);
-    GW_JSON_KEY(j, "path");
-    if (!c->path_present) gw_json_null(j);
-    else json_field_str(j, c->path, sizeof c->path);
-    json_kv_field_or_null(j, K("service"), c->service, sizeof c->service);
-    json_kv_field_or_null(j, K("method"), c->method, sizeof c->method);
-    json_kv_grpc_str(j, K("authority"), &c->authority);
-    json_kv_grpc_str(j, K("content_type"), &c->content_type);
-    json_kv_grpc_str(j, K("user_agent"), &c->user_agent);
-    grpc_keys(j, c);
-    json_kv_status(j, K("grpc_status"), c->grpc_status);
-    json_kv_grpc_str(j, K("grpc_message"), &c->grpc_message);
-    json_kv_status(j, K("http_status"), c->http_status);
-    kv_uint(j, K("request_messages"), c->request_messages);
-    kv_uint(j, K("response_messages"), c->response_messages);
-    kv_uint(j, K("request_bytes"), c->request_bytes);
-    kv_uint(j, K("response_bytes"), c->response_bytes);
-    if (c->grpc_encoding.present) json_kv_grpc_str(j, K("grpc_encoding"), &c->grpc_encoding);
-    if (c->midstream) {
-        GW_JSON_KEY(j, "midstream");
-        gw_json_bool(j, true);
+    struct span s;
+
+    if (!span_open(j, &s)) return;
+    SPAN_LIT(&s, "\"grpc\":{\"path\":");
+    if (!c->path_present) SPAN_LIT(&s, "null");
+    else span_field(&s, c->path, sizeof c->path);
+    SPAN_LIT(&s, ",\"service\":");
+    span_field_or_null(&s, c->service, sizeof c->service);
+    SPAN_LIT(&s, ",\"method\":");
+    span_field_or_null(&s, c->method, sizeof c->method);
+    SPAN_LIT(&s, ",\"authority\":");
+    span_grpc_str(&s, &c->authority);
+    SPAN_LIT(&s, ",\"content_type\":");
+    span_grpc_str(&s, &c->content_type);
+    SPAN_LIT(&s, ",\"user_agent\":");
+    span_grpc_str(&s, &c->user_agent);
+    grpc_keys(&s, c);
+    SPAN_LIT(&s, ",\"grpc_status\":");
+    span_status(&s, c->grpc_status);
+    SPAN_LIT(&s, ",\"grpc_message\":");
+    span_grpc_str(&s, &c->grpc_message);
+    SPAN_LIT(&s, ",\"http_status\":");
+    span_status(&s, c->http_status);
+    SPAN_LIT(&s, ",\"request_messages\":");
+    span_u64(&s, c->request_messages);
+    SPAN_LIT(&s, ",\"response_messages\":");
+    span_u64(&s, c->response_messages);
+    SPAN_LIT(&s, ",\"request_bytes\":");
+    span_u64(&s, c->request_bytes);
+    SPAN_LIT(&s, ",\"response_bytes\":");
+    span_u64(&s, c->response_bytes);
+    if (c->grpc_encoding.present) {
+        SPAN_LIT(&s, ",\"grpc_encoding\":");
+        span_grpc_str(&s, &c->grpc_encoding);
     }
-    grpc_partial(j, c);
-    grpc_truncated(j, c);
-    kv_str(j, K("ended_by"), gw_end_str(c->ended_by));
-    gw_json_object_end(j);
+    if (c->midstream) SPAN_LIT(&s, ",\"midstream\":true");
+    grpc_partial_and_truncated(&s, c);
+    SPAN_LIT(&s, ",\"ended_by\":");
+    span_cstring(&s, gw_end_str(c->ended_by));
+    SPAN_LIT(&s, "}");
+    span_close(j, &s);
 }
 
 void gw_record_alert_object(struct gw_json *j, const struct gw_alert *a)
 {
-    GW_JSON_KEY(j, "alert");
-    gw_json_object_begin(j);
-    kv_str(j, K("action"), "allowed"); /* a passive sensor blocks nothing */
-    kv_uint(j, K("gid"), 1);
-    kv_uint(j, K("signature_id"), a->signature_id);
-    kv_uint(j, K("rev"), 1);
-    kv_str(j, K("signature"), a->signature);
-    kv_str(j, K("category"), a->category);
-    kv_uint(j, K("severity"), a->severity);
-    gw_json_object_end(j);
+    struct span s;
+
+    if (!span_open(j, &s)) return;
+    /* a passive sensor blocks nothing */
+    SPAN_LIT(&s, "\"alert\":{\"action\":\"allowed\",\"gid\":1,\"signature_id\":");
+    span_u64(&s, a->signature_id);
+    SPAN_LIT(&s, ",\"rev\":1,\"signature\":");
+    span_cstring(&s, a->signature);
+    SPAN_LIT(&s, ",\"category\":");
+    span_cstring(&s, a->category);
+    SPAN_LIT(&s, ",\"severity\":");
+    span_u64(&s, a->severity);
+    SPAN_LIT(&s, "}");
+    span_close(j, &s);
 }
 
 void gw_record_loss_object(struct gw_json *j, const struct gw_record_loss *l)
 {
-    static const char *const dir_name[2] = { "to_server", "to_client" };
+    struct span s;
     if (!l->gap_bytes[0] && !l->gap_bytes[1] && !l->stopped[0] && !l->stopped[1] &&
         !l->resynced[0] && !l->resynced[1])
         return;
-    GW_JSON_KEY(j, "loss");
-    gw_json_object_begin(j);
-    kv_uint(j, K("gap_bytes_to_server"), l->gap_bytes[0]);
-    kv_uint(j, K("gap_bytes_to_client"), l->gap_bytes[1]);
-    kv_uint(j, K("gaps_to_server"), l->gaps[0]);
-    kv_uint(j, K("gaps_to_client"), l->gaps[1]);
-    GW_JSON_KEY(j, "decoding_stopped");
-    gw_json_array_begin(j);
-    for (int d = 0; d < 2; d++)
-        if (l->stopped[d]) gw_json_cstring(j, dir_name[d]);
-    gw_json_array_end(j);
-    GW_JSON_KEY(j, "decoding_resynced");
-    gw_json_array_begin(j);
-    for (int d = 0; d < 2; d++)
-        if (l->resynced[d] && !l->stopped[d]) gw_json_cstring(j, dir_name[d]);
-    gw_json_array_end(j);
-    gw_json_object_end(j);
+    const struct named_flag stopped[] = {
+        { "to_server", l->stopped[0] },
+        { "to_client", l->stopped[1] },
+    };
+    const struct named_flag resynced[] = {
+        { "to_server", l->resynced[0] && !l->stopped[0] },
+        { "to_client", l->resynced[1] && !l->stopped[1] },
+    };
+    if (!span_open(j, &s)) return;
+    SPAN_LIT(&s, "\"loss\":{\"gap_bytes_to_server\":");
+    span_u64(&s, l->gap_bytes[0]);
+    SPAN_LIT(&s, ",\"gap_bytes_to_client\":");
+    span_u64(&s, l->gap_bytes[1]);
+    SPAN_LIT(&s, ",\"gaps_to_server\":");
+    span_u64(&s, l->gaps[0]);
+    SPAN_LIT(&s, ",\"gaps_to_client\":");
+    span_u64(&s, l->gaps[1]);
+    SPAN_LIT(&s, ",\"decoding_stopped\":[");
+    span_names(&s, stopped, GW_ARRAY_LEN(stopped));
+    SPAN_LIT(&s, "],\"decoding_resynced\":[");
+    span_names(&s, resynced, GW_ARRAY_LEN(resynced));
+    SPAN_LIT(&s, "]}");
+    span_close(j, &s);
 }
 
 /* The version a ClientHello offers: the highest supported_versions entry,
@@ -908,39 +1037,52 @@ static uint16_t tls_offered_version(const struct gw_tls_info *t)
     return n ? best : t->client_version;
 }
 
-static void tls_version(struct gw_json *j, const struct gw_tls_info *t)
+/* "version" and where it was read ("version_source"), or null. */
+static void tls_version(struct span *s, const struct gw_tls_info *t)
 {
     char tmp[16];
 
-    GW_JSON_KEY(j, "version");
+    SPAN_LIT(s, ",\"version\":");
     if (t->have_server_hello) {
-        gw_json_cstring(j, gw_tls_version_str(t->version, tmp, sizeof tmp));
-        kv_str(j, K("version_source"), "server_hello");
+        span_cstring(s, gw_tls_version_str(t->version, tmp, sizeof tmp));
+        SPAN_LIT(s, ",\"version_source\":\"server_hello\"");
     } else if (t->have_client_hello) {
-        gw_json_cstring(j, gw_tls_version_str(tls_offered_version(t), tmp, sizeof tmp));
-        kv_str(j, K("version_source"), "client_hello");
+        span_cstring(s, gw_tls_version_str(tls_offered_version(t), tmp, sizeof tmp));
+        SPAN_LIT(s, ",\"version_source\":\"client_hello\"");
     } else {
-        gw_json_null(j);
+        SPAN_LIT(s, "null");
     }
+}
+
+static void span_bool(struct span *s, bool v)
+{
+    if (v) SPAN_LIT(s, "true");
+    else SPAN_LIT(s, "false");
 }
 
 void gw_record_tls_object(struct gw_json *j, const struct gw_tls_info *t)
 {
     size_t n_alpn = GW_MIN((size_t)t->n_alpn, (size_t)GW_TLS_MAX_ALPN);
+    struct span s;
 
-    GW_JSON_KEY(j, "tls");
-    gw_json_object_begin(j);
-    json_kv_field_or_null(j, K("sni"), t->sni, sizeof t->sni);
-    GW_JSON_KEY(j, "alpn");
-    gw_json_array_begin(j);
-    for (size_t i = 0; i < n_alpn; i++) json_field_str(j, t->alpn[i], sizeof t->alpn[i]);
-    gw_json_array_end(j);
-    tls_version(j, t);
-    json_kv_field_or_null(j, K("alpn_selected"), t->alpn_selected, sizeof t->alpn_selected);
-    json_kv_field_or_null(j, K("ja4"), t->ja4, sizeof t->ja4);
-    GW_JSON_KEY(j, "client_hello");
-    gw_json_bool(j, t->have_client_hello);
-    GW_JSON_KEY(j, "server_hello");
-    gw_json_bool(j, t->have_server_hello);
-    gw_json_object_end(j);
+    if (!span_open(j, &s)) return;
+    SPAN_LIT(&s, "\"tls\":{\"sni\":");
+    span_field_or_null(&s, t->sni, sizeof t->sni);
+    SPAN_LIT(&s, ",\"alpn\":[");
+    for (size_t i = 0; i < n_alpn; i++) {
+        if (i) SPAN_LIT(&s, ",");
+        span_field(&s, t->alpn[i], sizeof t->alpn[i]);
+    }
+    SPAN_LIT(&s, "]");
+    tls_version(&s, t);
+    SPAN_LIT(&s, ",\"alpn_selected\":");
+    span_field_or_null(&s, t->alpn_selected, sizeof t->alpn_selected);
+    SPAN_LIT(&s, ",\"ja4\":");
+    span_field_or_null(&s, t->ja4, sizeof t->ja4);
+    SPAN_LIT(&s, ",\"client_hello\":");
+    span_bool(&s, t->have_client_hello);
+    SPAN_LIT(&s, ",\"server_hello\":");
+    span_bool(&s, t->have_server_hello);
+    SPAN_LIT(&s, "}");
+    span_close(j, &s);
 }
