@@ -43,6 +43,40 @@ static inline bool gw_text_eq_ci(const uint8_t *p, size_t n, const char *lit)
     return gw_ascii_lower(p[0]) == (uint8_t)lit[0] && gw_text_eq_ci_n(p + 1, n - 1, lit + 1, k - 1);
 }
 
+/* Bytes 'A'..'Z' of the 8 in x lowered, every other byte as it was. Each
+ * sum stays within its byte (h <= 0x7f), so no lane carries into the next. */
+static inline uint64_t gw_ascii_lower8(uint64_t x)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    uint64_t h = x & (0x7f * ones);
+    uint64_t ge_a = h + (0x80 - 'A') * ones; /* bit 7: h >= 'A' */
+    uint64_t gt_z = h + (0x7f - 'Z') * ones; /* bit 7: h > 'Z' */
+    uint64_t upper = ge_a & ~gt_z & ~x & (0x80 * ones);
+    return x | (upper >> 2);
+}
+
+/* gw_text_eq_ci for a literal of 4..16 bytes and n == strlen(lit) already
+ * checked: two overlapping word loads of p, lowered at once, against the
+ * literal's words (folded at compile time). A few instructions whatever
+ * the length, and no loop for the compiler to unroll per literal. */
+static inline bool gw_text_eq_ci_word(const uint8_t *p, const char *lit, size_t n)
+{
+    if (n >= 8) {
+        uint64_t a, b, la, lb;
+        memcpy(&a, p, 8);
+        memcpy(&b, p + n - 8, 8);
+        memcpy(&la, lit, 8);
+        memcpy(&lb, lit + n - 8, 8);
+        return gw_ascii_lower8(a) == la && gw_ascii_lower8(b) == lb;
+    }
+    uint32_t a, b, la, lb;
+    memcpy(&a, p, 4);
+    memcpy(&b, p + n - 4, 4);
+    memcpy(&la, lit, 4);
+    memcpy(&lb, lit + n - 4, 4);
+    return (uint32_t)gw_ascii_lower8(a) == la && (uint32_t)gw_ascii_lower8(b) == lb;
+}
+
 /* p/n starts with the lowercase literal lit, ignoring ASCII case. */
 static inline bool gw_text_prefix_ci(const uint8_t *p, size_t n, const char *lit)
 {

@@ -45,6 +45,42 @@ START_TEST(test_eq_and_prefix_ci)
 }
 END_TEST
 
+/* The word compare agrees with the byte loop for every byte value at every
+ * position of literals of each length it takes (4..16), on heap copies of
+ * exactly n bytes. */
+START_TEST(test_eq_ci_word_every_byte)
+{
+    static const char *const lits[] = { "host", ":path", "accept", ":status", "x-api-ke",
+                                        "x-custom1", ":authority", "grpc-status", "content-type",
+                                        "grpc-encoding", "authorization-", "accept-encoding",
+                                        "grpc-accept-enc1" };
+    for (size_t l = 0; l < sizeof lits / sizeof lits[0]; l++) {
+        size_t n;
+        uint8_t *p = dup_bytes(lits[l], &n);
+        ck_assert(n >= 4 && n <= 16);
+        ck_assert(gw_text_eq_ci_word(p, lits[l], n));
+        for (size_t i = 0; i < n; i++) {
+            uint8_t keep = p[i];
+            for (unsigned b = 0; b < 256; b++) {
+                p[i] = (uint8_t)b;
+                ck_assert_msg(gw_text_eq_ci_word(p, lits[l], n) == gw_text_eq_ci(p, n, lits[l]),
+                              "%s: byte %zu = 0x%02x", lits[l], i, b);
+            }
+            p[i] = keep;
+        }
+        free(p);
+    }
+    /* lowering, lane by lane: only 'A'..'Z' change */
+    for (unsigned b = 0; b < 256; b++) {
+        uint64_t x = (uint64_t)b * UINT64_C(0x0101010101010101);
+        uint8_t want = gw_ascii_lower((uint8_t)b);
+        ck_assert_uint_eq(gw_ascii_lower8(x), (uint64_t)want * UINT64_C(0x0101010101010101));
+        uint64_t mixed = x ^ (UINT64_C(0xff) << 24); /* a neighbour of another value */
+        ck_assert_uint_eq((gw_ascii_lower8(mixed) >> 16) & 0xff, want);
+    }
+}
+END_TEST
+
 START_TEST(test_copies)
 {
     size_t n;
@@ -115,6 +151,7 @@ static Suite *text_suite(void)
     Suite *s = suite_create("text");
     TCase *tc = tcase_create("ascii");
     tcase_add_test(tc, test_eq_and_prefix_ci);
+    tcase_add_test(tc, test_eq_ci_word_every_byte);
     tcase_add_test(tc, test_copies);
     tcase_add_test(tc, test_numbers);
     suite_add_tcase(s, tc);
