@@ -190,7 +190,8 @@ enum field {
     F_GRPC_MESSAGE,
 };
 
-#define NAME_IS(p, n, lit) gw_text_eq_ci_word((p), "" lit "", sizeof(lit) - 1)
+/* p, of the length the case below has checked, is lit */
+#define NAME_IS(p, lit) gw_text_eq_ci_word((p), "" lit "", sizeof(lit) - 1)
 
 /* Which of them a name is, ASCII case ignored (HPACK names are lowercase
  * in a well-formed message, RFC 9113 8.2.1, but one that is not is still
@@ -200,17 +201,17 @@ enum field {
 static enum field field_of(const uint8_t *p, size_t n)
 {
     switch (n) {
-    case 4: return NAME_IS(p, n, "host") ? F_HOST : F_OTHER;
-    case 5: return NAME_IS(p, n, ":path") ? F_PATH : F_OTHER;
-    case 7: return NAME_IS(p, n, ":status") ? F_STATUS : F_OTHER;
+    case 4: return NAME_IS(p, "host") ? F_HOST : F_OTHER;
+    case 5: return NAME_IS(p, ":path") ? F_PATH : F_OTHER;
+    case 7: return NAME_IS(p, ":status") ? F_STATUS : F_OTHER;
     case 10:
-        if (NAME_IS(p, n, ":authority")) return F_AUTHORITY;
-        return NAME_IS(p, n, "user-agent") ? F_USER_AGENT : F_OTHER;
-    case 11: return NAME_IS(p, n, "grpc-status") ? F_GRPC_STATUS : F_OTHER;
+        if (NAME_IS(p, ":authority")) return F_AUTHORITY;
+        return NAME_IS(p, "user-agent") ? F_USER_AGENT : F_OTHER;
+    case 11: return NAME_IS(p, "grpc-status") ? F_GRPC_STATUS : F_OTHER;
     case 12:
-        if (NAME_IS(p, n, "content-type")) return F_CONTENT_TYPE;
-        return NAME_IS(p, n, "grpc-message") ? F_GRPC_MESSAGE : F_OTHER;
-    case 13: return NAME_IS(p, n, "grpc-encoding") ? F_GRPC_ENCODING : F_OTHER;
+        if (NAME_IS(p, "content-type")) return F_CONTENT_TYPE;
+        return NAME_IS(p, "grpc-message") ? F_GRPC_MESSAGE : F_OTHER;
+    case 13: return NAME_IS(p, "grpc-encoding") ? F_GRPC_ENCODING : F_OTHER;
     default: return F_OTHER;
     }
 }
