@@ -305,9 +305,12 @@ struct span {
 
 static void span_at(struct gw_json *j, struct span *s)
 {
-    s->o = j->buf + j->len;
-    s->end = j->cap ? j->buf + j->cap - 1 : j->buf;
+    /* a writer that has not overflowed has a buffer (cap 0 starts it so) */
     s->full = j->overflow;
+    s->o = s->end = j->buf;
+    if (s->full) return;
+    s->o = j->buf + j->len;
+    s->end = j->buf + j->cap - 1;
 }
 
 /* Commits what the span wrote, or marks the writer overflowed. */
