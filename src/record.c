@@ -61,34 +61,78 @@ void gw_json_reset(struct gw_json *j)
     if (j->cap > 0) j->buf[0] = '\0';
 }
 
-/* Where n more bytes go, or NULL (and overflow) if they do not fit or the
- * writer already overflowed. The caller fills them and calls json_commit. */
-static inline char *json_reserve(struct gw_json *j, size_t n)
-{
-    if (j->overflow) return NULL;
-    if (n > j->cap - 1 - j->len) {
-        j->overflow = 1;
-        return NULL;
-    }
-    return j->buf + j->len;
-}
-
 static inline void json_commit(struct gw_json *j, const char *end)
 {
     j->len = (size_t)(end - j->buf);
     j->buf[j->len] = '\0';
 }
 
+/* ---- spans: pieces appended through a bare cursor ----------------------
+ *
+ * A span is a cursor over the free part of the buffer. Each piece (a
+ * literal, a string, a number) is checked against the end once and copied
+ * whole; the first piece that does not fit stops the span (nothing more is
+ * written) and ending it marks the writer overflowed. So a span overflows
+ * exactly when its text does not fit. The general calls below append
+ * each of their pieces through a span of its own; the record builders
+ * write a run of members whose order they know as one span (span_open ..
+ * span_close), their keys as literals with the separators in them, and
+ * skip the general calls' bookkeeping per piece. */
+struct span {
+    char *o;   /* the next byte */
+    char *end; /* buf + cap - 1: the place of the NUL */
+    bool full; /* a piece did not fit, or the writer had overflowed */
+};
+
+static void span_at(struct gw_json *j, struct span *s)
+{
+    /* a writer that has not overflowed has a buffer (cap 0 starts it so) */
+    s->full = j->overflow;
+    s->o = s->end = j->buf;
+    if (s->full) return;
+    s->o = j->buf + j->len;
+    s->end = j->buf + j->cap - 1;
+}
+
+/* Commits what the span wrote, or marks the writer overflowed. */
+static void span_end_at(struct gw_json *j, const struct span *s)
+{
+    if (!s->full) {
+        json_commit(j, s->o);
+        return;
+    }
+    j->overflow = 1;
+    if (j->cap) j->buf[j->len] = '\0'; /* the pieces that fit may have covered it */
+}
+
+/* Room for n more bytes; if not, the span is full from now on. */
+static inline bool span_room(struct span *s, size_t n)
+{
+    if (!s->full && (size_t)(s->end - s->o) >= n) return true;
+    s->full = true;
+    return false;
+}
+
+static inline void span_put(struct span *s, const char *p, size_t n)
+{
+    if (!span_room(s, n)) return;
+    /* p holds n bytes (json_putc passes a written char; cppcheck does not
+     * follow the pointer through the inline call) */
+    // cppcheck-suppress uninitvar
+    memcpy(s->o, p, n);
+    s->o += n;
+}
+
+/* A literal: its length is known here, so the copy is a few moves. */
+#define SPAN_LIT(s, lit) span_put((s), "" lit "", sizeof(lit) - 1)
+
 /* Appends n raw bytes or sets overflow and appends nothing. */
 static inline void json_put(struct gw_json *j, const char *s, size_t n)
 {
-    char *o = json_reserve(j, n);
-    if (!o) return;
-    /* s holds n bytes (json_putc passes a written char; cppcheck does not
-     * follow the pointer through the inline call) */
-    // cppcheck-suppress uninitvar
-    memcpy(o, s, n);
-    json_commit(j, o + n);
+    struct span sp;
+    span_at(j, &sp);
+    span_put(&sp, s, n);
+    span_end_at(j, &sp);
 }
 
 static void json_putc(struct gw_json *j, char c) { json_put(j, &c, 1); }
@@ -287,61 +331,6 @@ static size_t escape_byte(char *o, uint8_t b)
     return 6;
 }
 
-/* ---- spans: pieces appended through a bare cursor ----------------------
- *
- * A span is a cursor over the free part of the buffer. Each piece (a
- * literal, a string, a number) is checked against the end once and copied
- * whole; the first piece that does not fit stops the span (nothing more is
- * written) and ending it marks the writer overflowed. So a span overflows
- * exactly when its text does not fit, as the calls above do, without
- * their bookkeeping per piece: the record builders write a run of members
- * whose order they know as one span (span_open .. span_close), their keys
- * as literals with the separators in them. */
-struct span {
-    char *o;   /* the next byte */
-    char *end; /* buf + cap - 1: the place of the NUL */
-    bool full; /* a piece did not fit, or the writer had overflowed */
-};
-
-static void span_at(struct gw_json *j, struct span *s)
-{
-    /* a writer that has not overflowed has a buffer (cap 0 starts it so) */
-    s->full = j->overflow;
-    s->o = s->end = j->buf;
-    if (s->full) return;
-    s->o = j->buf + j->len;
-    s->end = j->buf + j->cap - 1;
-}
-
-/* Commits what the span wrote, or marks the writer overflowed. */
-static void span_end_at(struct gw_json *j, const struct span *s)
-{
-    if (!s->full) {
-        json_commit(j, s->o);
-        return;
-    }
-    j->overflow = 1;
-    if (j->cap) j->buf[j->len] = '\0'; /* the pieces that fit may have covered it */
-}
-
-/* Room for n more bytes; if not, the span is full from now on. */
-static inline bool span_room(struct span *s, size_t n)
-{
-    if (!s->full && (size_t)(s->end - s->o) >= n) return true;
-    s->full = true;
-    return false;
-}
-
-static inline void span_put(struct span *s, const char *p, size_t n)
-{
-    if (!span_room(s, n)) return;
-    memcpy(s->o, p, n);
-    s->o += n;
-}
-
-/* A literal: its length is known here, so the copy is a few moves. */
-#define SPAN_LIT(s, lit) span_put((s), "" lit "", sizeof(lit) - 1)
-
 static bool text_is_plain(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -436,17 +425,13 @@ void gw_json_key_plain(struct gw_json *j, const char *key, size_t n)
     GW_ASSERT(text_is_plain(key, n));
     uint8_t *lvl = json_key_level(j);
     if (!lvl) return;
-    bool comma = *lvl & LVL_COMMA;
-    char *o = json_reserve(j, n + 3 + comma);
-    if (!o) return;
-    if (comma) *o++ = ',';
-    *o++ = '"';
-    memcpy(o, key, n);
-    o += n;
-    *o++ = '"';
-    *o++ = ':';
-    json_commit(j, o);
-    *lvl = LVL_COMMA | LVL_KEY;
+    struct span sp;
+    span_at(j, &sp);
+    if (*lvl & LVL_COMMA) SPAN_LIT(&sp, ",");
+    span_plain(&sp, key, n);
+    SPAN_LIT(&sp, ":");
+    span_end_at(j, &sp);
+    if (!j->overflow) *lvl = LVL_COMMA | LVL_KEY;
 }
 
 void gw_json_members(struct gw_json *j, const char *text, size_t n)
