@@ -61,6 +61,7 @@
 
 #include "grpcwatch/cursor.h"
 
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,42 +169,109 @@ static unsigned huff_match(uint32_t window, unsigned *len)
     return HP_HUFF_EOS;
 }
 
-/* The next 30 bits of acc (nbits valid, right-aligned), padded with ones
- * past the end of the input: ones never complete a code shorter than EOS. */
-static uint32_t huff_window(uint64_t acc, unsigned nbits)
+/* hp_huff_byte[b]: the code that byte b begins with, when that code is at
+ * most 8 bits long, as (length << 9) | symbol; 0 when it is longer (only
+ * 0xfe and 0xff begin a code of 10 to 30 bits). Written out from the two
+ * tables above; test_huffman_every_pair decodes every 8-bit code followed
+ * by every other code, so each entry is checked. One load decodes a symbol
+ * of every letter, digit and common punctuation mark; the rest go through
+ * huff_match. */
+static const uint16_t hp_huff_byte[256] = {
+    0x0a30, 0x0a30, 0x0a30, 0x0a30, 0x0a30, 0x0a30, 0x0a30, 0x0a30,
+    0x0a31, 0x0a31, 0x0a31, 0x0a31, 0x0a31, 0x0a31, 0x0a31, 0x0a31,
+    0x0a32, 0x0a32, 0x0a32, 0x0a32, 0x0a32, 0x0a32, 0x0a32, 0x0a32,
+    0x0a61, 0x0a61, 0x0a61, 0x0a61, 0x0a61, 0x0a61, 0x0a61, 0x0a61,
+    0x0a63, 0x0a63, 0x0a63, 0x0a63, 0x0a63, 0x0a63, 0x0a63, 0x0a63,
+    0x0a65, 0x0a65, 0x0a65, 0x0a65, 0x0a65, 0x0a65, 0x0a65, 0x0a65,
+    0x0a69, 0x0a69, 0x0a69, 0x0a69, 0x0a69, 0x0a69, 0x0a69, 0x0a69,
+    0x0a6f, 0x0a6f, 0x0a6f, 0x0a6f, 0x0a6f, 0x0a6f, 0x0a6f, 0x0a6f,
+    0x0a73, 0x0a73, 0x0a73, 0x0a73, 0x0a73, 0x0a73, 0x0a73, 0x0a73,
+    0x0a74, 0x0a74, 0x0a74, 0x0a74, 0x0a74, 0x0a74, 0x0a74, 0x0a74,
+    0x0c20, 0x0c20, 0x0c20, 0x0c20, 0x0c25, 0x0c25, 0x0c25, 0x0c25,
+    0x0c2d, 0x0c2d, 0x0c2d, 0x0c2d, 0x0c2e, 0x0c2e, 0x0c2e, 0x0c2e,
+    0x0c2f, 0x0c2f, 0x0c2f, 0x0c2f, 0x0c33, 0x0c33, 0x0c33, 0x0c33,
+    0x0c34, 0x0c34, 0x0c34, 0x0c34, 0x0c35, 0x0c35, 0x0c35, 0x0c35,
+    0x0c36, 0x0c36, 0x0c36, 0x0c36, 0x0c37, 0x0c37, 0x0c37, 0x0c37,
+    0x0c38, 0x0c38, 0x0c38, 0x0c38, 0x0c39, 0x0c39, 0x0c39, 0x0c39,
+    0x0c3d, 0x0c3d, 0x0c3d, 0x0c3d, 0x0c41, 0x0c41, 0x0c41, 0x0c41,
+    0x0c5f, 0x0c5f, 0x0c5f, 0x0c5f, 0x0c62, 0x0c62, 0x0c62, 0x0c62,
+    0x0c64, 0x0c64, 0x0c64, 0x0c64, 0x0c66, 0x0c66, 0x0c66, 0x0c66,
+    0x0c67, 0x0c67, 0x0c67, 0x0c67, 0x0c68, 0x0c68, 0x0c68, 0x0c68,
+    0x0c6c, 0x0c6c, 0x0c6c, 0x0c6c, 0x0c6d, 0x0c6d, 0x0c6d, 0x0c6d,
+    0x0c6e, 0x0c6e, 0x0c6e, 0x0c6e, 0x0c70, 0x0c70, 0x0c70, 0x0c70,
+    0x0c72, 0x0c72, 0x0c72, 0x0c72, 0x0c75, 0x0c75, 0x0c75, 0x0c75,
+    0x0e3a, 0x0e3a, 0x0e42, 0x0e42, 0x0e43, 0x0e43, 0x0e44, 0x0e44,
+    0x0e45, 0x0e45, 0x0e46, 0x0e46, 0x0e47, 0x0e47, 0x0e48, 0x0e48,
+    0x0e49, 0x0e49, 0x0e4a, 0x0e4a, 0x0e4b, 0x0e4b, 0x0e4c, 0x0e4c,
+    0x0e4d, 0x0e4d, 0x0e4e, 0x0e4e, 0x0e4f, 0x0e4f, 0x0e50, 0x0e50,
+    0x0e51, 0x0e51, 0x0e52, 0x0e52, 0x0e53, 0x0e53, 0x0e54, 0x0e54,
+    0x0e55, 0x0e55, 0x0e56, 0x0e56, 0x0e57, 0x0e57, 0x0e59, 0x0e59,
+    0x0e6a, 0x0e6a, 0x0e6b, 0x0e6b, 0x0e71, 0x0e71, 0x0e76, 0x0e76,
+    0x0e77, 0x0e77, 0x0e78, 0x0e78, 0x0e79, 0x0e79, 0x0e7a, 0x0e7a,
+    0x1026, 0x102a, 0x102c, 0x103b, 0x1058, 0x105a, 0x0000, 0x0000,
+};
+
+#define HUFF_BYTE_LEN(e) ((unsigned)(e) >> 9)
+#define HUFF_BYTE_SYM(e) ((unsigned)(e) & 0x1ffu)
+
+/* Refills acc (the unconsumed bits, left-aligned: the next one is bit 63;
+ * the bits below the nbits counted are the input's next bits or zero) to at
+ * least 57 bits, or to the end of the input. With 8 bytes left it is one
+ * big-endian load: the bytes it does not count are counted on the next
+ * refill, which ORs in the same bits. */
+static uint64_t load_be64(const uint8_t *p)
 {
-    const uint32_t mask = (1u << HP_HUFF_MAX_LEN) - 1;
-    if (nbits >= HP_HUFF_MAX_LEN) return (uint32_t)(acc >> (nbits - HP_HUFF_MAX_LEN)) & mask;
-    unsigned pad = HP_HUFF_MAX_LEN - nbits;
-    return (uint32_t)((acc << pad) | ((1u << pad) - 1)) & mask;
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return be64toh(v);
+}
+
+static void huff_refill(const uint8_t *p, size_t n, size_t *i, uint64_t *acc, unsigned *nbits)
+{
+    if (n - *i >= 8) {
+        uint64_t w = load_be64(p + *i);
+        *acc |= w >> *nbits;
+        *i += (63 - *nbits) >> 3;
+        *nbits |= 56;
+        return;
+    }
+    while (*nbits <= 56 && *i < n) {
+        *acc |= (uint64_t)p[(*i)++] << (56 - *nbits);
+        *nbits += 8;
+    }
 }
 
 long gw_hpack_huffman_decode(const uint8_t *p, size_t n, uint8_t *out, size_t outcap)
 {
-    uint64_t acc = 0;  /* unconsumed bits, right-aligned */
+    uint64_t acc = 0;
     unsigned nbits = 0;
-    size_t o = 0;
+    size_t i = 0, o = 0;
     if ((p == NULL && n > 0) || (out == NULL && outcap > 0)) return -1;
-    struct gw_cursor in = gw_cursor_make(p, n);
     for (;;) {
-        while (nbits <= 56 && gw_cursor_left(&in) > 0) {
-            acc = (acc << 8) | gw_get_u8(&in);
-            nbits += 8;
+        if (nbits < HP_HUFF_MAX_LEN) {
+            huff_refill(p, n, &i, &acc, &nbits);
+            if (nbits == 0) break;
         }
-        if (nbits == 0) break;
-        unsigned len;
-        unsigned sym = huff_match(huff_window(acc, nbits), &len);
+        unsigned len, sym;
+        uint16_t e = hp_huff_byte[acc >> 56];
+        if (e) {
+            len = HUFF_BYTE_LEN(e);
+            sym = HUFF_BYTE_SYM(e);
+        } else {
+            sym = huff_match((uint32_t)(acc >> (64 - HP_HUFF_MAX_LEN)), &len);
+        }
         if (len > nbits) {
-            /* The input is exhausted (nbits < 30): what is left must be
-             * padding, i.e. a prefix of EOS (all ones) of at most 7 bits. */
+            /* The input is exhausted (nbits < 30, so the refill found no
+             * more): what is left must be padding, i.e. a prefix of EOS
+             * (all ones) of at most 7 bits. */
             uint64_t ones = (1ull << nbits) - 1;
-            if (nbits > 7 || (acc & ones) != ones) return -1;
+            if (nbits > 7 || (acc >> (64 - nbits)) != ones) return -1;
             break;
         }
         if (sym == HP_HUFF_EOS || o >= outcap) return -1;
         out[o++] = (uint8_t)sym;
+        acc <<= len;
         nbits -= len;
-        acc &= (1ull << nbits) - 1;
     }
     return (long)o;
 }

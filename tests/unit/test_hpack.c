@@ -608,6 +608,30 @@ START_TEST(test_huffman_every_byte_rfc_table)
 }
 END_TEST
 
+/* Every symbol followed by every symbol: each code of at most 8 bits is
+ * decoded by one table entry per possible next bits, so this reaches every
+ * entry of the decoder's byte table. Once alone (the end of the input is
+ * near: byte refills) and once before ten more symbols (8-byte refills). */
+START_TEST(test_huffman_every_pair)
+{
+    uint8_t s[12], out[32];
+    memset(s, 'x', sizeof s);
+    for (unsigned a = 0; a < 256; a++) {
+        for (unsigned b = 0; b < 256; b++) {
+            s[0] = (uint8_t)a;
+            s[1] = (uint8_t)b;
+            for (size_t len = 2; len <= sizeof s; len += sizeof s - 2) {
+                struct buf e = { 0 };
+                huff_encode(&e, s, len);
+                long n = gw_hpack_huffman_decode(e.p, e.n, out, sizeof out);
+                REQUIRE(n == (long)len && memcmp(out, s, len) == 0);
+                buf_free(&e);
+            }
+        }
+    }
+}
+END_TEST
+
 /* Every symbol again, Huffman-coded by nghttp2 (its own table): a rare byte
  * between common letters keeps the Huffman form the shorter one. */
 START_TEST(test_huffman_every_byte_nghttp2)
@@ -1565,6 +1589,7 @@ static Suite *hpack_suite(void)
     tcase_add_test(tc, test_huffman_rfc_strings);
     tcase_add_test(tc, test_huffman_invalid);
     tcase_add_test(tc, test_huffman_every_byte_rfc_table);
+    tcase_add_test(tc, test_huffman_every_pair);
     tcase_add_test(tc, test_huffman_every_byte_nghttp2);
     tcase_add_test(tc, test_cross_check_nghttp2);
     tcase_add_test(tc, test_static_table_matches_nghttp2);
