@@ -300,7 +300,7 @@ static void orphan_continuation(struct gw_h2_conn *c, int dir)
         return;
     }
     frame_skip_bad(c, dir);
-    if (rx->mhd) h2_mhd_restart(c, dir);
+    h2_hd_restart(c, dir);
 }
 
 static uint8_t body_kind_of(const struct gw_h2_frame_rule *r, uint8_t flags)
@@ -534,11 +534,7 @@ static void gap_resync(struct gw_h2_conn *c, int dir)
     rx->blk_len = 0;
     rx->blk_overflow = false;
     rx->hd_has_pending = false;
-    if (rx->hd) {
-        nghttp2_hd_inflate_del(rx->hd);
-        rx->hd = NULL;
-    }
-    h2_mhd_restart(c, dir);
+    h2_hd_restart(c, dir);
     if (rx_failed(rx)) {
         sync_release(c, rx);
         c->stats.gaps_stopped[dir] += rx->gaps_pending + 1;
@@ -656,14 +652,18 @@ static void rx_sync(struct gw_h2_conn *c, int dir, struct gw_cursor *cur)
 
 /* ---- public API --------------------------------------------------------- */
 
-static bool rx_init(struct h2_rx *rx, int dir, bool midstream, uint32_t max_table, nghttp2_mem *mem)
+static bool rx_init(struct h2_rx *rx, int dir, bool midstream, uint32_t max_table, struct gw_pool *pool)
 {
     memset(rx, 0, sizeof *rx);
     rx->hd_size = H2_DEFAULT_TABLE;
+    rx->hd = gw_hpack_create_in(pool, max_table, !midstream);
+    if (!rx->hd) return false;
     if (!midstream) {
         rx->state = dir == GW_DIR_TO_SERVER ? RX_PREFACE : RX_FRAME_HEADER;
         rx->max_frame = H2_DEFAULT_MAX_FRAME;
-        return nghttp2_hd_inflate_new2(&rx->hd, mem) == 0;
+        rx->hd_exact = true;
+        gw_hpack_follow_settings(rx->hd);
+        return true;
     }
     /* fed from any point: the first boundary is searched for as after a
      * gap; the receiver's SETTINGS are unknown */
@@ -672,8 +672,7 @@ static bool rx_init(struct h2_rx *rx, int dir, bool midstream, uint32_t max_tabl
     gw_h2_sniff_init(&rx->sniff, 0);
     rx->max_frame = H2_LARGEST_MAX_FRAME;
     rx->lenient_start = true;
-    rx->mhd = gw_hpack_create(max_table, false);
-    return rx->mhd != NULL;
+    return true;
 }
 
 static struct gw_h2_limits limits_or_defaults(const struct gw_h2_limits *lim)
@@ -695,8 +694,6 @@ static struct gw_h2_conn *conn_create(const struct gw_h2_limits *lim, const stru
     struct gw_h2_conn *c = gw_pool_calloc(pool, 1, sizeof *c);
     if (!c) return NULL;
     c->lim = limits_or_defaults(lim);
-    /* mid-stream directions decode with gw_hpack: no inflater, no arena */
-    if (!midstream) h2_mem_init(&c->mem, pool);
     c->cb = cb;
     c->user = user;
     c->midstream = midstream;
@@ -705,7 +702,7 @@ static struct gw_h2_conn *conn_create(const struct gw_h2_limits *lim, const stru
     c->slot_bits = H2_INITIAL_SLOT_BITS;
     c->slots = gw_pool_calloc(pool, c->nslots, sizeof *c->slots);
     bool ok = c->slots != NULL;
-    for (int d = 0; d < 2; d++) ok = rx_init(&c->rx[d], d, midstream, c->lim.max_header_table, &c->mem.nmem) && ok;
+    for (int d = 0; d < 2; d++) ok = rx_init(&c->rx[d], d, midstream, c->lim.max_header_table, pool) && ok;
     if (!ok) {
         gw_h2_conn_destroy(c);
         return NULL;
@@ -748,7 +745,7 @@ void gw_h2_conn_set_one_sided(struct gw_h2_conn *c, int dir_present)
     c->one_sided = (int8_t)dir_present;
     /* the SETTINGS bounding this direction's encoder travel the other way */
     struct h2_rx *rx = &c->rx[dir_present];
-    if (rx->hd && !rx_failed(rx) && rx->hd_size < c->lim.max_header_table) {
+    if (rx->hd_exact && !rx_failed(rx) && rx->hd_size < c->lim.max_header_table) {
         rx->hd_has_shrink = false;
         rx->hd_size = c->lim.max_header_table;
         h2_hd_apply(c, dir_present, rx->hd_size);
@@ -767,16 +764,12 @@ void gw_h2_conn_destroy(struct gw_h2_conn *c)
 {
     if (!c) return;
     if (c->slots) gw_h2_conn_close(c, GW_END_CONN_CLOSED, c->now);
-    /* inflaters wholly in the arena go with it (h2mem.c) */
-    bool whole = h2_mem_whole(&c->mem);
     for (int d = 0; d < 2; d++) {
-        if (c->rx[d].hd && !whole) nghttp2_hd_inflate_del(c->rx[d].hd);
-        if (c->rx[d].mhd) gw_hpack_destroy(c->rx[d].mhd);
+        gw_hpack_destroy(c->rx[d].hd);
         gw_pool_free(c->lim.pool, c->rx[d].blk);
         gw_pool_free(c->lim.pool, c->rx[d].sync_buf);
     }
     gw_pool_free(c->lim.pool, c->slots);
-    h2_mem_release(&c->mem);
     gw_pool_free(c->lim.pool, c);
 }
 

@@ -2,7 +2,7 @@
  * h2_int.h - the state of one passive HTTP/2 connection, shared by the
  * files that make up h2 (h2.c: frames and their receivers, gaps, the API;
  * h2stream.c: the stream table and when a stream ends; h2block.c: header
- * blocks and HPACK; h2mem.c: the inflaters' memory). Private: nothing
+ * blocks and HPACK). Private: nothing
  * outside those files includes it.
  */
 #ifndef GRPCWATCH_H2_INT_H
@@ -11,8 +11,6 @@
 #include "grpcwatch/h2.h"
 #include "grpcwatch/hpack.h"
 #include "grpcwatch/pool.h"
-
-#include <nghttp2/nghttp2.h>
 
 #define H2_FRAME_HEADER_LEN GW_H2_FRAME_HEADER_LEN
 #define H2_DEFAULT_MAX_FRAME GW_H2_DEFAULT_MAX_FRAME
@@ -90,16 +88,17 @@ struct h2_rx {
     uint8_t fix_need, fix_have;
     uint8_t report;         /* GW_H2_CHK_* the frame breaks, reported but decoded */
     struct h2_block block;
-    /* HPACK decoding of this direction's header blocks: hd, or on a
-     * mid-stream connection mhd with the joined block in blk */
-    nghttp2_hd_inflater *hd;
-    struct gw_hpack *mhd;
+    /* HPACK decoding of this direction's header blocks (joined in blk):
+     * hd_exact while hd has followed the connection from its start, so
+     * the SETTINGS that bound its encoder apply to it */
+    struct gw_hpack *hd;
+    bool hd_exact;
     uint8_t *blk;
     uint32_t blk_len, blk_cap;
     bool blk_overflow;      /* the open block did not fit in blk */
     bool saw_frame;         /* a frame other than CONTINUATION was read */
     uint32_t hd_size;       /* table size granted to the sender's encoder */
-    uint32_t hd_pending;    /* hd_size not yet given to the inflater */
+    uint32_t hd_pending;    /* hd_size not yet given to the decoder */
     bool hd_has_pending;
     uint32_t hd_shrink;     /* smaller size waiting for this side's SETTINGS ACK */
     bool hd_has_shrink;
@@ -118,22 +117,8 @@ struct h2_rx {
     uint64_t gaps;
 };
 
-/* The inflaters' allocator (h2mem.c): an arena in one pool block first,
- * then the pool. 8 KiB holds both tables of most gRPC connections (4.2 to
- * 6.1 KB on the committed captures). */
-#define H2_ARENA_BYTES 8192u
-
-struct h2_mem {
-    nghttp2_mem nmem;            /* handed to nghttp2; mem_user is this struct */
-    struct gw_pool *pool;
-    uint8_t *arena;              /* H2_ARENA_BYTES, NULL once released */
-    uint32_t used, live;
-    bool spilled;                /* a block came from outside the arena */
-};
-
 struct gw_h2_conn {
     struct gw_h2_limits lim;     /* lim.pool: where its memory comes from */
-    struct h2_mem mem;           /* the inflaters' memory (h2mem.c) */
     const struct gw_h2_callbacks *cb;
     void *user;
     struct h2_rx rx[2];
@@ -173,16 +158,11 @@ void h2_stream_mark_end(struct gw_h2_conn *c, struct h2_stream *s, int dir);
 bool h2_seen_test(const struct gw_h2_conn *c, uint32_t id);
 struct h2_stream *h2_midstream_stream(struct gw_h2_conn *c, int dir, uint32_t sid, bool headers);
 
-/* h2mem.c */
-void h2_mem_init(struct h2_mem *m, struct gw_pool *pool);
-bool h2_mem_whole(const struct h2_mem *m);
-void h2_mem_release(struct h2_mem *m);
-
 /* h2block.c */
 void h2_hd_apply(struct gw_h2_conn *c, int dir, uint32_t size);
 void h2_hd_advertised(struct gw_h2_conn *c, int dir, uint32_t value);
 void h2_settings_acked(struct gw_h2_conn *c, int dir);
-void h2_mhd_restart(struct gw_h2_conn *c, int dir);
+void h2_hd_restart(struct gw_h2_conn *c, int dir);
 void h2_block_open(struct gw_h2_conn *c, int dir, uint32_t target, int field_dir, bool end_stream);
 void h2_block_feed(struct gw_h2_conn *c, int dir, const uint8_t *p, size_t n);
 void h2_block_finish(struct gw_h2_conn *c, int dir);

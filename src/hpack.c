@@ -1,5 +1,6 @@
 /*
- * hpack.c - an HPACK (RFC 7541) decoder for connections picked up mid-stream.
+ * hpack.c - the HPACK (RFC 7541) decoder, for connections seen from their start
+ * and for those picked up mid-stream.
  *
  * Model. The encoder's dynamic table, newest first, is
  *
@@ -41,13 +42,18 @@
  *    tail_gone with no name_unknown entry left in K.
  *  - With a known maximum M (tail or not), an index j >= M / 32 past K is
  *    GW_ERR_MALFORMED: no table of M bytes holds that many entries.
- *  - Memory: known bytes (sizes of K) never exceed max_table; past that the
- *    oldest known entries are forgotten and tail_gone drops to false. Each
- *    entry is one malloc on insert (name and value copied: they are needed
- *    after the input is gone); the ring of pointers grows by doubling up to
- *    max_table / 32 + 1 slots. Huffman strings are decoded into one scratch
- *    buffer of the object, grown on demand (never shrunk) up to twice
- *    GW_HPACK_MAX_STRING (a name and a value); raw strings are not copied.
+ *  - Memory, all of it from the pool given at create: known bytes (sizes of
+ *    K) never exceed max_table; past that the oldest known entries are
+ *    forgotten and tail_gone drops to false. Each entry is one allocation on
+ *    insert (name and value copied: they are needed after the input is
+ *    gone); the ring of pointers grows by doubling up to max_table / 32 + 1
+ *    slots. Huffman strings are decoded into one scratch buffer of the
+ *    object (one field's name and value: 512 bytes to start), grown on
+ *    demand (never shrunk) up to twice GW_HPACK_MAX_STRING; raw strings are
+ *    not copied.
+ *  - expect_update: gw_hpack_set_ceiling() cut the maximum below what the
+ *    encoder had; until a size update arrives the next block must start
+ *    with one (RFC 7541 4.2; nghttp2 insists too).
  *  - A size update may set at most max(max_table, 4096): max_table stands
  *    for the SETTINGS_HEADER_TABLE_SIZE the decoder side sent, and the
  *    protocol default stays legal even when the memory cap is smaller (the
@@ -60,6 +66,7 @@
 #include "grpcwatch/hpack.h"
 
 #include "grpcwatch/cursor.h"
+#include "grpcwatch/pool.h"
 
 #include <endian.h>
 #include <stdlib.h>
@@ -69,7 +76,7 @@
 #define HP_STATIC_COUNT 61u     /* RFC 7541 Appendix A */
 #define HP_INT_MAX_CONT 5u      /* continuation bytes: 5 * 7 bits cover 2^32 */
 #define HP_RING_MIN 16u
-#define HP_SCRATCH_MIN 4096u
+#define HP_SCRATCH_MIN 512u
 #define HP_SCRATCH_MAX (2u * GW_HPACK_MAX_STRING)
 
 /* ---- static table (RFC 7541 Appendix A) -------------------------------- */
@@ -295,8 +302,12 @@ struct gw_hpack {
     uint32_t ring_cap, oldest, count;
     uint32_t known_size;    /* sum of K's sizes (lower bounds, see top) */
     uint32_t name_unknown_count;
+    bool expect_update;     /* the next block must open with a size update */
+    uint32_t min_ceiling;   /* smallest cut by a ceiling since the last size update */
+    bool at_start;          /* no field of the open block decoded yet */
     uint8_t *scratch;       /* Huffman-decoded strings of the current field */
     size_t scratch_cap, scratch_used;
+    struct gw_pool *pool;   /* every allocation of the decoder */
 };
 
 static uint32_t entry_size(const struct hp_entry *e)
@@ -326,7 +337,7 @@ static void drop_oldest(struct gw_hpack *h)
     struct hp_entry *e = h->ring[h->oldest];
     h->known_size -= entry_size(e);
     if (e->name_unknown) h->name_unknown_count--;
-    free(e);
+    gw_pool_free(h->pool, e);
     h->ring[h->oldest] = NULL;
     h->oldest = ring_slot(h, 1);
     h->count--;
@@ -345,10 +356,10 @@ static bool ring_reserve(struct gw_hpack *h)
     uint32_t cap = h->ring_cap ? h->ring_cap * 2 : HP_RING_MIN;
     if (cap > limit) cap = limit;
     if (cap <= h->count) return false;
-    struct hp_entry **r = calloc(cap, sizeof *r);
+    struct hp_entry **r = gw_pool_calloc(h->pool, cap, sizeof *r);
     if (!r) return false;
     for (uint32_t i = 0; i < h->count; i++) r[i] = h->ring[ring_slot(h, i)];
-    free(h->ring);
+    gw_pool_free(h->pool, h->ring);
     h->ring = r;
     h->ring_cap = cap;
     h->oldest = 0;
@@ -394,7 +405,7 @@ static void insert(struct gw_hpack *h, const uint8_t *name, size_t namelen,
     uint64_t s = (uint64_t)namelen + valuelen + HP_ENTRY_OVERHEAD;
     struct hp_entry *e = NULL;
     if (s <= h->max_table) {
-        e = malloc(sizeof *e + namelen + valuelen);
+        e = gw_pool_alloc(h->pool, sizeof *e + namelen + valuelen);
         if (e) {
             e->namelen = (uint32_t)namelen;
             e->valuelen = (uint32_t)valuelen;
@@ -404,7 +415,7 @@ static void insert(struct gw_hpack *h, const uint8_t *name, size_t namelen,
         }
     }
     if (!evict_for(h, s)) {
-        free(e);
+        gw_pool_free(h->pool, e);
         return;
     }
     /* Memory cap: older known entries become part of the unknown tail. */
@@ -413,7 +424,7 @@ static void insert(struct gw_hpack *h, const uint8_t *name, size_t namelen,
         h->tail_gone = false;
     }
     if (!e || !ring_reserve(h)) {
-        free(e);
+        gw_pool_free(h->pool, e);
         forget_all(h); /* the newest entry is lost: K can not skip it */
         return;
     }
@@ -423,13 +434,14 @@ static void insert(struct gw_hpack *h, const uint8_t *name, size_t namelen,
     if (unknown) h->name_unknown_count++;
 }
 
-struct gw_hpack *gw_hpack_create(uint32_t max_table, bool known_from_start)
+struct gw_hpack *gw_hpack_create_in(struct gw_pool *pool, uint32_t max_table, bool known_from_start)
 {
-    struct gw_hpack *h = calloc(1, sizeof *h);
+    struct gw_hpack *h = gw_pool_calloc(pool, 1, sizeof *h);
     if (!h) return NULL;
-    h->scratch = malloc(HP_SCRATCH_MIN);
+    h->pool = pool;
+    h->scratch = gw_pool_alloc(pool, HP_SCRATCH_MIN);
     if (!h->scratch) {
-        free(h);
+        gw_pool_free(pool, h);
         return NULL;
     }
     h->scratch_cap = HP_SCRATCH_MIN;
@@ -438,16 +450,23 @@ struct gw_hpack *gw_hpack_create(uint32_t max_table, bool known_from_start)
     h->cur_max = GW_HPACK_DEFAULT_TABLE;
     h->max_known = known_from_start;
     h->tail_gone = known_from_start;
+    h->at_start = true;
+    h->min_ceiling = UINT32_MAX;
     return h;
+}
+
+struct gw_hpack *gw_hpack_create(uint32_t max_table, bool known_from_start)
+{
+    return gw_hpack_create_in(NULL, max_table, known_from_start);
 }
 
 void gw_hpack_destroy(struct gw_hpack *h)
 {
     if (!h) return;
     while (h->count > 0) drop_oldest(h);
-    free(h->ring);
-    free(h->scratch);
-    free(h);
+    gw_pool_free(h->pool, h->ring);
+    gw_pool_free(h->pool, h->scratch);
+    gw_pool_free(h->pool, h);
 }
 
 bool gw_hpack_fully_known(const struct gw_hpack *h)
@@ -458,10 +477,32 @@ bool gw_hpack_fully_known(const struct gw_hpack *h)
 uint32_t gw_hpack_known_entries(const struct gw_hpack *h) { return h ? h->count : 0; }
 uint32_t gw_hpack_known_size(const struct gw_hpack *h) { return h ? h->known_size : 0; }
 
+void gw_hpack_follow_settings(struct gw_hpack *h)
+{
+    if (h) h->ceiling = GW_HPACK_DEFAULT_TABLE;
+}
+
+void gw_hpack_set_ceiling(struct gw_hpack *h, uint32_t size)
+{
+    if (!h) return;
+    h->ceiling = size;
+    if (h->cur_max > size) {
+        /* the encoder must come down to it: at the latest its next block
+         * says so, and meanwhile nothing it holds can be above it. RFC
+         * 7541 4.2: its first update signals the smallest such cut of the
+         * interval (nghttp2 checks it: min_hd_table_bufsize_max) */
+        apply_max_size(h, size);
+        h->expect_update = true;
+        h->min_ceiling = GW_MIN(h->min_ceiling, size);
+    }
+}
+
 int gw_hpack_set_max_size(struct gw_hpack *h, uint32_t size)
 {
-    if (!h || size > h->ceiling) return GW_ERR_ARG;
+    if (!h || size > h->ceiling || size > h->min_ceiling) return GW_ERR_ARG;
     apply_max_size(h, size);
+    h->expect_update = false;
+    h->min_ceiling = UINT32_MAX;
     return GW_OK;
 }
 
@@ -538,7 +579,7 @@ static bool scratch_reserve(struct gw_hpack *h, size_t need)
     if (cap < need) cap = need;
     if (cap > HP_SCRATCH_MAX) cap = HP_SCRATCH_MAX;
     if (cap < need) return false;
-    uint8_t *s = realloc(h->scratch, cap);
+    uint8_t *s = gw_pool_realloc(h->pool, h->scratch, cap);
     if (!s) return false;
     h->scratch = s;
     h->scratch_cap = cap;
@@ -550,11 +591,15 @@ static int read_string(struct gw_hpack *h, struct gw_cursor *c, struct hp_str *s
 {
     uint8_t first;
     uint32_t len;
-    if (!peek_u8(c, &first) || gw_hpack_int(c, 7, &len) != GW_OK) return GW_ERR_MALFORMED;
-    const uint8_t *raw = gw_get_bytes(c, len);
+    if (!peek_u8(c, &first)) return GW_ERR_TRUNCATED;
+    int rv = gw_hpack_int(c, 7, &len);
+    if (rv != GW_OK) return rv;
     /* The cap applies to the wire length too (as nghttp2's does): a sane
-     * encoder only Huffman-codes what gets shorter. */
-    if (!raw || len > GW_HPACK_MAX_STRING) return GW_ERR_MALFORMED;
+     * encoder only Huffman-codes what gets shorter. Checked before the
+     * bytes are there: a field announced larger is refused at once. */
+    if (len > GW_HPACK_MAX_STRING) return GW_ERR_MALFORMED;
+    const uint8_t *raw = gw_get_bytes(c, len);
+    if (!raw) return GW_ERR_TRUNCATED;
     memset(s, 0, sizeof *s);
     if (!(first & 0x80)) {
         s->p = raw;
@@ -628,7 +673,7 @@ static int decode_literal(struct gw_hpack *h, struct gw_cursor *c, unsigned pref
     uint32_t idx;
     int rv;
     memset(&f, 0, sizeof f);
-    if (gw_hpack_int(c, prefix_bits, &idx) != GW_OK) return GW_ERR_MALFORMED;
+    if ((rv = gw_hpack_int(c, prefix_bits, &idx)) != GW_OK) return rv;
     rv = idx ? lookup(h, idx, &f) : read_string(h, c, &f.name);
     if (rv != GW_OK) return rv;
     f.flags &= ~(unsigned)GW_HPACK_VALUE_UNKNOWN; /* the value is a literal */
@@ -646,8 +691,9 @@ static int decode_indexed(struct gw_hpack *h, struct gw_cursor *c, gw_hpack_fiel
     struct hp_field f;
     uint32_t idx;
     memset(&f, 0, sizeof f);
-    if (gw_hpack_int(c, 7, &idx) != GW_OK) return GW_ERR_MALFORMED;
-    int rv = lookup(h, idx, &f);
+    int rv = gw_hpack_int(c, 7, &idx);
+    if (rv != GW_OK) return rv;
+    rv = lookup(h, idx, &f);
     if (rv != GW_OK) return rv;
     emit(h, &f, cb, user);
     return GW_OK;
@@ -656,41 +702,86 @@ static int decode_indexed(struct gw_hpack *h, struct gw_cursor *c, gw_hpack_fiel
 static int decode_size_update(struct gw_hpack *h, struct gw_cursor *c)
 {
     uint32_t size;
-    if (gw_hpack_int(c, 5, &size) != GW_OK || size > h->ceiling) return GW_ERR_MALFORMED;
+    int rv = gw_hpack_int(c, 5, &size);
+    if (rv != GW_OK) return rv;
+    if (size > h->ceiling || size > h->min_ceiling) return GW_ERR_MALFORMED;
     apply_max_size(h, size);
+    h->expect_update = false;
+    h->min_ceiling = UINT32_MAX;
     return GW_OK;
 }
 
-/* One field representation (RFC 7541 6), or a size update while at_start. */
-static int decode_one(struct gw_hpack *h, struct gw_cursor *c, bool *at_start,
-                      gw_hpack_field_fn cb, void *user)
+/* One field representation (RFC 7541 6), or a size update at the block's
+ * start. GW_ERR_TRUNCATED when the input ends inside it: nothing of it was
+ * applied then (every side effect follows the last read). */
+static int decode_one(struct gw_hpack *h, struct gw_cursor *c, gw_hpack_field_fn cb, void *user)
 {
     uint8_t b;
-    if (!peek_u8(c, &b)) return GW_ERR_MALFORMED;
+    if (!peek_u8(c, &b)) return GW_ERR_TRUNCATED;
     h->scratch_used = 0;
     if ((b & 0xe0) == 0x20) { /* 001xxxxx: dynamic table size update */
-        if (!*at_start) return GW_ERR_MALFORMED;
+        if (!h->at_start) return GW_ERR_MALFORMED;
         return decode_size_update(h, c);
     }
-    *at_start = false;
-    if (b & 0x80) return decode_indexed(h, c, cb, user);            /* 1xxxxxxx */
-    if (b & 0x40) return decode_literal(h, c, 6, true, cb, user);   /* 01xxxxxx */
-    return decode_literal(h, c, 4, false, cb, user); /* 0000xxxx, 0001xxxx */
+    if (h->expect_update) return GW_ERR_MALFORMED; /* the update must come first */
+    int rv;
+    if (b & 0x80) rv = decode_indexed(h, c, cb, user);            /* 1xxxxxxx */
+    else if (b & 0x40) rv = decode_literal(h, c, 6, true, cb, user); /* 01xxxxxx */
+    else rv = decode_literal(h, c, 4, false, cb, user);          /* 0000xxxx, 0001xxxx */
+    if (rv == GW_OK) h->at_start = false;
+    return rv;
+}
+
+/* After any error the table no longer matches the encoder's. */
+static int fail(struct gw_hpack *h, int rv)
+{
+    forget_all(h);
+    h->max_known = false;
+    h->expect_update = false;
+    h->min_ceiling = UINT32_MAX;
+    return rv;
+}
+
+void gw_hpack_block_begin(struct gw_hpack *h)
+{
+    if (h) h->at_start = true;
+}
+
+int gw_hpack_block_feed(struct gw_hpack *h, const uint8_t *p, size_t n, size_t *used,
+                        gw_hpack_field_fn cb, void *user)
+{
+    if (!h || (!p && n > 0) || !used) return GW_ERR_ARG;
+    size_t off = 0;
+    while (off < n) {
+        struct gw_cursor c = gw_cursor_make(p + off, n - off);
+        int rv = decode_one(h, &c, cb, user);
+        if (rv == GW_ERR_TRUNCATED) break;
+        if (rv != GW_OK) {
+            *used = off;
+            return fail(h, rv);
+        }
+        off += c.off;
+    }
+    *used = off;
+    return GW_OK;
+}
+
+int gw_hpack_block_end(struct gw_hpack *h, size_t unused)
+{
+    if (!h) return GW_ERR_ARG;
+    /* a representation cut by the block's end, or an update still owed
+     * (an empty block included, as nghttp2 has it) */
+    if (unused > 0 || h->expect_update) return fail(h, GW_ERR_MALFORMED);
+    return GW_OK;
 }
 
 int gw_hpack_decode_block(struct gw_hpack *h, const uint8_t *p, size_t n,
                           gw_hpack_field_fn cb, void *user)
 {
     if (!h || (!p && n > 0)) return GW_ERR_ARG;
-    struct gw_cursor c = gw_cursor_make(p, n);
-    bool at_start = true;
-    while (gw_cursor_left(&c) > 0) {
-        int rv = decode_one(h, &c, &at_start, cb, user);
-        if (rv != GW_OK) {
-            forget_all(h);
-            h->max_known = false;
-            return rv;
-        }
-    }
-    return GW_OK;
+    size_t used = 0;
+    gw_hpack_block_begin(h);
+    int rv = gw_hpack_block_feed(h, p, n, &used, cb, user);
+    if (rv != GW_OK) return rv;
+    return gw_hpack_block_end(h, n - used);
 }

@@ -3,15 +3,15 @@
  *
  * nghttp2's session API is an endpoint state machine and can not follow both
  * sides of someone else's connection, so this module has its own 9-byte
- * frame parser (RFC 9113 section 4) per direction and uses nghttp2's HPACK
- * inflater (nghttp2_hd_inflate_*) only, one per direction.
+ * frame parser (RFC 9113 section 4) per direction and an HPACK decoder
+ * (hpack.h, checked against nghttp2's inflater) per direction.
  *
  * Feeding: gw_h2_conn_feed(conn, dir, p, n) takes reassembled bytes of one
  * direction in any chunking (a frame may arrive one byte at a time); the
  * parser is an incremental state machine that copies only the 9-byte frame
  * header and small fixed fields (SETTINGS entries, priority, pad length)
  * into per-direction state; header block fragments are streamed into the
- * inflater as they arrive, DATA payload is handed on in place.
+ * decoder as they arrive, DATA payload is handed on in place.
  *
  * The client direction must start with the 24-byte connection preface,
  * which the parser consumes; the server direction starts with frames.
@@ -22,10 +22,17 @@
  * for every stream on_stream_begin was called for, with the reason.
  *
  * SETTINGS_HEADER_TABLE_SIZE sent by one side limits the other side's HPACK
- * encoder, so it is applied to the inflater of the opposite direction,
+ * encoder, so it is applied to the decoder of the opposite direction,
  * capped at limits.max_header_table. Decoded header lists are capped at
  * limits.max_header_list bytes (name + value + 32 per field, as RFC 9113's
- * SETTINGS_MAX_HEADER_LIST_SIZE counts them).
+ * SETTINGS_MAX_HEADER_LIST_SIZE counts them). A header block is decoded
+ * as its fragments arrive, fields reported as they are decoded (before
+ * on_headers_end); a field cut by a fragment boundary is carried in a
+ * per-direction buffer of at most limits.max_header_list bytes until the
+ * next fragment completes it. One that does not fit is reported at once
+ * as GW_H2_ANOM_HEADER_LIST_TOO_LARGE and that direction's decoder
+ * restarts as unknown at the block's end (its insertions were not
+ * followed); a string announced over 64 KiB is an HPACK error at once.
  *
  * After a fatal error in one direction (HPACK failure, malformed frame)
  * that direction stops decoding; the other goes on. gw_h2_conn_gap() tells
@@ -150,9 +157,10 @@ struct gw_h2_stats {
     /* open_streams: a gauge (summed: streams open in the connections
      * added); max_open_streams: the most open at once in one connection */
     uint64_t open_streams, max_open_streams;
-    /* mid-stream connections: fields dropped for an unknown name, fields
+    /* mid-stream decoding: fields dropped for an unknown name, fields
      * reported with an unknown value, HPACK decoders restarted as unknown
-     * (a header block too large to join, or one begun before the capture) */
+     * (a field too large to carry across fragments, or a block begun
+     * before the capture or skipped) */
     uint64_t unknown_names, unknown_values, hpack_resets;
     /* gw_h2_conn_gap calls by direction: holes inside one DATA frame's
      * payload (skipped: framing and HPACK kept); holes after which a frame
@@ -210,8 +218,7 @@ uint64_t gw_h2_conn_dir_resynced(const struct gw_h2_conn *c, int dir);
  *    that direction: its header blocks are decoded by gw_hpack, unknown
  *    until proven (references to entries inserted before the hole are
  *    reported unknown, never guessed; entries inserted after are known;
- *    literals always are), blocks joined as described under "Mid-stream
- *    pickup", leading CONTINUATION frames skipped. A stream whose client
+ *    literals always are), leading CONTINUATION frames skipped. A stream whose client
  *    bytes may have been lost (open at a client-direction hole, or begun
  *    by the server's HEADERS after one) ends on the server's END_STREAM
  *    alone. With no boundary found within GW_H2_SNIFF_MAX_NEED bytes, or
@@ -261,15 +268,11 @@ void gw_h2_conn_set_one_sided(struct gw_h2_conn *c, int dir_present);
  *    GW_H2_SNIFF_MAX_NEED bytes stops the direction (dir_ok false). For
  *    the rules below, a direction is "fed" once bytes from its boundary
  *    were decoded;
- *  - header blocks are decoded by gw_hpack (known_from_start = false, table
- *    capped at limits.max_header_table) instead of nghttp2's inflater, which
- *    would fail on references to entries from before the capture. Blocks are
- *    joined (HEADERS + CONTINUATION) in a per-direction buffer of at most
- *    limits.max_header_list bytes, grown on demand and kept; a larger block
- *    is reported as GW_H2_ANOM_HEADER_LIST_TOO_LARGE and that direction's
- *    decoder restarts as unknown (its insertions were not followed). Fields
- *    are reported at the end of the block, before on_headers_end;
- *    unknown names and values as described at on_header;
+ *  - header blocks are decoded by a gw_hpack started unknown (known_from_start
+ *    = false, table capped at limits.max_header_table), which reports
+ *    references to entries from before the capture as unknown, and
+ *    SETTINGS_HEADER_TABLE_SIZE is not applied to it; unknown names and
+ *    values as described at on_header;
  *  - leading CONTINUATION frames (a block begun before the pickup) are
  *    skipped without an anomaly;
  *  - a client stream (odd id) begins on its first HEADERS, DATA or

@@ -1,7 +1,10 @@
 /*
  * hpack.h - an HPACK decoder (RFC 7541) that knows what it does not know.
  *
- * For connections picked up mid-stream. The encoder's dynamic table was
+ * The decoder of every HTTP/2 connection: from its start (then it is a
+ * plain, complete decoder, checked against nghttp2's inflater by the tests
+ * and a differential fuzzer) or picked up mid-stream. There the encoder's
+ * dynamic table was
  * filled before the capture began, so a reference into it may be unknowable.
  * This decoder never guesses:
  *  - static-table references and literals are decoded as usual (Huffman
@@ -43,6 +46,7 @@ typedef void (*gw_hpack_field_fn)(void *user, const uint8_t *name, size_t namele
                                   const uint8_t *value, size_t valuelen, unsigned flags);
 
 struct gw_hpack;
+struct gw_pool;
 
 /* known_from_start: true for a decoder that saw the connection start (the
  * table is empty and fully known), false for a mid-stream pickup.
@@ -52,6 +56,8 @@ struct gw_hpack;
  * larger of the two is GW_ERR_MALFORMED). The maximum size starts at
  * GW_HPACK_DEFAULT_TABLE. NULL if out of memory. */
 struct gw_hpack *gw_hpack_create(uint32_t max_table, bool known_from_start);
+/* The same, with every allocation from pool (NULL: malloc). */
+struct gw_hpack *gw_hpack_create_in(struct gw_pool *pool, uint32_t max_table, bool known_from_start);
 void gw_hpack_destroy(struct gw_hpack *h);
 
 /* Decodes one complete header block (HEADERS + CONTINUATION payloads joined,
@@ -66,6 +72,20 @@ void gw_hpack_destroy(struct gw_hpack *h);
 int gw_hpack_decode_block(struct gw_hpack *h, const uint8_t *p, size_t n,
                           gw_hpack_field_fn cb, void *user);
 
+/* The same block fed in pieces as they arrive (nghttp2's inflater streams
+ * the same way): begin, then feed each piece, then end.
+ *  - feed decodes every representation wholly inside p[0..n) and sets
+ *    *used to where the first incomplete one starts; the caller keeps
+ *    p[*used..n) and passes it again, in front of the next bytes. A string
+ *    announced over GW_HPACK_MAX_STRING is GW_ERR_MALFORMED as soon as its
+ *    length is read. Errors as for gw_hpack_decode_block.
+ *  - end takes how many bytes were left over (a representation the block
+ *    cut: GW_ERR_MALFORMED, as is a size update still owed). */
+void gw_hpack_block_begin(struct gw_hpack *h);
+int gw_hpack_block_feed(struct gw_hpack *h, const uint8_t *p, size_t n, size_t *used,
+                        gw_hpack_field_fn cb, void *user);
+int gw_hpack_block_end(struct gw_hpack *h, size_t unused);
+
 bool gw_hpack_fully_known(const struct gw_hpack *h);
 /* Entries known / bytes they use (for tests and stats). */
 uint32_t gw_hpack_known_entries(const struct gw_hpack *h);
@@ -79,6 +99,22 @@ uint32_t gw_hpack_known_size(const struct gw_hpack *h);
  * Not for a SETTINGS_HEADER_TABLE_SIZE seen on the wire: that only bounds
  * what the encoder may choose. Call between blocks. */
 int gw_hpack_set_max_size(struct gw_hpack *h, uint32_t size);
+
+/* The decoder's side has settled SETTINGS_HEADER_TABLE_SIZE at size (RFC
+ * 9113 6.5.3: a larger value from when it is sent, a smaller one from the
+ * encoder's ACK): from now on a size update may set at most size (above is
+ * GW_ERR_MALFORMED). When size is below the encoder's current maximum, the
+ * table is cut to it at once, the next block must open with a size update,
+ * else it is GW_ERR_MALFORMED, and that first update may set at most the
+ * smallest such cut since the last update (RFC 7541 4.2) (nghttp2's inflater behaves the same:
+ * nghttp2_hd_inflate_change_table_size). For a decoder that follows the
+ * connection's SETTINGS from its start; call between blocks. */
+void gw_hpack_set_ceiling(struct gw_hpack *h, uint32_t size);
+
+/* The decoder follows the SETTINGS of a connection seen from its start: a
+ * size update may set at most the protocol's initial 4096 until
+ * gw_hpack_set_ceiling says otherwise (as an nghttp2 inflater starts). */
+void gw_hpack_follow_settings(struct gw_hpack *h);
 
 /* Known entry j (0 = newest = dynamic index 62 + j), for tests and
  * diagnostics. false if j >= gw_hpack_known_entries(h). name is NULL and

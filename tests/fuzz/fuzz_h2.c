@@ -1,6 +1,6 @@
 /*
- * fuzz_h2.c - the passive HTTP/2 parser (h2.c: frames, nghttp2's HPACK
- * inflater or hpack.c for mid-stream connections, the mid-stream sniffer)
+ * fuzz_h2.c - the passive HTTP/2 parser (h2.c: frames, hpack.c from the
+ * start or started unknown for mid-stream connections, the mid-stream sniffer)
  * and the gRPC session on top (grpc.c, policy.c, record.c).
  *
  * Input:

@@ -7,9 +7,14 @@
  *            bits 1-3  max_table: 0, 64, 256, 1024, 4096, 16384, 65536, 33
  *   then operations, each a control byte c:
  *            c & 3 == 0  a header block of (next 2 bytes, big-endian) bytes
- *            c & 3 == 1  gw_hpack_set_max_size(next 2 bytes)
+ *            c & 3 == 1  gw_hpack_set_max_size(next 2 bytes), or with
+ *                        c & 4 gw_hpack_set_ceiling (to nghttp2:
+ *                        nghttp2_hd_inflate_change_table_size)
  *            c & 3 == 2  a header block of (next byte) bytes
  *            c & 3 == 3  the rest of the input is one header block
+ *            for a block, c >> 2: 0 decodes it whole, k > 0 feeds it in
+ *                        pieces of k bytes (gw_hpack_block_feed, the
+ *                        undecoded rest carried in front of the next)
  *
  * The same blocks go through nghttp2_hd_inflate_hd2 (settings maximum =
  * what hpack.c accepts: max(max_table, 4096)); a set_max_size is given to
@@ -152,13 +157,34 @@ static void check_table(const struct state *st)
     if (st->exact) FZ_CHECK(gw_hpack_fully_known(st->h), "a decoder that can not forget lost track");
 }
 
-static void run_block(struct state *st, const uint8_t *p, size_t n)
+/* The block in pieces of `piece` bytes, as h2block.c feeds fragments. */
+static int decode_in_pieces(struct gw_hpack *h, const uint8_t *p, size_t n, size_t piece,
+                            struct field_log *l)
+{
+    static uint8_t carry[1u << 16]; /* blocks are at most 65535 bytes here */
+    size_t clen = 0, used;
+    gw_hpack_block_begin(h);
+    for (size_t off = 0; off < n;) {
+        size_t k = GW_MIN(piece, n - off);
+        memcpy(carry + clen, p + off, k);
+        clen += k;
+        off += k;
+        int rc = gw_hpack_block_feed(h, carry, clen, &used, on_field, l);
+        if (rc != GW_OK) return rc;
+        FZ_CHECK(used <= clen, "used %zu of %zu", used, clen);
+        memmove(carry, carry + used, clen - used);
+        clen -= used;
+    }
+    return gw_hpack_block_end(h, clen);
+}
+
+static void run_block(struct state *st, const uint8_t *p, size_t n, size_t piece)
 {
     struct field_log *l = &st->log;
     l->len = l->read = l->fields = 0;
     l->overflow = l->unknown_seen = false;
     bool was_exact = st->exact;
-    int rc = gw_hpack_decode_block(st->h, p, n, on_field, l);
+    int rc = piece ? decode_in_pieces(st->h, p, n, piece, l) : gw_hpack_decode_block(st->h, p, n, on_field, l);
     FZ_CHECK(rc == GW_OK || rc == GW_ERR_MALFORMED || rc == GW_ERR_NOMEM, "rc %d", rc);
     FZ_CHECK(!was_exact || !l->unknown_seen, "a fully known decoder reported an unknown field");
     if (rc != GW_OK) st->exact = false;
@@ -204,6 +230,17 @@ static void run_set_max(struct state *st, uint32_t size)
     check_table(st);
 }
 
+/* The decoder's side settled SETTINGS_HEADER_TABLE_SIZE: both decoders
+ * get it. Above max_table hpack.c may have to forget. */
+static void run_set_ceiling(struct state *st, uint32_t size)
+{
+    gw_hpack_set_ceiling(st->h, size);
+    if (size > st->max_table) st->exact = false;
+    if (st->inf)
+        FZ_CHECK(nghttp2_hd_inflate_change_table_size(st->inf, size) == 0, "change_table_size %u", size);
+    check_table(st);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fz_in in = fz_in_make(data, size);
@@ -226,12 +263,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t want, got;
         switch (c & 3) {
         case 0: want = fz_be16(&in); break;
-        case 1: run_set_max(&st, fz_be16(&in)); continue;
+        case 1:
+            if (c & 4) run_set_ceiling(&st, fz_be16(&in));
+            else run_set_max(&st, fz_be16(&in));
+            continue;
         case 2: want = fz_u8(&in); break;
         default: want = fz_left(&in); break;
         }
         const uint8_t *p = fz_bytes(&in, want, &got);
-        run_block(&st, p, got);
+        run_block(&st, p, got, (size_t)(c >> 2));
     }
 
     if (st.inf) nghttp2_hd_inflate_del(st.inf);

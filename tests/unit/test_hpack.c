@@ -266,6 +266,34 @@ static int decode_hex(struct gw_hpack *h, const char *hex, struct flist *out)
     return rv;
 }
 
+static uint32_t rnd_below(uint64_t *s, uint32_t n);
+
+/* The block fed in pieces of 1..max_piece bytes (seeded), as h2block.c
+ * feeds fragments: what a piece leaves undecoded is carried in front of
+ * the next one. */
+static int decode_pieces(struct gw_hpack *h, const struct buf *b, uint64_t *seed, size_t max_piece,
+                         struct flist *out)
+{
+    struct buf carry = { 0 };
+    size_t off = 0, used;
+    int rv = GW_OK;
+    gw_hpack_block_begin(h);
+    while (off < b->n && rv == GW_OK) {
+        size_t k = 1 + rnd_below(seed, (uint32_t)max_piece);
+        if (k > b->n - off) k = b->n - off;
+        buf_put(&carry, b->p + off, k);
+        off += k;
+        rv = gw_hpack_block_feed(h, carry.p, carry.n, &used, on_field, out);
+        if (rv == GW_OK) {
+            memmove(carry.p, carry.p + used, carry.n - used);
+            carry.n -= used;
+        }
+    }
+    if (rv == GW_OK) rv = gw_hpack_block_end(h, carry.n);
+    buf_free(&carry);
+    return rv;
+}
+
 static bool entry_is(const struct gw_hpack *h, uint32_t j, const char *name, const char *value)
 {
     const uint8_t *n, *v;
@@ -300,7 +328,8 @@ static void ng_deflate(nghttp2_hd_deflater *d, nghttp2_nv *nva, size_t n, struct
     out->n = (size_t)rv;
 }
 
-static void ng_inflate(nghttp2_hd_inflater *inf, const struct buf *in, struct flist *out)
+/* false if nghttp2 refuses the block (the inflater is then spoiled) */
+static bool ng_inflate_ok(nghttp2_hd_inflater *inf, const struct buf *in, struct flist *out)
 {
     static const uint8_t none[1] = { 0 };
     const uint8_t *p = in->p ? in->p : none;
@@ -309,7 +338,7 @@ static void ng_inflate(nghttp2_hd_inflater *inf, const struct buf *in, struct fl
         nghttp2_nv nv;
         int fl = 0;
         ssize_t rv = nghttp2_hd_inflate_hd2(inf, &nv, &fl, p, left, 1);
-        REQUIRE(rv >= 0);
+        if (rv < 0) return false;
         p += rv;
         left -= (size_t)rv;
         if (fl & NGHTTP2_HD_INFLATE_EMIT) on_field(out, nv.name, nv.namelen, nv.value, nv.valuelen, 0);
@@ -319,6 +348,12 @@ static void ng_inflate(nghttp2_hd_inflater *inf, const struct buf *in, struct fl
         }
         if (!(fl & NGHTTP2_HD_INFLATE_EMIT) && left == 0) break;
     }
+    return true;
+}
+
+static void ng_inflate(nghttp2_hd_inflater *inf, const struct buf *in, struct flist *out)
+{
+    REQUIRE(ng_inflate_ok(inf, in, out));
 }
 
 /* Our table must equal the inflater's entry for entry. */
@@ -581,29 +616,32 @@ START_TEST(test_huffman_invalid)
 }
 END_TEST
 
+/* s encoded with the RFC's table decodes back to s. */
+static bool huff_roundtrips(const uint8_t *s, size_t len)
+{
+    uint8_t out[128];
+    struct buf e = { 0 };
+    huff_encode(&e, s, len);
+    long n = gw_hpack_huffman_decode(e.p, e.n, out, sizeof out);
+    buf_free(&e);
+    return len <= sizeof out && n == (long)len && memcmp(out, s, len) == 0;
+}
+
 /* Every symbol, with the RFC's table as the encoder. */
 START_TEST(test_huffman_every_byte_rfc_table)
 {
-    uint8_t s[64], out[128];
+    uint8_t s[64];
     uint64_t seed = 0x1234567;
     for (unsigned b = 0; b < 256; b++) {
         for (size_t len = 1; len <= 9; len += 4) {
-            struct buf e = { 0 };
             memset(s, (int)b, len);
-            huff_encode(&e, s, len);
-            long n = gw_hpack_huffman_decode(e.p, e.n, out, sizeof out);
-            ck_assert_msg(n == (long)len && memcmp(out, s, len) == 0, "byte %u x %zu", b, len);
-            buf_free(&e);
+            ck_assert_msg(huff_roundtrips(s, len), "byte %u x %zu", b, len);
         }
     }
     for (int i = 0; i < 2000; i++) {
         size_t len = rnd_below(&seed, sizeof s + 1);
         for (size_t k = 0; k < len; k++) s[k] = (uint8_t)rnd(&seed);
-        struct buf e = { 0 };
-        huff_encode(&e, s, len);
-        long n = gw_hpack_huffman_decode(e.p, e.n, out, sizeof out);
-        REQUIRE(n == (long)len && memcmp(out, s, len) == 0);
-        buf_free(&e);
+        REQUIRE(huff_roundtrips(s, len));
     }
 }
 END_TEST
@@ -614,19 +652,13 @@ END_TEST
  * near: byte refills) and once before ten more symbols (8-byte refills). */
 START_TEST(test_huffman_every_pair)
 {
-    uint8_t s[12], out[32];
+    uint8_t s[12];
     memset(s, 'x', sizeof s);
     for (unsigned a = 0; a < 256; a++) {
         for (unsigned b = 0; b < 256; b++) {
             s[0] = (uint8_t)a;
             s[1] = (uint8_t)b;
-            for (size_t len = 2; len <= sizeof s; len += sizeof s - 2) {
-                struct buf e = { 0 };
-                huff_encode(&e, s, len);
-                long n = gw_hpack_huffman_decode(e.p, e.n, out, sizeof out);
-                REQUIRE(n == (long)len && memcmp(out, s, len) == 0);
-                buf_free(&e);
-            }
+            for (size_t len = 2; len <= sizeof s; len += sizeof s - 2) REQUIRE(huff_roundtrips(s, len));
         }
     }
 }
@@ -659,6 +691,116 @@ START_TEST(test_huffman_every_byte_nghttp2)
     nghttp2_hd_deflate_del(d);
 }
 END_TEST
+
+/* A field announced longer than GW_HPACK_MAX_STRING is refused as soon as
+ * its length is read, not after its bytes: a sensor must not buffer a
+ * megabyte to find out (nghttp2 refuses it the same way). A string cut
+ * by the end of the bytes so far is only incomplete. */
+START_TEST(test_feed_refuses_huge_string_at_its_length)
+{
+    struct gw_hpack *h = gw_hpack_create(4096, true);
+    struct buf b = { 0 };
+    struct flist l = { 0 };
+    size_t used = 99;
+    buf_byte(&b, 0x00);
+    put_str(&b, false, "x-huge", 6);
+    put_int(&b, 0x00, 7, GW_HPACK_MAX_STRING); /* the largest allowed: incomplete */
+    buf_put(&b, "abc", 3);
+    gw_hpack_block_begin(h);
+    ck_assert_int_eq(gw_hpack_block_feed(h, b.p, b.n, &used, on_field, &l), GW_OK);
+    ck_assert_uint_eq(used, 0);
+    ck_assert_uint_eq(l.n, 0);
+    ck_assert_int_eq(gw_hpack_block_end(h, b.n - used), GW_ERR_MALFORMED); /* cut by the block's end */
+    b.n = 0;
+    buf_byte(&b, 0x00);
+    put_str(&b, false, "x-huge", 6);
+    put_int(&b, 0x00, 7, GW_HPACK_MAX_STRING + 1);
+    gw_hpack_block_begin(h);
+    ck_assert_int_eq(gw_hpack_block_feed(h, b.p, b.n, &used, on_field, &l), GW_ERR_MALFORMED);
+    flist_free(&l);
+    buf_free(&b);
+    gw_hpack_destroy(h);
+}
+END_TEST
+
+/* gw_hpack_set_ceiling against nghttp2_hd_inflate_change_table_size on the
+ * same blocks: an update above the ceiling is refused, a cut below the
+ * encoder's maximum demands an update first in the next block (an empty
+ * block included), the cut evicts, the first update after several changes
+ * is at most their smallest, and after the update fields decode again.
+ * Each scenario: steps that must decode, then the one checked. */
+#define UPD(v) (0x100000u | (v)) /* a dynamic table size update to v */
+#define CEIL(v) (0x200000u | (v)) /* gw_hpack_set_ceiling(v) before the next block */
+#define INSERT_AB 0x300000u       /* the field a: b, with incremental indexing */
+#define END 0u                    /* ends a block */
+static void ceiling_block(struct buf *b, const uint32_t *ops, size_t *i)
+{
+    for (; ops[*i] != END; (*i)++) {
+        uint32_t op = ops[*i];
+        if ((op >> 20) == 1) put_int(b, 0x20, 5, op & 0xfffff);
+        else if (op == INSERT_AB) buf_hex(b, "40 01 61 01 62");
+        else buf_byte(b, (uint8_t)op); /* an indexed field: 0x82, 0xbe... */
+    }
+}
+
+START_TEST(test_ceiling_as_nghttp2)
+{
+    static const struct {
+        uint32_t ops[12];
+        bool last_ok;
+    } sc[] = {
+        { { CEIL(4096), UPD(8192), 0x82, END }, false },             /* above the ceiling */
+        { { CEIL(8192), UPD(8192), 0x82, END }, true },
+        { { INSERT_AB, END, CEIL(256), 0x82, END }, false },         /* the update must come first */
+        { { INSERT_AB, END, CEIL(256), END }, false },               /* an empty block owes it too */
+        { { INSERT_AB, END, CEIL(256), UPD(257), 0x82, END }, false },
+        { { INSERT_AB, END, CEIL(256), UPD(256), 0x82, 0xbe, END }, true }, /* a: b kept */
+        { { INSERT_AB, END, CEIL(256), UPD(0), UPD(256), 0xbe, END }, false }, /* emptied */
+        { { INSERT_AB, END, CEIL(16), UPD(16), END, 0xbe, END }, false },     /* the cut evicted it */
+        { { INSERT_AB, END, CEIL(256), UPD(100), END, 0x82, END }, true },    /* owed no more */
+        { { CEIL(256), CEIL(8192), UPD(8192), END }, false },        /* 256 must be signalled first */
+        { { CEIL(256), CEIL(8192), UPD(256), UPD(8192), 0x82, END }, true },
+        { { CEIL(8192), UPD(8192), END, CEIL(8192), UPD(8192), END }, true }, /* a raise owes nothing */
+        { { CEIL(8192), UPD(2048), END, CEIL(3000), CEIL(8192), UPD(4096), 0x82, END }, true }, /* nor
+          a ceiling above the table's maximum: it cut nothing */
+    };
+    for (size_t k = 0; k < GW_ARRAY_LEN(sc); k++) {
+        nghttp2_hd_inflater *inf;
+        ck_assert_int_eq(nghttp2_hd_inflate_new(&inf), 0);
+        struct gw_hpack *h = gw_hpack_create(65536, true);
+        gw_hpack_follow_settings(h);
+        size_t i = 0;
+        for (;;) {
+            while ((sc[k].ops[i] >> 20) == 2) {
+                gw_hpack_set_ceiling(h, sc[k].ops[i] & 0xfffff);
+                ck_assert_int_eq(nghttp2_hd_inflate_change_table_size(inf, sc[k].ops[i] & 0xfffff), 0);
+                i++;
+            }
+            struct buf b = { 0 };
+            struct flist l = { 0 };
+            ceiling_block(&b, sc[k].ops, &i);
+            bool last = i + 1 >= GW_ARRAY_LEN(sc[k].ops) || sc[k].ops[i + 1] == END;
+            bool ours = decode(h, &b, &l) == GW_OK;
+            struct flist ref = { 0 };
+            bool theirs = ng_inflate_ok(inf, &b, &ref);
+            flist_free(&ref);
+            ck_assert_msg(ours == theirs, "scenario %zu: hpack.c %d, nghttp2 %d", k, ours, theirs);
+            ck_assert_msg(ours == (last ? sc[k].last_ok : true), "scenario %zu block ending at %zu", k, i);
+            if (!ours) ck_assert_uint_eq(l.n, 0); /* each fails before its first field */
+            flist_free(&l);
+            buf_free(&b);
+            if (last) break;
+            i++;
+        }
+        gw_hpack_destroy(h);
+        nghttp2_hd_inflate_del(inf);
+    }
+}
+END_TEST
+#undef UPD
+#undef CEIL
+#undef INSERT_AB
+#undef END
 
 /* ---- cross-check with nghttp2 -------------------------------------------------- */
 
@@ -704,8 +846,9 @@ static void cross_check(uint64_t seed)
     ck_assert_int_eq(nghttp2_hd_deflate_new(&d, 4096), 0);
     ck_assert_int_eq(nghttp2_hd_inflate_new(&inf), 0);
     struct gw_hpack *h = gw_hpack_create(4096, true);
+    struct gw_hpack *hp = gw_hpack_create(4096, true); /* the same blocks in pieces */
     struct buf blk = { 0 };
-    struct flist ours = { 0 }, ref = { 0 };
+    struct flist ours = { 0 }, ref = { 0 }, pieces = { 0 };
     uint8_t fresh[12][64];
     for (int block = 0; block < 250; block++) {
         if (rnd_below(&seed, 12) == 0) {
@@ -731,19 +874,27 @@ static void cross_check(uint64_t seed)
         ng_deflate(d, nva, n, &blk);
         flist_clear(&ours);
         flist_clear(&ref);
+        flist_clear(&pieces);
         ck_assert_int_eq(decode(h, &blk, &ours), GW_OK);
+        ck_assert_int_eq(decode_pieces(hp, &blk, &seed, block % 2 ? 3 : 40, &pieces), GW_OK);
         ng_inflate(inf, &blk, &ref);
         ck_assert_uint_eq(ours.n, ref.n);
         ck_assert_uint_eq(ours.n, n);
-        for (size_t i = 0; i < n; i++)
+        ck_assert_uint_eq(pieces.n, n);
+        for (size_t i = 0; i < n; i++) {
             ck_assert_msg(fields_equal(&ours.v[i], &ref.v[i]), "block %d field %zu", block, i);
+            ck_assert_msg(fields_equal(&pieces.v[i], &ref.v[i]), "block %d field %zu in pieces", block, i);
+        }
         require_same_table(h, inf);
+        require_same_table(hp, inf);
         REQUIRE(gw_hpack_fully_known(h));
     }
     flist_free(&ours);
     flist_free(&ref);
+    flist_free(&pieces);
     buf_free(&blk);
     gw_hpack_destroy(h);
+    gw_hpack_destroy(hp);
     nghttp2_hd_inflate_del(inf);
     nghttp2_hd_deflate_del(d);
 }
@@ -1590,6 +1741,8 @@ static Suite *hpack_suite(void)
     tcase_add_test(tc, test_huffman_invalid);
     tcase_add_test(tc, test_huffman_every_byte_rfc_table);
     tcase_add_test(tc, test_huffman_every_pair);
+    tcase_add_test(tc, test_feed_refuses_huge_string_at_its_length);
+    tcase_add_test(tc, test_ceiling_as_nghttp2);
     tcase_add_test(tc, test_huffman_every_byte_nghttp2);
     tcase_add_test(tc, test_cross_check_nghttp2);
     tcase_add_test(tc, test_static_table_matches_nghttp2);
