@@ -4,7 +4,7 @@
 #   ensure:  install only what is missing; as non-root, name what is missing and fail.
 set -euo pipefail
 
-PKGS=(build-essential pkg-config libpcap-dev libnghttp2-dev libyaml-dev check libssl-dev python3)
+PKGS=(build-essential pkg-config libpcap-dev libnghttp2-dev libyaml-dev check libssl-dev python3 time)
 # make analyze: static analysers, valgrind, libFuzzer
 ANALYZE_PKGS=(cppcheck clang-tidy valgrind clang-14 libclang-rt-14-dev)
 
