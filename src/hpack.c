@@ -44,10 +44,14 @@
  *    GW_ERR_MALFORMED: no table of M bytes holds that many entries.
  *  - Memory, all of it from the pool given at create: known bytes (sizes of
  *    K) never exceed max_table; past that the oldest known entries are
- *    forgotten and tail_gone drops to false. Each entry is one allocation on
- *    insert (name and value copied: they are needed after the input is
- *    gone); the ring of pointers grows by doubling up to max_table / 32 + 1
- *    slots. Huffman strings are decoded into one scratch buffer of the
+ *    forgotten and tail_gone drops to false. K's entries (name and value
+ *    copied: they are needed after the input is gone) lie in one store,
+ *    oldest to newest, circularly: an insertion goes after the newest (or
+ *    to the store's start), an eviction only moves the oldest mark, so
+ *    forgetting everything and destroying walk nothing. An entry takes
+ *    less than its RFC size, so the store needs at most twice max_table
+ *    (it grows by doubling from 512 bytes, compacting). The ring of store
+ *    offsets grows by doubling up to max_table / 32 + 1 slots. Huffman strings are decoded into one scratch buffer of the
  *    object (one field's name and value: 512 bytes to start), grown on
  *    demand (never shrunk) up to twice GW_HPACK_MAX_STRING; raw strings are
  *    not copied.
@@ -285,6 +289,7 @@ long gw_hpack_huffman_decode(const uint8_t *p, size_t n, uint8_t *out, size_t ou
 
 /* ---- the decoder object ------------------------------------------------- */
 
+/* An entry of K, in the store at a 4-byte aligned offset. */
 struct hp_entry {
     uint32_t namelen;  /* 0 when the name is unknown */
     uint32_t valuelen;
@@ -292,14 +297,20 @@ struct hp_entry {
     uint8_t bytes[];   /* name, then value */
 };
 
+#define HP_STORE_MIN 512u
+
 struct gw_hpack {
     uint32_t max_table;     /* cap on known bytes */
     uint32_t ceiling;       /* largest size update: max(max_table, 4096) */
     uint32_t cur_max;       /* the encoder's maximum size: known or assumed */
     bool max_known;         /* cur_max is a fact (start, size update) */
     bool tail_gone;         /* nothing outside K in the encoder's table */
-    struct hp_entry **ring; /* K: ring[(oldest + i) % ring_cap], i < count */
+    uint32_t *ring;         /* K: store offsets, ring[(oldest + i) % ring_cap], i < count */
     uint32_t ring_cap, oldest, count;
+    uint8_t *store;         /* K's entries, oldest to newest, circularly */
+    uint32_t store_cap;
+    uint32_t head;          /* where the newest entry ends (0 when K is empty) */
+    uint32_t store_live;    /* bytes of K's entries in the store */
     uint32_t known_size;    /* sum of K's sizes (lower bounds, see top) */
     uint32_t name_unknown_count;
     bool expect_update;     /* the next block must open with a size update */
@@ -324,28 +335,41 @@ static uint32_t ring_slot(const struct gw_hpack *h, uint32_t i)
     return k >= h->ring_cap ? k - h->ring_cap : k;
 }
 
+static struct hp_entry *entry_in(const struct gw_hpack *h, uint32_t off)
+{
+    return (struct hp_entry *)(void *)(h->store + off);
+}
+
 /* K[j], j = 0 the newest. */
 static struct hp_entry *entry_at(const struct gw_hpack *h, uint32_t j)
 {
-    return h->ring[ring_slot(h, h->count - 1 - j)];
+    return entry_in(h, h->ring[ring_slot(h, h->count - 1 - j)]);
+}
+
+/* Bytes an entry takes in the store (always less than its RFC size). */
+static uint32_t footprint(size_t namelen, size_t valuelen)
+{
+    size_t n = offsetof(struct hp_entry, bytes) + namelen + valuelen;
+    return (uint32_t)((n + 3) & ~(size_t)3);
 }
 
 /* Removes the oldest entry of K. The caller decides what it means (an RFC
  * eviction, or forgetting: then it also clears tail_gone). */
 static void drop_oldest(struct gw_hpack *h)
 {
-    struct hp_entry *e = h->ring[h->oldest];
+    struct hp_entry *e = entry_in(h, h->ring[h->oldest]);
     h->known_size -= entry_size(e);
+    h->store_live -= footprint(e->namelen, e->valuelen);
     if (e->name_unknown) h->name_unknown_count--;
-    gw_pool_free(h->pool, e);
-    h->ring[h->oldest] = NULL;
     h->oldest = ring_slot(h, 1);
-    h->count--;
+    if (--h->count == 0) h->oldest = h->head = 0;
 }
 
+/* Everything in K goes at once: the store is kept, nothing is walked. */
 static void forget_all(struct gw_hpack *h)
 {
-    while (h->count > 0) drop_oldest(h);
+    h->count = h->oldest = h->head = 0;
+    h->known_size = h->store_live = h->name_unknown_count = 0;
     h->tail_gone = false;
 }
 
@@ -356,7 +380,7 @@ static bool ring_reserve(struct gw_hpack *h)
     uint32_t cap = h->ring_cap ? h->ring_cap * 2 : HP_RING_MIN;
     if (cap > limit) cap = limit;
     if (cap <= h->count) return false;
-    struct hp_entry **r = gw_pool_calloc(h->pool, cap, sizeof *r);
+    uint32_t *r = gw_pool_calloc(h->pool, cap, sizeof *r);
     if (!r) return false;
     for (uint32_t i = 0; i < h->count; i++) r[i] = h->ring[ring_slot(h, i)];
     gw_pool_free(h->pool, h->ring);
@@ -391,8 +415,65 @@ static bool evict_for(struct gw_hpack *h, uint64_t s)
     return true;
 }
 
+/* A copy of K in a new store of cap bytes, oldest entry at 0; the old
+ * store is handed back, not freed: a name being inserted may lie in it. */
+static uint8_t *store_compact(struct gw_hpack *h, uint32_t cap)
+{
+    uint8_t *n = gw_pool_alloc(h->pool, cap);
+    if (!n) return NULL;
+    uint32_t at = 0;
+    for (uint32_t i = 0; i < h->count; i++) {
+        uint32_t slot = ring_slot(h, i);
+        const struct hp_entry *e = entry_in(h, h->ring[slot]);
+        uint32_t f = footprint(e->namelen, e->valuelen);
+        memcpy(n + at, e, f);
+        h->ring[slot] = at;
+        at += f;
+    }
+    uint8_t *old = h->store;
+    h->store = n;
+    h->store_cap = cap;
+    h->head = at;
+    return old ? old : n; /* n: "nothing to free" is told apart by the caller */
+}
+
+/* Where f more bytes go after the newest entry: at the head, or at the
+ * store's start when the run of entries does not reach it; else in a
+ * larger (or the same size, compacted) store. *old is the store to free
+ * once the entry is written (NULL: none). false: out of memory. The store
+ * never needs more than twice max_table: K's entries take less than their
+ * RFC sizes, whose sum is at most max_table. */
+static bool store_place(struct gw_hpack *h, uint32_t f, uint32_t *off, uint8_t **old)
+{
+    *old = NULL;
+    if (h->count > 0) {
+        uint32_t tail = h->ring[h->oldest], newest = h->ring[ring_slot(h, h->count - 1)];
+        if (newest >= tail) { /* one run [tail, head) */
+            if (h->store_cap - h->head >= f) { *off = h->head; return true; }
+            if (tail >= f) { *off = 0; return true; }
+        } else if (tail - h->head >= f) { /* wrapped: [tail, ...) and [0, head) */
+            *off = h->head;
+            return true;
+        }
+    } else if (h->store_cap >= f) {
+        *off = 0;
+        return true;
+    }
+    uint64_t limit = 2 * (uint64_t)h->max_table + HP_STORE_MIN;
+    uint64_t cap = GW_MAX((uint64_t)h->store_cap * 2, HP_STORE_MIN);
+    if (cap > limit) cap = limit;
+    if (cap < (uint64_t)h->store_live + f) cap = (uint64_t)h->store_live + f;
+    uint8_t *prev = store_compact(h, (uint32_t)cap);
+    if (!prev) return false;
+    if (prev != h->store) *old = prev;
+    *off = h->head;
+    return true;
+}
+
 /* Adds a literal with incremental indexing to K (name NULL when unknown).
- * Copies before evicting: the name may come from an entry being evicted. */
+ * The name may be an entry's, even one evicted here: the bytes of evicted
+ * entries stay until overwritten, the new entry's name is moved in first
+ * (memmove: it may overlap), and a replaced store is freed last. */
 static void insert(struct gw_hpack *h, const uint8_t *name, size_t namelen,
                    const uint8_t *value, size_t valuelen)
 {
@@ -403,33 +484,30 @@ static void insert(struct gw_hpack *h, const uint8_t *name, size_t namelen,
         return;
     }
     uint64_t s = (uint64_t)namelen + valuelen + HP_ENTRY_OVERHEAD;
-    struct hp_entry *e = NULL;
-    if (s <= h->max_table) {
-        e = gw_pool_alloc(h->pool, sizeof *e + namelen + valuelen);
-        if (e) {
-            e->namelen = (uint32_t)namelen;
-            e->valuelen = (uint32_t)valuelen;
-            e->name_unknown = unknown;
-            if (namelen) memcpy(e->bytes, name, namelen);
-            if (valuelen) memcpy(e->bytes + namelen, value, valuelen);
-        }
-    }
-    if (!evict_for(h, s)) {
-        gw_pool_free(h->pool, e);
-        return;
-    }
+    if (!evict_for(h, s)) return;
     /* Memory cap: older known entries become part of the unknown tail. */
     while (h->count > 0 && h->known_size + s > h->max_table) {
         drop_oldest(h);
         h->tail_gone = false;
     }
-    if (!e || !ring_reserve(h)) {
-        gw_pool_free(h->pool, e);
+    uint32_t f, off;
+    uint8_t *old;
+    if (s > h->max_table || !ring_reserve(h) ||
+        !store_place(h, f = footprint(namelen, valuelen), &off, &old)) {
         forget_all(h); /* the newest entry is lost: K can not skip it */
         return;
     }
-    h->ring[ring_slot(h, h->count)] = e;
+    struct hp_entry *e = entry_in(h, off);
+    if (namelen) memmove(e->bytes, name, namelen);
+    if (valuelen) memcpy(e->bytes + namelen, value, valuelen);
+    e->namelen = (uint32_t)namelen;
+    e->valuelen = (uint32_t)valuelen;
+    e->name_unknown = unknown;
+    gw_pool_free(h->pool, old);
+    h->ring[ring_slot(h, h->count)] = off;
     h->count++;
+    h->head = off + f;
+    h->store_live += f;
     h->known_size += (uint32_t)s;
     if (unknown) h->name_unknown_count++;
 }
@@ -463,8 +541,8 @@ struct gw_hpack *gw_hpack_create(uint32_t max_table, bool known_from_start)
 void gw_hpack_destroy(struct gw_hpack *h)
 {
     if (!h) return;
-    while (h->count > 0) drop_oldest(h);
     gw_pool_free(h->pool, h->ring);
+    gw_pool_free(h->pool, h->store);
     gw_pool_free(h->pool, h->scratch);
     gw_pool_free(h->pool, h);
 }

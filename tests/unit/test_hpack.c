@@ -802,6 +802,68 @@ END_TEST
 #undef INSERT_AB
 #undef END
 
+/* The table's store (one buffer, entries oldest to newest, circularly):
+ * an insertion whose name is the entry it evicts (RFC 7541 4.4), entries
+ * of every size wrapping around the store's end and the store growing and
+ * compacting, all against nghttp2's table after every block. */
+START_TEST(test_store_wraps_and_keeps_evicted_names)
+{
+    nghttp2_hd_inflater *inf;
+    ck_assert_int_eq(nghttp2_hd_inflate_new(&inf), 0);
+    struct gw_hpack *h = gw_hpack_create(4096, true);
+    struct buf b = { 0 };
+    struct flist ours = { 0 }, ref = { 0 };
+    uint8_t v[700];
+    memset(v, 'w', sizeof v);
+    put_int(&b, 0x20, 5, 128); /* a 128-byte table */
+    buf_byte(&b, 0x40);
+    put_str(&b, false, "x-aaaaaaaa", 10);
+    put_str(&b, false, v, 40); /* 82 bytes */
+    ck_assert_int_eq(decode(h, &b, &ours), GW_OK);
+    ng_inflate(inf, &b, &ref);
+    b.n = 0;
+    put_int(&b, 0x40, 6, 62); /* name of dynamic entry 62, the one evicted */
+    put_str(&b, false, v, 60); /* 102 bytes: 82 + 102 > 128 */
+    ck_assert_int_eq(decode(h, &b, &ours), GW_OK);
+    ng_inflate(inf, &b, &ref);
+    ck_assert_uint_eq(gw_hpack_known_entries(h), 1);
+    require_same_table(h, inf);
+    ck_assert(field_is(&ours.v[1], "x-aaaaaaaa", "wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww"));
+    /* tables of 256 and 4096 bytes, entries of 33 bytes up to half the
+     * table, names from the table (half of the time its oldest entry,
+     * which the insertion may evict) or new: they wrap around the store's
+     * end, and the store grows and compacts */
+    uint64_t seed = 0x5eed;
+    for (int i = 0; i < 4000; i++) {
+        uint32_t table = i < 3200 ? 256 : 4096; /* 256: many entries near the gap's size */
+        b.n = 0;
+        if (i == 0 || i == 3200) put_int(&b, 0x20, 5, table);
+        size_t n = gw_hpack_known_entries(h);
+        if (n && rnd_below(&seed, 2)) {
+            put_int(&b, 0x40, 6, 61 + n); /* the oldest entry's name */
+        } else {
+            char name[16];
+            int k = snprintf(name, sizeof name, "x-%d", i);
+            buf_byte(&b, 0x40);
+            put_str(&b, false, name, (size_t)k);
+        }
+        put_str(&b, rnd_below(&seed, 2), v, rnd_below(&seed, i < 1600 ? 48 : table / 2));
+        flist_clear(&ours);
+        flist_clear(&ref);
+        ck_assert_int_eq(decode(h, &b, &ours), GW_OK);
+        ng_inflate(inf, &b, &ref);
+        ck_assert_uint_eq(ours.n, 1);
+        ck_assert(fields_equal(&ours.v[0], &ref.v[0]));
+        require_same_table(h, inf);
+    }
+    flist_free(&ours);
+    flist_free(&ref);
+    buf_free(&b);
+    gw_hpack_destroy(h);
+    nghttp2_hd_inflate_del(inf);
+}
+END_TEST
+
 /* ---- cross-check with nghttp2 -------------------------------------------------- */
 
 static size_t random_bytes(uint64_t *seed, uint8_t *out, size_t max, bool binary)
@@ -1743,6 +1805,7 @@ static Suite *hpack_suite(void)
     tcase_add_test(tc, test_huffman_every_pair);
     tcase_add_test(tc, test_feed_refuses_huge_string_at_its_length);
     tcase_add_test(tc, test_ceiling_as_nghttp2);
+    tcase_add_test(tc, test_store_wraps_and_keeps_evicted_names);
     tcase_add_test(tc, test_huffman_every_byte_nghttp2);
     tcase_add_test(tc, test_cross_check_nghttp2);
     tcase_add_test(tc, test_static_table_matches_nghttp2);
