@@ -813,7 +813,7 @@ START_TEST(test_store_wraps_and_keeps_evicted_names)
     struct gw_hpack *h = gw_hpack_create(4096, true);
     struct buf b = { 0 };
     struct flist ours = { 0 }, ref = { 0 };
-    uint8_t v[700];
+    uint8_t v[2048]; /* values up to half the largest table */
     memset(v, 'w', sizeof v);
     put_int(&b, 0x20, 5, 128); /* a 128-byte table */
     buf_byte(&b, 0x40);
