@@ -316,6 +316,7 @@ struct gw_hpack {
     bool expect_update;     /* the next block must open with a size update */
     uint32_t min_ceiling;   /* smallest cut by a ceiling since the last size update */
     bool at_start;          /* no field of the open block decoded yet */
+    uint64_t huffman_in;    /* Huffman-coded bytes decoded, for tests and stats */
     uint8_t *scratch;       /* Huffman-decoded strings of the current field */
     size_t scratch_cap, scratch_used;
     struct gw_pool *pool;   /* every allocation of the decoder */
@@ -554,6 +555,7 @@ bool gw_hpack_fully_known(const struct gw_hpack *h)
 
 uint32_t gw_hpack_known_entries(const struct gw_hpack *h) { return h ? h->count : 0; }
 uint32_t gw_hpack_known_size(const struct gw_hpack *h) { return h ? h->known_size : 0; }
+uint64_t gw_hpack_huffman_in(const struct gw_hpack *h) { return h ? h->huffman_in : 0; }
 
 void gw_hpack_follow_settings(struct gw_hpack *h)
 {
@@ -687,6 +689,7 @@ static int read_string(struct gw_hpack *h, struct gw_cursor *c, struct hp_str *s
     /* Codes are at least 5 bits: len bytes decode to at most len * 8 / 5. */
     size_t room = GW_MIN((size_t)len * 8 / 5, (size_t)GW_HPACK_MAX_STRING);
     if (!scratch_reserve(h, h->scratch_used + room)) return GW_ERR_NOMEM;
+    h->huffman_in += len;
     long got = gw_hpack_huffman_decode(raw, len, h->scratch + h->scratch_used, room);
     if (got < 0) return GW_ERR_MALFORMED; /* bad code, or longer than the cap */
     s->in_scratch = true;
@@ -745,11 +748,36 @@ static void emit(const struct gw_hpack *h, const struct hp_field *f, gw_hpack_fi
 
 /* RFC 7541 6.2: a literal field; its name is an index (prefix bits) or a
  * string. The cursor is at the representation's first byte. */
+/* A string literal's length and bytes are all there (nothing decoded). */
+static int string_present(struct gw_cursor *c)
+{
+    uint32_t len;
+    int rv = gw_hpack_int(c, 7, &len);
+    if (rv != GW_OK) return rv;
+    if (len > GW_HPACK_MAX_STRING) return GW_ERR_MALFORMED;
+    return gw_skip(c, len) ? GW_OK : GW_ERR_TRUNCATED;
+}
+
+/* The whole literal representation at c is there. Checked before anything
+ * is decoded: a block fed in pieces (gw_hpack_block_feed) offers a cut
+ * representation again with each piece, and Huffman-decoding its name
+ * each time would make a 40 KB name whose value comes a byte per segment
+ * cost 20 s instead of a millisecond. */
+static int literal_present(struct gw_cursor c, unsigned prefix_bits)
+{
+    uint32_t idx;
+    int rv = gw_hpack_int(&c, prefix_bits, &idx);
+    if (rv != GW_OK) return rv;
+    if (idx == 0 && (rv = string_present(&c)) != GW_OK) return rv;
+    return string_present(&c);
+}
+
 static int decode_literal(struct gw_hpack *h, struct gw_cursor *c, unsigned prefix_bits, bool indexing, gw_hpack_field_fn cb, void *user)
 {
     struct hp_field f;
     uint32_t idx;
-    int rv;
+    int rv = literal_present(*c, prefix_bits);
+    if (rv != GW_OK) return rv;
     memset(&f, 0, sizeof f);
     if ((rv = gw_hpack_int(c, prefix_bits, &idx)) != GW_OK) return rv;
     rv = idx ? lookup(h, idx, &f) : read_string(h, c, &f.name);

@@ -90,6 +90,9 @@ bool gw_hpack_fully_known(const struct gw_hpack *h);
 /* Entries known / bytes they use (for tests and stats). */
 uint32_t gw_hpack_known_entries(const struct gw_hpack *h);
 uint32_t gw_hpack_known_size(const struct gw_hpack *h);
+/* Huffman-coded bytes decoded so far: each string once, however the block
+ * was cut into pieces (for tests and stats). */
+uint64_t gw_hpack_huffman_in(const struct gw_hpack *h);
 
 /* The encoder's current maximum table size is a known fact: size (at most
  * what a size update may set, else GW_ERR_ARG). Acts as a dynamic table

@@ -723,6 +723,34 @@ START_TEST(test_feed_refuses_huge_string_at_its_length)
 }
 END_TEST
 
+/* A block fed a byte at a time decodes each Huffman string once: a cut
+ * representation is only checked for completeness, so a long Huffman
+ * name whose value trickles in costs one decoding, not one per piece. */
+START_TEST(test_feed_in_pieces_decodes_each_string_once)
+{
+    uint8_t name[3000], value[3000];
+    memset(name, 'a', sizeof name);
+    memset(value, 'v', sizeof value);
+    struct buf b = { 0 }, hn = { 0 };
+    huff_encode(&hn, name, sizeof name);
+    buf_byte(&b, 0x00); /* literal, new name, no indexing */
+    put_str(&b, true, name, sizeof name);
+    put_str(&b, false, value, sizeof value);
+    struct gw_hpack *h = gw_hpack_create(4096, true);
+    struct flist l = { 0 };
+    uint64_t seed = 1;
+    ck_assert_int_eq(decode_pieces(h, &b, &seed, 1, &l), GW_OK);
+    ck_assert_uint_eq(l.n, 1);
+    ck_assert(bytes_eq(l.v[0].name, l.v[0].namelen, name, sizeof name));
+    ck_assert(bytes_eq(l.v[0].value, l.v[0].valuelen, value, sizeof value));
+    ck_assert_uint_eq(gw_hpack_huffman_in(h), hn.n); /* once, not once per piece */
+    flist_free(&l);
+    buf_free(&hn);
+    buf_free(&b);
+    gw_hpack_destroy(h);
+}
+END_TEST
+
 /* gw_hpack_set_ceiling against nghttp2_hd_inflate_change_table_size on the
  * same blocks: an update above the ceiling is refused, a cut below the
  * encoder's maximum demands an update first in the next block (an empty
@@ -1804,6 +1832,7 @@ static Suite *hpack_suite(void)
     tcase_add_test(tc, test_huffman_every_byte_rfc_table);
     tcase_add_test(tc, test_huffman_every_pair);
     tcase_add_test(tc, test_feed_refuses_huge_string_at_its_length);
+    tcase_add_test(tc, test_feed_in_pieces_decodes_each_string_once);
     tcase_add_test(tc, test_ceiling_as_nghttp2);
     tcase_add_test(tc, test_store_wraps_and_keeps_evicted_names);
     tcase_add_test(tc, test_huffman_every_byte_nghttp2);
