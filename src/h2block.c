@@ -9,9 +9,10 @@
  * inflater (its table of rcbufs, cut from a per-connection 8 KiB arena)
  * took 852k LL data misses and 263.3M instructions, gw_hpack 724k and
  * 249.5M (-15%, -5%; 670k and 248.5M once its entries shared one store):
- * a Huffman symbol per table lookup, no rcbuf copies. One decoder also means one code path
- * for both kinds of connection. nghttp2 stays the reference: the tests and fuzz_hpack decode
- * the same blocks with its inflater and demand the same fields.
+ * a Huffman symbol per table lookup, no rcbuf copies. One decoder also
+ * means one code path for both kinds of connection. nghttp2 stays the
+ * reference: the tests and fuzz_hpack decode the same blocks with its
+ * inflater and demand the same fields.
  *
  * Invariants:
  *  - Every header block is decoded by the decoder of its direction, even

@@ -51,9 +51,10 @@
  *    forgetting everything and destroying walk nothing. An entry takes
  *    less than its RFC size, so the store needs at most twice max_table
  *    (it grows by doubling from 512 bytes, compacting). The ring of store
- *    offsets grows by doubling up to max_table / 32 + 1 slots. Huffman strings are decoded into one scratch buffer of the
- *    object (one field's name and value: 512 bytes to start), grown on
- *    demand (never shrunk) up to twice GW_HPACK_MAX_STRING; raw strings are
+ *    offsets grows by doubling up to max_table / 32 + 1 slots. Huffman
+ *    strings are decoded into one scratch buffer of the object (one
+ *    field's name and value: 512 bytes to start), grown on demand (never
+ *    shrunk) up to twice GW_HPACK_MAX_STRING; raw strings are
  *    not copied.
  *  - expect_update: gw_hpack_set_ceiling() cut the maximum below what the
  *    encoder had; until a size update arrives the next block must start

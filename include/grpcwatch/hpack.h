@@ -109,9 +109,10 @@ int gw_hpack_set_max_size(struct gw_hpack *h, uint32_t size);
  * GW_ERR_MALFORMED). When size is below the encoder's current maximum, the
  * table is cut to it at once, the next block must open with a size update,
  * else it is GW_ERR_MALFORMED, and that first update may set at most the
- * smallest such cut since the last update (RFC 7541 4.2) (nghttp2's inflater behaves the same:
- * nghttp2_hd_inflate_change_table_size). For a decoder that follows the
- * connection's SETTINGS from its start; call between blocks. */
+ * smallest such cut since the last update (RFC 7541 4.2). nghttp2's
+ * inflater behaves the same (nghttp2_hd_inflate_change_table_size). For a
+ * decoder that follows the connection's SETTINGS from its start; call
+ * between blocks. */
 void gw_hpack_set_ceiling(struct gw_hpack *h, uint32_t size);
 
 /* The decoder follows the SETTINGS of a connection seen from its start: a
