@@ -417,12 +417,13 @@ static bool evict_for(struct gw_hpack *h, uint64_t s)
     return true;
 }
 
-/* A copy of K in a new store of cap bytes, oldest entry at 0; the old
- * store is handed back, not freed: a name being inserted may lie in it. */
-static uint8_t *store_compact(struct gw_hpack *h, uint32_t cap)
+/* K copied into a new store of cap bytes, oldest entry at 0. The old
+ * store (NULL if none) goes to *old, not freed: a name being inserted may
+ * lie in it. false: out of memory, nothing changed. */
+static bool store_compact(struct gw_hpack *h, uint32_t cap, uint8_t **old)
 {
     uint8_t *n = gw_pool_alloc(h->pool, cap);
-    if (!n) return NULL;
+    if (!n) return false;
     uint32_t at = 0;
     for (uint32_t i = 0; i < h->count; i++) {
         uint32_t slot = ring_slot(h, i);
@@ -432,11 +433,11 @@ static uint8_t *store_compact(struct gw_hpack *h, uint32_t cap)
         h->ring[slot] = at;
         at += f;
     }
-    uint8_t *old = h->store;
+    *old = h->store;
     h->store = n;
     h->store_cap = cap;
     h->head = at;
-    return old ? old : n; /* n: "nothing to free" is told apart by the caller */
+    return true;
 }
 
 /* Where f more bytes go after the newest entry: at the head, or at the
@@ -465,9 +466,7 @@ static bool store_place(struct gw_hpack *h, uint32_t f, uint32_t *off, uint8_t *
     uint64_t cap = GW_MAX((uint64_t)h->store_cap * 2, HP_STORE_MIN);
     if (cap > limit) cap = limit;
     if (cap < (uint64_t)h->store_live + f) cap = (uint64_t)h->store_live + f;
-    uint8_t *prev = store_compact(h, (uint32_t)cap);
-    if (!prev) return false;
-    if (prev != h->store) *old = prev;
+    if (!store_compact(h, (uint32_t)cap, old)) return false;
     *off = h->head;
     return true;
 }
